@@ -1,0 +1,1 @@
+"""acr-pipeline components: settings, the workflow renderer and the three ComponentResources."""

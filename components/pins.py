@@ -1,0 +1,56 @@
+"""The one table of GitHub Actions the generated workflows use.
+
+Each action is pinned to a release by full commit SHA; the version stays beside it as the
+`# vX.Y.Z` comment in the rendered workflow. Renovate keeps this table current (see
+renovate.json); the tests refuse versions below the majors listed in MINIMUM_MAJOR, the
+first majors that run on GitHub's node24 runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Pin:
+    action: str
+    version: str
+    sha: str
+
+    @property
+    def major(self) -> str:
+        return self.version.split(".")[0]
+
+
+# fmt: off
+PINS: dict[str, Pin] = {pin.action: pin for pin in (
+    Pin("actions/checkout", "v7.0.1", "3d3c42e5aac5ba805825da76410c181273ba90b1"),
+    Pin("dorny/paths-filter", "v4.0.2", "7b450fff21473bca461d4b92ce414b9d0420d706"),
+    Pin("docker/setup-qemu-action", "v4.2.0", "96fe6ef7f33517b61c61be40b68a1882f3264fb8"),
+    Pin("docker/setup-buildx-action", "v4.3.0", "37fe631027851001ddb9b187196cc803df7f5f0e"),
+    Pin("docker/login-action", "v4.1.0", "4907a6ddec9925e35a0a9e82d7399ccc52663121"),
+    Pin("docker/metadata-action", "v6.2.0", "dc802804100637a589fabce1cb79ff13a1411302"),
+    Pin("docker/build-push-action", "v7.3.0", "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a"),
+    Pin("pulumi/actions", "v7.0.0", "8e5e406f4007fca908480587cb9893c07090f58d"),
+)}
+# fmt: on
+
+# Older majors run on node20, which GitHub has retired.
+MINIMUM_MAJOR: dict[str, int] = {
+    "actions/checkout": 5,
+    "dorny/paths-filter": 4,
+    "docker/setup-qemu-action": 4,
+    "docker/setup-buildx-action": 4,
+    "docker/login-action": 4,
+    "docker/metadata-action": 6,
+    "docker/build-push-action": 7,
+    "pulumi/actions": 7,
+}
+
+
+def uses(action: str, mode: str) -> tuple[str, str | None]:
+    """The `uses:` value for an action and the end-of-line comment that goes with it."""
+    pin = PINS[action]
+    if mode == "tag":
+        return f"{action}@{pin.major}", None
+    return f"{action}@{pin.sha}", pin.version

@@ -1,0 +1,207 @@
+"""The committed `build-push` workflow, rendered from settings by a pure function.
+
+The workflow is built as a data structure and emitted by ruamel.yaml, so every value that
+comes from configuration is quoted by the emitter, never spliced into YAML text. The same
+settings always give the same bytes (no timestamps, fixed key order), so a second
+`pulumi up` shows no change.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import LiteralScalarString
+
+from components.pins import uses
+from components.settings import PASSWORD_SECRET, REGISTRY_VARIABLE, USER_SECRET, Image, Settings
+
+RUNNER = "ubuntu-latest"
+
+# docker/metadata-action tag rules: the branch name and the short commit SHA on every
+# build, semver tags on tag pushes, and `latest` only on the repository's default branch.
+TAG_RULES = (
+    "type=ref,event=branch",
+    "type=sha",
+    "type=semver,pattern={{version}}",
+    "type=semver,pattern={{major}}.{{minor}}",
+    "type=raw,value=latest,enable={{is_default_branch}}",
+)
+
+
+def _step(
+    name: str,
+    action: str,
+    mode: str,
+    with_: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
+) -> CommentedMap:
+    """A `uses:` step; `fields` (id, if, ...) go between its name and `uses`."""
+    step = CommentedMap()
+    step["name"] = name
+    step.update(fields or {})
+    ref, comment = uses(action, mode)
+    step["uses"] = ref
+    if comment:
+        step.yaml_add_eol_comment(comment, "uses")
+    if with_:
+        step["with"] = CommentedMap(with_)
+    return step
+
+
+def _checkout(mode: str, **with_: Any) -> CommentedMap:
+    # No token left in .git/config for later steps to read (zizmor: artipacked).
+    return _step("Check out", "actions/checkout", mode, {"persist-credentials": False, **with_})
+
+
+def _block(lines: list[str] | tuple[str, ...]) -> LiteralScalarString:
+    return LiteralScalarString("".join(f"{line}\n" for line in lines))
+
+
+def _filters(images: tuple[Image, ...]) -> LiteralScalarString:
+    """dorny/paths-filter's `filters` input is YAML in a string; emit it with the library too."""
+    data = CommentedMap((image.key, CommentedSeq(image.paths)) for image in images)
+    return LiteralScalarString(_dump(data))
+
+
+def _changes_job(settings: Settings) -> CommentedMap:
+    mode = settings.workflow.pin_actions
+    job = CommentedMap()
+    job["name"] = "Detect changed images"
+    # Tag pushes and manual runs build every image, so only branch pushes need a filter.
+    job["if"] = "${{ github.event_name == 'push' && github.ref_type == 'branch' }}"
+    job["runs-on"] = RUNNER
+    job["permissions"] = CommentedMap(contents="read")
+    job["outputs"] = CommentedMap(
+        (image.key, f"${{{{ steps.filter.outputs.{image.key} }}}}") for image in settings.images
+    )
+    filter_step = _step(
+        "Filter changed paths",
+        "dorny/paths-filter",
+        mode,
+        {
+            # Compare with this branch's previous push (github.event.before), not with the
+            # default branch; a new branch is compared with the default branch.
+            "base": settings.github.branch,
+            "filters": _filters(settings.images),
+        },
+        # A force push has no usable "before" commit, and detection must never block a
+        # build: with no filter result, the build jobs treat every image as changed.
+        {"id": "filter", "if": "${{ !github.event.forced }}", "continue-on-error": True},
+    )
+    job["steps"] = CommentedSeq(
+        [
+            # Full history, so the previous push is present locally and paths-filter never
+            # has to fetch (the checkout keeps no credentials to fetch with).
+            _checkout(mode, **{"fetch-depth": 0}),
+            filter_step,
+        ]
+    )
+    return job
+
+
+def _build_job(settings: Settings, image: Image) -> CommentedMap:
+    mode = settings.workflow.pin_actions
+    job = CommentedMap()
+    job["name"] = f"Build and push {image.name}"
+    job["needs"] = "changes"
+    # !failure() && !cancelled() instead of the implicit success(): the changes job is
+    # skipped on tags and manual runs, and a skipped need would otherwise skip this job.
+    # Only an explicit "false" from the filter skips the build.
+    job["if"] = (
+        "${{ !failure() && !cancelled() && (github.event_name != 'push' || github.ref_type == 'tag' "
+        f"|| needs.changes.outputs.{image.key} != 'false') }}}}"
+    )
+    job["runs-on"] = RUNNER
+    if settings.github.environment:
+        job["environment"] = settings.github.environment
+    job["permissions"] = CommentedMap(contents="read")
+
+    steps = CommentedSeq([_checkout(mode)])
+    multi_arch = len(image.platforms) > 1
+    if multi_arch:
+        steps.append(_step("Set up QEMU", "docker/setup-qemu-action", mode))
+    steps.append(_step("Set up Docker Buildx", "docker/setup-buildx-action", mode))
+    # The only step that sees the registry credentials.
+    steps.append(
+        _step(
+            "Log in to Alibaba Cloud Container Registry",
+            "docker/login-action",
+            mode,
+            {
+                "registry": f"${{{{ vars.{REGISTRY_VARIABLE} }}}}",
+                "username": f"${{{{ secrets.{USER_SECRET} }}}}",
+                "password": f"${{{{ secrets.{PASSWORD_SECRET} }}}}",
+            },
+        )
+    )
+    steps.append(
+        _step(
+            "Extract image metadata",
+            "docker/metadata-action",
+            mode,
+            {
+                "images": f"${{{{ vars.{REGISTRY_VARIABLE} }}}}/${{{{ vars.{image.variable} }}}}",
+                "tags": _block(TAG_RULES),
+            },
+            {"id": "meta"},
+        )
+    )
+    build: dict[str, Any] = {
+        "context": image.context,
+        "file": image.dockerfile,
+        "platforms": ",".join(image.platforms),
+        "push": True,
+        "tags": "${{ steps.meta.outputs.tags }}",
+        "labels": "${{ steps.meta.outputs.labels }}",
+    }
+    if settings.workflow.cache:
+        build["cache-from"] = f"type=gha,scope={image.key}"
+        build["cache-to"] = f"type=gha,mode=max,scope={image.key}"
+    if not settings.workflow.attestations:
+        # ACR refuses the OCI attestation manifests BuildKit pushes by default
+        # ("unknown manifest class"), after the layers are already up.
+        build["provenance"] = False
+        build["sbom"] = False
+    steps.append(_step("Build and push", "docker/build-push-action", mode, build))
+    job["steps"] = steps
+    return job
+
+
+def workflow(settings: Settings) -> CommentedMap:
+    """The workflow as an ordered mapping (what `render` emits)."""
+    doc = CommentedMap()
+    doc["name"] = f"build-push ({settings.stack})"
+    push = CommentedMap(branches=CommentedSeq([settings.github.branch]))
+    if settings.workflow.tags:
+        push["tags"] = CommentedSeq(settings.workflow.tags)
+    doc["on"] = CommentedMap(push=push, workflow_dispatch=None)
+    doc["permissions"] = CommentedMap(contents="read")
+    doc["concurrency"] = CommentedMap(
+        [("group", "${{ github.workflow }}-${{ github.ref }}"), ("cancel-in-progress", True)]
+    )
+    jobs = CommentedMap(changes=_changes_job(settings))
+    for image in settings.images:
+        jobs[image.job_id] = _build_job(settings, image)
+    doc["jobs"] = jobs
+    doc.yaml_set_start_comment(
+        f"Managed by acr-pipeline (Pulumi stack '{settings.stack}'): edit the stack config and run\n"
+        "`pulumi up`, not this file; manual changes are overwritten."
+    )
+    return doc
+
+
+def _dump(data: Any) -> str:
+    yaml = YAML()
+    yaml.width = 4096  # never fold long expressions
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def render(settings: Settings) -> str:
+    """The workflow file's exact text."""
+    return _dump(workflow(settings))

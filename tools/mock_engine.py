@@ -1,0 +1,171 @@
+"""Run the real `__main__.py` on Pulumi's in-process mock engine and record what it registers.
+
+Used by `make synth` and by the tests. Nothing here talks to a cloud or to GitHub: the mock
+monitor answers every registration with the inputs as outputs, and records each resource's
+type, name, parent, inputs (secrets marked), dependencies and resource options.
+"""
+
+from __future__ import annotations
+
+import logging
+import runpy
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import ROOT
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+MAIN = ROOT_DIR / "__main__.py"
+PROJECT = "acr-pipeline"
+
+
+class Hidden:
+    """Stands in for a secret value in recorded inputs; compares equal to nothing else."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "[secret]"
+
+
+def _mark_secrets(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return Hidden(_mark_secrets(rpc.unwrap_rpc_secret(value)))
+    if isinstance(value, dict):
+        return {k: _mark_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mark_secrets(v) for v in value]
+    return value
+
+
+@dataclass
+class Registered:
+    """One resource as the engine saw it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    inputs: dict[str, Any]
+    """Inputs with every secret wrapped in :class:`Hidden`."""
+    dependencies: list[str]
+    delete_before_replace: bool
+    retain_on_delete: bool
+    protect: bool
+
+    def plain(self, key: str) -> Any:
+        """An input's value, with any secret wrapper removed."""
+        value = self.inputs.get(key)
+        return value.value if isinstance(value, Hidden) else value
+
+    def is_secret(self, key: str) -> bool:
+        return isinstance(self.inputs.get(key), Hidden)
+
+
+class _Mocks(pulumi_mocks.Mocks):
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        # The program makes no data-source calls; one appearing here is a design change.
+        raise AssertionError(f"unexpected provider function call: {args.token}")
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self) -> None:
+        super().__init__(_Mocks())
+        self.registered: list[Registered] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registered.append(
+                Registered(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=bool(request.custom),
+                    parent=request.parent,
+                    inputs=_mark_secrets(rpc.deserialize_properties(request.object)),
+                    dependencies=list(request.dependencies),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    protect=bool(request.protect),
+                )
+            )
+        return response
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@dataclass
+class Run:
+    """What one program run registered and exported."""
+
+    resources: list[Registered]
+    outputs: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> Registered:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}; have {[r.name for r in self.resources]}")
+        return matches[0]
+
+    def custom(self) -> list[Registered]:
+        return [r for r in self.resources if r.custom]
+
+
+def run_program(
+    config: Mapping[str, str],
+    secret_keys: Collection[str] = (),
+    stack: str = "dev",
+    program: Path = MAIN,
+) -> Run:
+    """Run `program` with `config` (full `namespace:key` -> string) on the mock engine.
+
+    Exceptions from the program (a ConfigError, say) propagate to the caller.
+    """
+    import sys
+
+    if str(ROOT_DIR) not in sys.path:
+        sys.path.insert(0, str(ROOT_DIR))
+    monitor = RecordingMonitor()
+    collector = _Collect()
+    logger = logging.getLogger(f"acr-pipeline.mock.{id(monitor)}")
+    logger.propagate = False
+    logger.addHandler(collector)
+
+    pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+    ROOT.set(None)  # a fresh Stack resource for every run
+    pulumi.runtime.set_mocks(_Mocks(), project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor)
+
+    exported: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def _run() -> pulumi.Output[Any]:
+        runpy.run_path(str(program), run_name="__main__")
+        root = pulumi.runtime.get_root_resource()
+        outputs = dict(getattr(root, "outputs", {}))
+        return pulumi.Output.from_input(outputs).apply(exported.update)
+
+    _run()
+    warnings = [r.getMessage() for r in collector.records if r.levelno >= logging.WARNING]
+    return Run(resources=monitor.registered, outputs=exported, warnings=warnings)
