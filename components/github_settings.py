@@ -93,6 +93,4 @@ class GitHubActionsSettings(pulumi.ComponentResource):
                     opts=child,
                 )
 
-        self.register_outputs(
-            {"variables": list(self.variables), "secrets": list(self.secrets)}
-        )
+        self.register_outputs({"variables": list(self.variables), "secrets": list(self.secrets)})

@@ -26,7 +26,7 @@ PROJECT = "acr-pipeline"
 
 # The pipeline's public contract: the committed workflow reads these names.
 REGISTRY_VARIABLE = "ALIYUN_REGISTRY"
-USER_SECRET = "ALIYUN_REGISTRY_USER"
+USER_SECRET = "ALIYUN_REGISTRY_USER"  # noqa: S105 - a name, not a value
 PASSWORD_SECRET = "ALIYUN_REGISTRY_PWD"  # noqa: S105 - a name, not a value
 RESERVED_NAMES = (REGISTRY_VARIABLE, USER_SECRET, PASSWORD_SECRET)
 
@@ -264,9 +264,7 @@ class _Reader:
             self.problem(key, raw, "must not be empty")
             return default
         if "${{" in raw:
-            self.problem(
-                key, raw, "must not contain '${{' (GitHub would evaluate it as an expression)"
-            )
+            self.problem(key, raw, "must not contain '${{' (GitHub would evaluate it as an expression)")
             return default
         if check is not None:
             rule = check(raw)
@@ -342,8 +340,7 @@ def _acr_name(kind: str, edition: str) -> Callable[[str], str | None]:
 def _github_name(value: str) -> str | None:
     if not GITHUB_NAME_RE.match(value):
         return (
-            "a GitHub variable name may contain only letters, digits and '_', "
-            "and must not start with a digit"
+            "a GitHub variable name may contain only letters, digits and '_', and must not start with a digit"
         )
     if value.upper().startswith("GITHUB_"):
         return "the GITHUB_ prefix is reserved by GitHub"
@@ -431,14 +428,25 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
     def project(key: str) -> Any:
         return _decode(key, values.get(ns + key), r)
 
-    region = r.string("alicloud:region", values.get("alicloud:region", _MISSING), required=True,
-                      check=_pattern(REGION_RE, "must be an Alibaba Cloud region id such as cn-hangzhou"))
-    owner = r.string("github:owner", values.get("github:owner", _MISSING), required=True,
-                     check=_pattern(GITHUB_OWNER_RE, "must be a GitHub user or organization login"))
+    region = r.string(
+        "alicloud:region",
+        values.get("alicloud:region", _MISSING),
+        required=True,
+        check=_pattern(REGION_RE, "must be an Alibaba Cloud region id such as cn-hangzhou"),
+    )
+    owner = r.string(
+        "github:owner",
+        values.get("github:owner", _MISSING),
+        required=True,
+        check=_pattern(GITHUB_OWNER_RE, "must be a GitHub user or organization login"),
+    )
     if "github:token" in values and "github:token" not in secret_keys:
-        r.problem("github:token", _MISSING,
-                  "is stored in plaintext; run `pulumi config set --secret github:token` "
-                  "(or leave it unset and export GITHUB_TOKEN)")
+        r.problem(
+            "github:token",
+            _MISSING,
+            "is stored in plaintext; run `pulumi config set --secret github:token` "
+            "(or leave it unset and export GITHUB_TOKEN)",
+        )
 
     # registry
     raw_registry = project("registry")
@@ -446,18 +454,35 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
         r.problem("registry", _MISSING, "is required (at least registry.namespace)")
     reg = r.obj("registry", raw_registry, REGISTRY_KEYS)
     edition = r.choice("registry.edition", reg.get("edition", _MISSING), EDITIONS, "enterprise")
-    namespace = r.string("registry.namespace", reg.get("namespace", _MISSING), required=True,
-                         check=_acr_name("namespace", edition)) or ""
-    instance_id = r.string("registry.instanceId", reg.get("instanceId", _MISSING),
-                           required=edition == "enterprise",
-                           check=_pattern(INSTANCE_ID_RE, "must be an instance id of the form cri-xxxxxxxx"))
-    instance_name = r.string("registry.instanceName", reg.get("instanceName", _MISSING),
-                             check=_pattern(INSTANCE_NAME_RE,
-                                            "an instance name is 3-30 lowercase letters, digits and '-'"))
+    namespace = (
+        r.string(
+            "registry.namespace",
+            reg.get("namespace", _MISSING),
+            required=True,
+            check=_acr_name("namespace", edition),
+        )
+        or ""
+    )
+    instance_id = r.string(
+        "registry.instanceId",
+        reg.get("instanceId", _MISSING),
+        required=edition == "enterprise",
+        check=_pattern(INSTANCE_ID_RE, "must be an instance id of the form cri-xxxxxxxx"),
+    )
+    instance_name = r.string(
+        "registry.instanceName",
+        reg.get("instanceName", _MISSING),
+        check=_pattern(INSTANCE_NAME_RE, "an instance name is 3-30 lowercase letters, digits and '-'"),
+    )
     raw_endpoint = reg.get("endpoint", _MISSING)
-    endpoint = r.string("registry.endpoint", raw_endpoint,
-                        check=_pattern(HOST_RE, "must be a registry host name such as "
-                                       "registry.cn-hangzhou.aliyuncs.com (no scheme, no path)"))
+    endpoint = r.string(
+        "registry.endpoint",
+        raw_endpoint,
+        check=_pattern(
+            HOST_RE,
+            "must be a registry host name such as registry.cn-hangzhou.aliyuncs.com (no scheme, no path)",
+        ),
+    )
     endpoint = endpoint or derived_endpoint(edition, region or "", instance_name)
     if endpoint is None and raw_endpoint is _MISSING:
         needs = "instanceName or endpoint" if edition == "enterprise" else "endpoint"
@@ -478,23 +503,41 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
     if raw_github is _MISSING:
         r.problem("github", _MISSING, "is required (at least github.repository)")
     gh = r.obj("github", raw_github, GITHUB_KEYS)
-    environment = r.string("github.environment", gh.get("environment", _MISSING),
-                           check=lambda v: None if len(v) <= 255 and v.isprintable()
-                           else "an environment name is at most 255 printable characters")
+    environment = r.string(
+        "github.environment",
+        gh.get("environment", _MISSING),
+        check=lambda v: (
+            None
+            if len(v) <= 255 and v.isprintable()
+            else "an environment name is at most 255 printable characters"
+        ),
+    )
     github = GitHub(
         owner=owner or "",
-        repository=r.string("github.repository", gh.get("repository", _MISSING), required=True,
-                            check=_repository_name) or "",
+        repository=r.string(
+            "github.repository", gh.get("repository", _MISSING), required=True, check=_repository_name
+        )
+        or "",
         environment=environment,
-        branch=r.string("github.branch", gh.get("branch", _MISSING), default="main",
-                        check=_pattern(BRANCH_RE, "must be a valid git branch name")) or "main",
+        branch=r.string(
+            "github.branch",
+            gh.get("branch", _MISSING),
+            default="main",
+            check=_pattern(BRANCH_RE, "must be a valid git branch name"),
+        )
+        or "main",
     )
 
     # workflow
     wf = r.obj("workflow", project("workflow"), WORKFLOW_KEYS)
     workflow = Workflow(
-        path=r.string("workflow.path", wf.get("path", _MISSING), default=default_workflow_path(environment),
-                      check=_workflow_path) or default_workflow_path(environment),
+        path=r.string(
+            "workflow.path",
+            wf.get("path", _MISSING),
+            default=default_workflow_path(environment),
+            check=_workflow_path,
+        )
+        or default_workflow_path(environment),
         tags=r.strings("workflow.tags", wf.get("tags", _MISSING), ()),
         cache=r.boolean("workflow.cache", wf.get("cache", _MISSING), True),
         pin_actions=r.choice("workflow.pinActions", wf.get("pinActions", _MISSING), PIN_MODES, "sha"),
@@ -504,16 +547,26 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
     images = _images(r, project("images"), edition, workflow.path)
 
     # credentials
-    username = r.string("registryUsername", project("registryUsername"), required=True,
-                        check=lambda v: None if v.isprintable() else "must be a single line")
+    username = r.string(
+        "registryUsername",
+        project("registryUsername"),
+        required=True,
+        check=lambda v: None if v.isprintable() else "must be a single line",
+    )
     password_key = ns + "registryPassword"
     if password_key not in values or values[password_key] == "":
-        r.problem("registryPassword", _MISSING,
-                  "is required; set it with `pulumi config set --secret registryPassword`")
+        r.problem(
+            "registryPassword",
+            _MISSING,
+            "is required; set it with `pulumi config set --secret registryPassword`",
+        )
     elif password_key not in secret_keys:
-        r.problem("registryPassword", _MISSING,
-                  "is stored in plaintext; encrypt it with "
-                  "`pulumi config set --secret registryPassword` (the value is not shown here)")
+        r.problem(
+            "registryPassword",
+            _MISSING,
+            "is stored in plaintext; encrypt it with "
+            "`pulumi config set --secret registryPassword` (the value is not shown here)",
+        )
 
     if r.problems:
         raise ConfigError(r.problems, stack)
@@ -545,39 +598,76 @@ def _images(r: _Reader, raw: Any, edition: str, workflow_path: str) -> tuple[Ima
             r.problem(key, item, "must be an object with at least a name, e.g. {name: api}")
             continue
         obj = r.obj(key, item, IMAGE_KEYS)
-        name = r.string(f"{key}.name", obj.get("name", _MISSING), required=True,
-                        check=_acr_name("repository", edition))
+        name = r.string(
+            f"{key}.name", obj.get("name", _MISSING), required=True, check=_acr_name("repository", edition)
+        )
         if name is None:
             continue
-        context = r.string(f"{key}.context", obj.get("context", _MISSING), default=name,
-                           check=_relative_path) or name
+        context = (
+            r.string(f"{key}.context", obj.get("context", _MISSING), default=name, check=_relative_path)
+            or name
+        )
         context = posixpath.normpath(context)
         default_dockerfile = posixpath.join(context, "Dockerfile") if context != "." else "Dockerfile"
-        dockerfile = r.string(f"{key}.dockerfile", obj.get("dockerfile", _MISSING),
-                              default=default_dockerfile, check=_relative_path) or default_dockerfile
+        dockerfile = (
+            r.string(
+                f"{key}.dockerfile",
+                obj.get("dockerfile", _MISSING),
+                default=default_dockerfile,
+                check=_relative_path,
+            )
+            or default_dockerfile
+        )
         default_paths = ("**" if context == "." else f"{context}/**", workflow_path)
-        images.append((i, Image(
-                name=name,
-                context=context,
-                dockerfile=dockerfile,
-                paths=r.strings(f"{key}.paths", obj.get("paths", _MISSING), default_paths,
-                                _relative_path, allow_empty=False),
-                platforms=r.strings(f"{key}.platforms", obj.get("platforms", _MISSING), ("linux/amd64",),
-                                    _pattern(PLATFORM_RE, "a platform is os/arch[/variant], "
-                                             "e.g. linux/amd64 or linux/arm/v7"), allow_empty=False),
-                variable=r.string(f"{key}.variable", obj.get("variable", _MISSING),
-                                  default=default_variable(name), check=_github_name)
-                or default_variable(name),
-            ))
+        images.append(
+            (
+                i,
+                Image(
+                    name=name,
+                    context=context,
+                    dockerfile=dockerfile,
+                    paths=r.strings(
+                        f"{key}.paths",
+                        obj.get("paths", _MISSING),
+                        default_paths,
+                        _relative_path,
+                        allow_empty=False,
+                    ),
+                    platforms=r.strings(
+                        f"{key}.platforms",
+                        obj.get("platforms", _MISSING),
+                        ("linux/amd64",),
+                        _pattern(
+                            PLATFORM_RE, "a platform is os/arch[/variant], e.g. linux/amd64 or linux/arm/v7"
+                        ),
+                        allow_empty=False,
+                    ),
+                    variable=r.string(
+                        f"{key}.variable",
+                        obj.get("variable", _MISSING),
+                        default=default_variable(name),
+                        check=_github_name,
+                    )
+                    or default_variable(name),
+                ),
+            )
         )
     _unique(r, images, "name", lambda im: im.name, "two images with the same name")
     _unique(r, images, "name", lambda im: im.key, "two images whose names give the same job id")
-    _unique(r, images, "variable", lambda im: im.variable.upper(),
-            "two images write the same GitHub variable (names are case-insensitive)")
+    _unique(
+        r,
+        images,
+        "variable",
+        lambda im: im.variable.upper(),
+        "two images write the same GitHub variable (names are case-insensitive)",
+    )
     for i, image in images:
         if image.variable.upper() in RESERVED_NAMES:
-            r.problem(f"images[{i}].variable", image.variable,
-                      "is reserved for the registry login; choose another name")
+            r.problem(
+                f"images[{i}].variable",
+                image.variable,
+                "is reserved for the registry login; choose another name",
+            )
     return tuple(image for _, image in images)
 
 
@@ -588,8 +678,7 @@ def _unique(
     for i, image in images:
         v = value(image)
         if v in seen:
-            r.problem(f"images[{i}].{field}", getattr(image, field),
-                      f"{rule} as images[{seen[v]}]")
+            r.problem(f"images[{i}].{field}", getattr(image, field), f"{rule} as images[{seen[v]}]")
         else:
             seen[v] = i
 

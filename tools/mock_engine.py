@@ -126,7 +126,9 @@ class Run:
     def named(self, name: str) -> Registered:
         matches = [r for r in self.resources if r.name == name]
         if len(matches) != 1:
-            raise KeyError(f"{len(matches)} resources named {name!r}; have {[r.name for r in self.resources]}")
+            raise KeyError(
+                f"{len(matches)} resources named {name!r}; have {[r.name for r in self.resources]}"
+            )
         return matches[0]
 
     def custom(self) -> list[Registered]:
@@ -138,16 +140,18 @@ def run_program(
     secret_keys: Collection[str] = (),
     stack: str = "dev",
     program: Path = MAIN,
+    monitor: RecordingMonitor | None = None,
 ) -> Run:
     """Run `program` with `config` (full `namespace:key` -> string) on the mock engine.
 
-    Exceptions from the program (a ConfigError, say) propagate to the caller.
+    Exceptions from the program (a ConfigError, say) propagate to the caller; pass your own
+    `monitor` to see what had been registered by then.
     """
     import sys
 
     if str(ROOT_DIR) not in sys.path:
         sys.path.insert(0, str(ROOT_DIR))
-    monitor = RecordingMonitor()
+    monitor = monitor or RecordingMonitor()
     collector = _Collect()
     logger = logging.getLogger(f"acr-pipeline.mock.{id(monitor)}")
     logger.propagate = False
@@ -155,7 +159,9 @@ def run_program(
 
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     ROOT.set(None)  # a fresh Stack resource for every run
-    pulumi.runtime.set_mocks(_Mocks(), project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        _Mocks(), project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
+    )
 
     exported: dict[str, Any] = {}
 

@@ -1,0 +1,32 @@
+# acr-pipeline: `make synth [STACK=dev]` (offline plan) and `make test` (everything).
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STACK  ?= dev
+
+.PHONY: install synth test lint typecheck clean
+
+# A fresh clone gets its .venv here; it is rebuilt when the pinned requirements change.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+synth: install
+	@$(PY) tools/synth.py $(STACK)
+
+# Tests (mocks, workflow checkers, every stack), then lint and types.
+test: install
+	$(PY) -m pytest
+	$(MAKE) --no-print-directory lint typecheck
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: install
+	$(PY) -m mypy
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,214 @@
+"""The real __main__.py on the mock engine: what each configuration registers, and how."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.settings import ConfigError
+from tests.conftest import (
+    BASE,
+    ENTERPRISE_NAMESPACE,
+    ENTERPRISE_REPO,
+    ENV_SECRET,
+    ENV_VARIABLE,
+    ENVIRONMENT,
+    FILE,
+    KNOWN_PASSWORD,
+    PERSONAL_NAMESPACE,
+    PERSONAL_REPO,
+    SECRET,
+    SECRET_KEYS,
+    VARIABLE,
+    config,
+    encode,
+    run_for,
+)
+from tools.mock_engine import RecordingMonitor, Run, run_program
+
+REGISTRY_TYPES = {ENTERPRISE_NAMESPACE, ENTERPRISE_REPO, PERSONAL_NAMESPACE, PERSONAL_REPO}
+
+
+def types(run: Run) -> list[str]:
+    return sorted(r.type for r in run.custom())
+
+
+def by_variable(run: Run) -> dict[str, str]:
+    return {
+        r.plain("variableName"): r.plain("value") for r in run.resources if r.type in (VARIABLE, ENV_VARIABLE)
+    }
+
+
+class TestWhatEachEditionCreates:
+    def test_enterprise_creates_namespace_repo_variables_secrets_and_file(self, default_run: Run) -> None:
+        assert types(default_run) == sorted(
+            [ENTERPRISE_NAMESPACE, ENTERPRISE_REPO, VARIABLE, VARIABLE, SECRET, SECRET, FILE]
+        )
+
+    def test_enterprise_resources_target_the_configured_instance(self, default_run: Run) -> None:
+        namespace = default_run.named("registry-namespace")
+        repo = default_run.named("registry-repo-api")
+        assert namespace.plain("instanceId") == repo.plain("instanceId") == "cri-abc123def456"
+        assert namespace.plain("name") == repo.plain("namespace") == "acme-dev"
+        assert repo.plain("name") == "api"
+        assert repo.plain("repoType") == namespace.plain("defaultVisibility") == "PRIVATE"
+        assert namespace.plain("autoCreate") is False
+
+    def test_personal_edition_uses_the_deprecated_resources_and_warns(self) -> None:
+        run = run_for(registry={"edition": "personal", "instanceId": None, "instanceName": None})
+        assert {r.type for r in run.custom()} & REGISTRY_TYPES == {PERSONAL_NAMESPACE, PERSONAL_REPO}
+        assert any("deprecated" in w for w in run.warnings), run.warnings
+
+    def test_external_edition_creates_no_registry_resources(self) -> None:
+        run = run_for(registry={"edition": "external", "endpoint": "registry.example.com"})
+        assert not [r for r in run.custom() if r.type in REGISTRY_TYPES]
+        assert by_variable(run)["ALIYUN_REGISTRY"] == "registry.example.com"
+        assert run.of_type(FILE)
+
+    def test_adopted_namespace_is_not_created_but_repositories_use_it(self) -> None:
+        run = run_for(registry={"createNamespace": False})
+        assert not run.of_type(ENTERPRISE_NAMESPACE)
+        assert run.named("registry-repo-api").plain("namespace") == "acme-dev"
+
+    def test_one_repository_and_one_variable_per_image(self) -> None:
+        run = run_for(images=[{"name": "api"}, {"name": "web"}, {"name": "worker"}])
+        assert sorted(r.plain("name") for r in run.of_type(ENTERPRISE_REPO)) == ["api", "web", "worker"]
+        assert set(by_variable(run)) == {
+            "ALIYUN_REGISTRY",
+            "API_IMAGE_NAME",
+            "WEB_IMAGE_NAME",
+            "WORKER_IMAGE_NAME",
+        }
+
+    def test_visibility_public_applies_to_namespace_and_repositories(self) -> None:
+        run = run_for(registry={"visibility": "PUBLIC"})
+        assert run.named("registry-namespace").plain("defaultVisibility") == "PUBLIC"
+        assert run.named("registry-repo-api").plain("repoType") == "PUBLIC"
+
+
+class TestGitHubSettings:
+    def test_variables_hold_the_endpoint_and_namespace_slash_image(self, default_run: Run) -> None:
+        assert by_variable(default_run) == {
+            "ALIYUN_REGISTRY": "acme-registry.cn-hangzhou.cr.aliyuncs.com",
+            "API_IMAGE_NAME": "acme-dev/api",
+        }
+
+    def test_everything_targets_the_configured_repository(self, default_run: Run) -> None:
+        github = [r for r in default_run.custom() if r.type.startswith("github:")]
+        assert {r.plain("repository") for r in github} == {"shop"}
+
+    def test_secrets_are_the_login_credentials_and_marked_secret(self, default_run: Run) -> None:
+        secrets = {r.plain("secretName"): r for r in default_run.of_type(SECRET)}
+        assert set(secrets) == {"ALIYUN_REGISTRY_USER", "ALIYUN_REGISTRY_PWD"}
+        assert secrets["ALIYUN_REGISTRY_PWD"].is_secret("value")
+        assert secrets["ALIYUN_REGISTRY_PWD"].plain("value") == KNOWN_PASSWORD
+        assert secrets["ALIYUN_REGISTRY_USER"].plain("value") == "pusher@1234567890"
+
+    def test_secrets_use_value_not_the_deprecated_plaintext_value(self, default_run: Run) -> None:
+        for r in default_run.of_type(SECRET):
+            assert "plaintextValue" not in r.inputs, r.name
+
+    def test_environment_scope_creates_environment_and_scoped_values_only(self) -> None:
+        run = run_for(github={"environment": "production"})
+        assert [r.plain("environment") for r in run.of_type(ENVIRONMENT)] == ["production"]
+        assert not run.of_type(VARIABLE) and not run.of_type(SECRET)
+        scoped = run.of_type(ENV_VARIABLE) + run.of_type(ENV_SECRET)
+        assert len(scoped) == 4
+        environment_urn = run.of_type(ENVIRONMENT)[0].urn
+        for r in scoped:
+            assert r.plain("environment") == "production", r.name
+            assert environment_urn in r.dependencies, r.name
+
+
+class TestOrderAndReplacement:
+    def test_workflow_file_waits_for_every_variable_secret_and_repository(self) -> None:
+        run = run_for(images=[{"name": "api"}, {"name": "web"}])
+        (file,) = run.of_type(FILE)
+        needed = [r for r in run.custom() if r.type in (VARIABLE, SECRET, ENTERPRISE_REPO)]
+        assert len(needed) == 7
+        missing = [r.name for r in needed if r.urn not in file.dependencies]
+        assert not missing, f"workflow file does not wait for {missing}"
+
+    def test_github_settings_do_not_wait_for_the_registry(self, default_run: Run) -> None:
+        registry_urns = {r.urn for r in default_run.custom() if r.type in REGISTRY_TYPES}
+        for r in default_run.custom():
+            if r.type in (VARIABLE, SECRET):
+                assert not registry_urns & set(r.dependencies), r.name
+
+    def test_repositories_wait_for_the_namespace(self, default_run: Run) -> None:
+        namespace = default_run.named("registry-namespace")
+        assert namespace.urn in default_run.named("registry-repo-api").dependencies
+
+    def test_variables_secrets_and_file_delete_before_replace(self) -> None:
+        run = run_for(github={"environment": "staging"}, images=[{"name": "api"}, {"name": "web"}])
+        replaced = [r for r in run.custom() if r.type in (VARIABLE, SECRET, ENV_VARIABLE, ENV_SECRET, FILE)]
+        assert len(replaced) == 6  # 3 variables, 2 secrets, the file
+        assert all(r.delete_before_replace for r in replaced), [
+            r.name for r in replaced if not r.delete_before_replace
+        ]
+
+    def test_registry_resources_are_retained_on_delete_by_default(self, default_run: Run) -> None:
+        registry = [r for r in default_run.custom() if r.type in REGISTRY_TYPES]
+        assert registry and all(r.retain_on_delete for r in registry)
+
+    def test_retain_on_delete_false_lets_destroy_remove_them(self) -> None:
+        run = run_for(registry={"retainOnDelete": False})
+        assert not any(r.retain_on_delete for r in run.custom() if r.type in REGISTRY_TYPES)
+
+    def test_logical_names_come_from_names_not_list_positions(self) -> None:
+        one = run_for(images=[{"name": "api"}, {"name": "web"}])
+        other = run_for(images=[{"name": "web"}, {"name": "api"}])
+        assert {r.urn for r in one.resources} == {r.urn for r in other.resources}
+        assert "github-var-WEB_IMAGE_NAME" in {r.name for r in one.resources}
+
+
+class TestWorkflowFile:
+    def test_file_is_committed_to_the_configured_branch_and_path(self) -> None:
+        run = run_for(github={"branch": "develop"}, workflow={"path": ".github/workflows/images.yaml"})
+        (file,) = run.of_type(FILE)
+        assert file.plain("branch") == "develop"
+        assert file.plain("file") == ".github/workflows/images.yaml"
+        assert file.plain("overwriteOnCreate") is True
+
+    def test_content_is_plain_rendered_text_not_an_output(self, default_run: Run) -> None:
+        (file,) = default_run.of_type(FILE)
+        content = file.plain("content")
+        assert isinstance(content, str) and not file.is_secret("content")
+        assert "Calling __str__" not in content and "Output[" not in content
+        assert "api-build-and-push:" in content
+
+    def test_outputs_name_endpoint_images_path_and_setting_names(self, default_run: Run) -> None:
+        assert default_run.outputs == {
+            "registryEndpoint": "acme-registry.cn-hangzhou.cr.aliyuncs.com",
+            "images": {"api": "acme-registry.cn-hangzhou.cr.aliyuncs.com/acme-dev/api"},
+            "workflowPath": ".github/workflows/build-push.yml",
+            "variables": ["ALIYUN_REGISTRY", "API_IMAGE_NAME"],
+            "secrets": ["ALIYUN_REGISTRY_USER", "ALIYUN_REGISTRY_PWD"],
+        }
+
+
+class TestSecretsNeverLeak:
+    def test_password_appears_only_in_the_secret_input(self, default_run: Run) -> None:
+        assert KNOWN_PASSWORD not in json.dumps(default_run.outputs)
+        assert not any(KNOWN_PASSWORD in w for w in default_run.warnings)
+        for r in default_run.resources:
+            for key, value in r.inputs.items():
+                if r.type == SECRET and key == "value":
+                    continue
+                assert KNOWN_PASSWORD not in json.dumps(value, default=repr), f"{r.name}.{key}"
+
+    def test_bad_config_registers_nothing_and_does_not_echo_the_password(self) -> None:
+        monitor = RecordingMonitor()
+        cfg = encode(config(registry={"namespace": "BAD"}))
+        with pytest.raises(ConfigError) as err:
+            run_program(cfg, set(), monitor=monitor)
+        assert monitor.registered == []
+        assert KNOWN_PASSWORD not in str(err.value)
+        assert "registryPassword" in str(err.value)
+
+
+def test_base_config_is_valid_as_written() -> None:
+    # Guards the fixtures: every refusal test starts from a config that passes.
+    run = run_program(encode(dict(BASE)), SECRET_KEYS)
+    assert run.of_type(FILE)
