@@ -46,7 +46,7 @@ class AcrRegistry(pulumi.ComponentResource):
         namespace_name: pulumi.Input[str] = reg.namespace
         if reg.edition == "enterprise":
             if reg.create_namespace:
-                self.namespace = alicloud.cs.RegistryEnterpriseNamespace(
+                enterprise_ns = alicloud.cs.RegistryEnterpriseNamespace(
                     f"{name}-namespace",
                     instance_id=reg.instance_id or "",
                     name=reg.namespace,
@@ -54,7 +54,7 @@ class AcrRegistry(pulumi.ComponentResource):
                     default_visibility=reg.visibility,
                     opts=child,
                 )
-                namespace_name = self.namespace.name
+                self.namespace, namespace_name = enterprise_ns, enterprise_ns.name
         else:
             pulumi.log.warn(
                 "registry.edition 'personal' uses alicloud.cr.Namespace/Repo, which the provider has "
@@ -62,14 +62,14 @@ class AcrRegistry(pulumi.ComponentResource):
                 resource=self,
             )
             if reg.create_namespace:
-                self.namespace = alicloud.cr.Namespace(
+                personal_ns = alicloud.cr.Namespace(
                     f"{name}-namespace",
                     name=reg.namespace,
                     auto_create=False,
                     default_visibility=reg.visibility,
                     opts=child,
                 )
-                namespace_name = self.namespace.name
+                self.namespace, namespace_name = personal_ns, personal_ns.name
 
         for image in args.images:
             summary = f"{image.name}: built and pushed by GitHub Actions from {args.source}"[:80]

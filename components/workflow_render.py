@@ -56,14 +56,15 @@ def _checkout(mode: str, **with_: Any) -> CommentedMap:
     return _step("Check out", "actions/checkout", mode, {"persist-credentials": False, **with_})
 
 
-def _block(lines: list[str] | tuple[str, ...]) -> LiteralScalarString:
-    return LiteralScalarString("".join(f"{line}\n" for line in lines))
+def _block(lines: list[str] | tuple[str, ...]) -> str:
+    """A multi-line input, emitted as a `|` block."""
+    return LiteralScalarString("".join(f"{line}\n" for line in lines))  # type: ignore[no-any-return]
 
 
-def _filters(images: tuple[Image, ...]) -> LiteralScalarString:
+def _filters(images: tuple[Image, ...]) -> str:
     """dorny/paths-filter's `filters` input is YAML in a string; emit it with the library too."""
     data = CommentedMap((image.key, CommentedSeq(image.paths)) for image in images)
-    return LiteralScalarString(_dump(data))
+    return _block(_dump(data).splitlines())
 
 
 def _changes_job(settings: Settings) -> CommentedMap:

@@ -112,7 +112,8 @@ class TestGitHubSettings:
     def test_environment_scope_creates_environment_and_scoped_values_only(self) -> None:
         run = run_for(github={"environment": "production"})
         assert [r.plain("environment") for r in run.of_type(ENVIRONMENT)] == ["production"]
-        assert not run.of_type(VARIABLE) and not run.of_type(SECRET)
+        assert not run.of_type(VARIABLE)
+        assert not run.of_type(SECRET)
         scoped = run.of_type(ENV_VARIABLE) + run.of_type(ENV_SECRET)
         assert len(scoped) == 4
         environment_urn = run.of_type(ENVIRONMENT)[0].urn
@@ -150,7 +151,8 @@ class TestOrderAndReplacement:
 
     def test_registry_resources_are_retained_on_delete_by_default(self, default_run: Run) -> None:
         registry = [r for r in default_run.custom() if r.type in REGISTRY_TYPES]
-        assert registry and all(r.retain_on_delete for r in registry)
+        assert registry
+        assert all(r.retain_on_delete for r in registry)
 
     def test_retain_on_delete_false_lets_destroy_remove_them(self) -> None:
         run = run_for(registry={"retainOnDelete": False})
@@ -174,8 +176,10 @@ class TestWorkflowFile:
     def test_content_is_plain_rendered_text_not_an_output(self, default_run: Run) -> None:
         (file,) = default_run.of_type(FILE)
         content = file.plain("content")
-        assert isinstance(content, str) and not file.is_secret("content")
-        assert "Calling __str__" not in content and "Output[" not in content
+        assert isinstance(content, str)
+        assert not file.is_secret("content")
+        assert "Calling __str__" not in content
+        assert "Output[" not in content
         assert "api-build-and-push:" in content
 
     def test_outputs_name_endpoint_images_path_and_setting_names(self, default_run: Run) -> None:

@@ -106,7 +106,8 @@ class TestRefusals:
 
     def test_plaintext_github_token_is_refused_without_showing_it(self) -> None:
         message = problems(**{"github:token": "ghp_leakme123"})
-        assert "github:token" in message and "plaintext" in message
+        assert "github:token" in message
+        assert "plaintext" in message
         assert "ghp_leakme123" not in message
 
     def test_unknown_key_is_named_with_a_suggestion(self) -> None:
@@ -122,7 +123,8 @@ class TestRefusals:
 
     def test_enterprise_requires_instance_name_or_endpoint(self) -> None:
         message = problems(registry={"instanceName": None})
-        assert "registry.endpoint" in message and "instanceName or endpoint" in message
+        assert "registry.endpoint" in message
+        assert "instanceName or endpoint" in message
 
     def test_external_requires_an_endpoint(self) -> None:
         message = problems(registry={"edition": "external", "instanceName": None})
@@ -138,11 +140,13 @@ class TestRefusals:
 
     def test_expression_syntax_in_a_value_is_refused(self) -> None:
         message = problems(images=[{"name": "api", "context": "${{ github.token }}"}])
-        assert "images[0].context" in message and "${{" in message
+        assert "images[0].context" in message
+        assert "${{" in message
 
     def test_duplicate_image_names_are_refused(self) -> None:
         message = problems(images=[{"name": "api"}, {"name": "api"}])
-        assert "images[1].name" in message and "images[0]" in message
+        assert "images[1].name" in message
+        assert "images[0]" in message
 
     def test_two_images_writing_one_variable_are_refused(self) -> None:
         message = problems(images=[{"name": "web-app"}, {"name": "web.app"}])
@@ -150,21 +154,24 @@ class TestRefusals:
 
     def test_image_variable_may_not_take_a_registry_name(self) -> None:
         message = problems(images=[{"name": "api", "variable": "ALIYUN_REGISTRY"}])
-        assert "images[0].variable" in message and "reserved" in message
+        assert "images[0].variable" in message
+        assert "reserved" in message
 
     def test_github_prefix_is_reserved(self) -> None:
         assert "GITHUB_" in problems(images=[{"name": "api", "variable": "GITHUB_API"}])
 
     def test_workflow_path_must_be_under_github_workflows(self) -> None:
         message = problems(workflow={"path": "ci/build-push.yml"})
-        assert 'workflow.path = "ci/build-push.yml"' in message and ".github/workflows/" in message
+        assert 'workflow.path = "ci/build-push.yml"' in message
+        assert ".github/workflows/" in message
 
     def test_workflow_path_must_be_yaml(self) -> None:
         assert ".yml or .yaml" in problems(workflow={"path": ".github/workflows/build.txt"})
 
     def test_repository_slug_gets_a_hint(self) -> None:
         message = problems(github={"repository": "acme/shop"})
-        assert "github:owner" in message and "'shop'" in message
+        assert "github:owner" in message
+        assert "'shop'" in message
 
     def test_platform_must_be_os_slash_arch(self) -> None:
         assert "images[0].platforms[0]" in problems(images=[{"name": "api", "platforms": ["amd64"]}])

@@ -34,6 +34,10 @@ class StackFileError(Exception):
     pass
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT_DIR)) if path.is_relative_to(ROOT_DIR) else str(path)
+
+
 def stack_names(stacks_dir: Path = STACKS_DIR) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
 
@@ -44,7 +48,7 @@ def stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[str, s
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         known = ", ".join(stack_names(stacks_dir)) or "none"
-        raise StackFileError(f"no stack file {path.relative_to(ROOT_DIR)} (stacks: {known})")
+        raise StackFileError(f"no stack file {_shown(path)} (stacks: {known})")
     data = YAML(typ="safe").load(path.read_text()) or {}
     raw = data.get("config") or {}
     if not isinstance(raw, dict):
@@ -142,8 +146,8 @@ def render_plan(stack: str, data: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def synth(stack: str, out_dir: Path = BUILD_DIR) -> tuple[str, Path]:
-    values, secrets = stack_config(stack)
+def synth(stack: str, out_dir: Path = BUILD_DIR, stacks_dir: Path = STACKS_DIR) -> tuple[str, Path]:
+    values, secrets = stack_config(stack, stacks_dir)
     run = run_program(values, secrets, stack=stack)
     data = plan(run)
     target = out_dir / stack
@@ -159,9 +163,11 @@ def synth(stack: str, out_dir: Path = BUILD_DIR) -> tuple[str, Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stack", nargs="?", default="dev", help="stack name (stacks/Pulumi.<stack>.yaml)")
+    parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where the stack files are")
+    parser.add_argument("--out-dir", type=Path, default=BUILD_DIR, help="where plans and files go")
     args = parser.parse_args(argv)
     try:
-        text, target = synth(args.stack)
+        text, target = synth(args.stack, args.out_dir, args.stacks_dir)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     sys.stdout.write(text)
-    print(f"\nWrote {target.relative_to(ROOT_DIR)}/plan.json and the committed files under it.")
+    print(f"\nWrote {_shown(target)}/plan.json and the committed files under it.")
     return 0
 
 

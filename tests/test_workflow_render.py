@@ -1,0 +1,285 @@
+"""The rendered workflow: structure, least privilege, pins, determinism, and the checkers."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from components.pins import MINIMUM_MAJOR, PINS
+from components.settings import Settings
+from components.workflow_render import render
+from tests.conftest import settings_for
+from tools.synth import stack_config, stack_names
+
+BIN = Path(sys.executable).parent
+SHA_REF = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)@(?P<sha>[0-9a-f]{40})$")
+
+
+def load(text: str) -> Any:
+    return YAML(typ="safe").load(text)
+
+
+def wf(**overrides: Any) -> dict[str, Any]:
+    return load(render(settings_for(**overrides)))  # type: ignore[no-any-return]
+
+
+def steps(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Steps by the action they use (`docker/login-action`), or by name."""
+    return {s["uses"].split("@")[0] if "uses" in s else s["name"]: s for s in job["steps"]}
+
+
+def build_job(doc: dict[str, Any], image: str = "api") -> dict[str, Any]:
+    return doc["jobs"][f"{image}-build-and-push"]  # type: ignore[no-any-return]
+
+
+# Representative settings: the checkers run on every one of them.
+def stack_settings(name: str) -> Settings:
+    from components.settings import parse
+
+    values, secrets = stack_config(name)
+    return parse(values, secrets, name)
+
+
+RENDERINGS: dict[str, Any] = {
+    "one-image": {},
+    "three-images-multi-arch": {
+        "images": [
+            {"name": "api", "platforms": ["linux/amd64", "linux/arm64"]},
+            {"name": "web", "context": "frontend"},
+            {"name": "edge.proxy", "platforms": ["linux/amd64", "linux/arm/v7"]},
+        ]
+    },
+    "tags-environment-no-cache": {
+        "github": {"environment": "production", "branch": "release"},
+        "workflow": {"tags": ["v*", "release-*"], "cache": False, "attestations": True},
+    },
+    "tag-pins": {"workflow": {"pinActions": "tag"}},
+}
+
+
+def all_renderings() -> dict[str, str]:
+    texts = {name: render(settings_for(**cfg)) for name, cfg in RENDERINGS.items()}
+    texts.update({f"stack-{name}": render(stack_settings(name)) for name in stack_names()})
+    return texts
+
+
+class TestTriggersAndPrivileges:
+    def test_push_to_the_branch_and_manual_dispatch_trigger_it(self) -> None:
+        doc = wf()
+        assert doc["on"] == {"push": {"branches": ["main"]}, "workflow_dispatch": None}
+
+    def test_tag_patterns_also_trigger(self) -> None:
+        doc = wf(workflow={"tags": ["v*"]})
+        assert doc["on"]["push"]["tags"] == ["v*"]
+
+    def test_top_level_permissions_are_read_only(self) -> None:
+        doc = wf()
+        assert doc["permissions"] == {"contents": "read"}
+        for job_id, job in doc["jobs"].items():
+            assert job["permissions"] == {"contents": "read"}, job_id
+
+    def test_superseded_runs_of_a_ref_are_cancelled(self) -> None:
+        assert wf()["concurrency"] == {
+            "group": "${{ github.workflow }}-${{ github.ref }}",
+            "cancel-in-progress": True,
+        }
+
+    def test_secrets_are_referenced_only_in_the_login_step(self) -> None:
+        doc = wf(images=[{"name": "api"}, {"name": "web"}])
+        assert "env" not in doc
+        for job_id, job in doc["jobs"].items():
+            assert "env" not in job, job_id
+            for step in job["steps"]:
+                text = str(step)
+                if "secrets." in text:
+                    assert step["uses"].startswith("docker/login-action@"), (job_id, step["name"])
+
+    def test_login_uses_the_contract_variable_and_secrets(self) -> None:
+        login = steps(build_job(wf()))["docker/login-action"]
+        assert login["with"] == {
+            "registry": "${{ vars.ALIYUN_REGISTRY }}",
+            "username": "${{ secrets.ALIYUN_REGISTRY_USER }}",
+            "password": "${{ secrets.ALIYUN_REGISTRY_PWD }}",
+        }
+
+    def test_checkouts_keep_no_credentials(self) -> None:
+        for job_id, job in wf()["jobs"].items():
+            checkout = steps(job)["actions/checkout"]
+            assert checkout["with"]["persist-credentials"] is False, job_id
+
+
+class TestJobs:
+    def test_changes_job_has_one_filter_and_output_per_image(self) -> None:
+        doc = wf(images=[{"name": "api"}, {"name": "web", "context": "frontend"}])
+        changes = doc["jobs"]["changes"]
+        assert changes["outputs"] == {
+            "api": "${{ steps.filter.outputs.api }}",
+            "web": "${{ steps.filter.outputs.web }}",
+        }
+        paths_filter = steps(changes)["dorny/paths-filter"]
+        assert load(paths_filter["with"]["filters"]) == {
+            "api": ["api/**", ".github/workflows/build-push.yml"],
+            "web": ["frontend/**", ".github/workflows/build-push.yml"],
+        }
+
+    def test_filter_compares_with_the_previous_push_of_the_branch(self) -> None:
+        doc = wf(github={"branch": "develop"})
+        assert steps(doc["jobs"]["changes"])["dorny/paths-filter"]["with"]["base"] == "develop"
+
+    def test_one_build_job_per_image_named_after_it(self) -> None:
+        doc = wf(images=[{"name": "api"}, {"name": "web"}])
+        assert list(doc["jobs"]) == ["changes", "api-build-and-push", "web-build-and-push"]
+
+    def test_build_runs_on_its_filter_on_dispatch_and_on_tags(self) -> None:
+        condition = build_job(wf())["if"]
+        assert "needs.changes.outputs.api != 'false'" in condition
+        assert "github.event_name != 'push'" in condition
+        assert "github.ref_type == 'tag'" in condition
+        assert build_job(wf())["needs"] == "changes"
+
+    def test_build_push_inputs_follow_the_image_settings(self) -> None:
+        doc = wf(images=[{"name": "api", "context": "services/api", "dockerfile": "docker/api.Dockerfile"}])
+        build = steps(build_job(doc))["docker/build-push-action"]["with"]
+        assert build["context"] == "services/api"
+        assert build["file"] == "docker/api.Dockerfile"
+        assert build["platforms"] == "linux/amd64"
+        assert build["push"] is True
+        assert build["tags"] == "${{ steps.meta.outputs.tags }}"
+
+    def test_metadata_tags_branch_sha_semver_and_latest_on_default_branch(self) -> None:
+        meta = steps(build_job(wf()))["docker/metadata-action"]["with"]
+        assert meta["images"] == "${{ vars.ALIYUN_REGISTRY }}/${{ vars.API_IMAGE_NAME }}"
+        assert meta["tags"].splitlines() == [
+            "type=ref,event=branch",
+            "type=sha",
+            "type=semver,pattern={{version}}",
+            "type=semver,pattern={{major}}.{{minor}}",
+            "type=raw,value=latest,enable={{is_default_branch}}",
+        ]
+
+    def test_qemu_only_for_multi_arch_images(self) -> None:
+        doc = wf(images=[{"name": "api"}, {"name": "web", "platforms": ["linux/amd64", "linux/arm64"]}])
+        assert "docker/setup-qemu-action" not in steps(build_job(doc, "api"))
+        web = steps(build_job(doc, "web"))
+        assert "docker/setup-qemu-action" in web
+        assert web["docker/build-push-action"]["with"]["platforms"] == "linux/amd64,linux/arm64"
+
+    def test_gha_cache_is_scoped_per_image_and_can_be_disabled(self) -> None:
+        build = steps(build_job(wf()))["docker/build-push-action"]["with"]
+        assert build["cache-from"] == "type=gha,scope=api"
+        assert build["cache-to"] == "type=gha,mode=max,scope=api"
+        off = steps(build_job(wf(workflow={"cache": False})))["docker/build-push-action"]["with"]
+        assert "cache-from" not in off
+        assert "cache-to" not in off
+
+    def test_attestations_are_off_unless_enabled(self) -> None:
+        build = steps(build_job(wf()))["docker/build-push-action"]["with"]
+        assert build["provenance"] is False
+        assert build["sbom"] is False
+        on = steps(build_job(wf(workflow={"attestations": True})))["docker/build-push-action"]["with"]
+        assert "provenance" not in on
+        assert "sbom" not in on
+
+    def test_build_jobs_declare_the_environment(self) -> None:
+        doc = wf(github={"environment": "production"}, images=[{"name": "api"}, {"name": "web"}])
+        assert [job.get("environment") for job in doc["jobs"].values()] == [None, "production", "production"]
+
+
+class TestPinsAndText:
+    def test_every_action_is_pinned_by_sha_with_its_version_comment(self) -> None:
+        text = render(settings_for(images=[{"name": "api", "platforms": ["linux/amd64", "linux/arm64"]}]))
+        uses = re.findall(r"uses: (\S+)(.*)", text)
+        assert uses
+        for ref, comment in uses:
+            match = SHA_REF.match(ref)
+            assert match, ref
+            pin = PINS[match["action"]]
+            assert match["sha"] == pin.sha
+            assert comment.strip() == f"# {pin.version}", ref
+
+    def test_tag_mode_uses_major_version_tags(self) -> None:
+        text = render(settings_for(workflow={"pinActions": "tag"}))
+        refs = re.findall(r"uses: (\S+)", text)
+        assert "actions/checkout@v7" in refs
+        assert "docker/build-push-action@v7" in refs
+        assert not [r for r in refs if SHA_REF.match(r)]
+
+    def test_pin_table_is_current_and_full_sha(self) -> None:
+        for action, pin in PINS.items():
+            assert re.fullmatch(r"[0-9a-f]{40}", pin.sha), action
+            assert re.fullmatch(r"v\d+\.\d+\.\d+", pin.version), action
+            assert int(pin.major[1:]) >= MINIMUM_MAJOR[action], (
+                f"{action} {pin.version} is on a retired runtime"
+            )
+
+    def test_rendering_is_byte_identical_for_the_same_settings(self) -> None:
+        cfg = RENDERINGS["three-images-multi-arch"]
+        assert render(settings_for(**cfg)) == render(settings_for(**cfg))
+
+    def test_user_values_are_quoted_by_the_emitter(self) -> None:
+        tricky = "app: x #not-a-comment"
+        doc = wf(images=[{"name": "api", "context": tricky, "paths": ["*.go", "- x"]}])
+        build = steps(build_job(doc))["docker/build-push-action"]["with"]
+        assert build["context"] == tricky
+        filters = load(steps(doc["jobs"]["changes"])["dorny/paths-filter"]["with"]["filters"])
+        assert filters == {"api": ["*.go", "- x"]}
+
+    def test_header_says_the_file_is_managed_by_the_stack(self) -> None:
+        assert render(settings_for(stack="prod")).startswith(
+            "# Managed by acr-pipeline (Pulumi stack 'prod')"
+        )
+
+
+# --- the checkers, on every representative rendering ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workflow_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("rendered")
+    target = root / ".github" / "workflows"
+    target.mkdir(parents=True)
+    for name, text in all_renderings().items():
+        (target / f"{name}.yml").write_text(text)
+    return target
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    assert path, f"{name} is not installed (make install)"
+    return path
+
+
+def check(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_renderings_cover_every_stack(workflow_dir: Path) -> None:
+    names = {p.stem for p in workflow_dir.iterdir()}
+    assert {f"stack-{s}" for s in stack_names()} <= names
+    assert len(names) >= len(RENDERINGS) + 2
+
+
+def test_actionlint_finds_nothing(workflow_dir: Path) -> None:
+    result = check([tool("actionlint"), "-no-color", *sorted(map(str, workflow_dir.iterdir()))], workflow_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_finds_nothing(workflow_dir: Path) -> None:
+    result = check([tool("zizmor"), "--offline", "--no-progress", str(workflow_dir)], workflow_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings" in result.stdout, result.stdout
+
+
+def test_github_workflow_schema_accepts_them(workflow_dir: Path) -> None:
+    files = sorted(map(str, workflow_dir.iterdir()))
+    result = check(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files], workflow_dir
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
