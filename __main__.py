@@ -4,40 +4,46 @@ build-push workflow that uses them. Reads settings, wires components, exports ou
 import pulumi
 
 from components import settings as config
-from components.github_settings import GitHubActionsSettings, GitHubSettingsArgs
+from components.github_settings import EnvironmentArgs, GitHubActionsSettings, GitHubSettingsArgs
 from components.registry import AcrRegistry, RegistryArgs
 from components.workflow import WorkflowFile, WorkflowFileArgs
 from components.workflow_render import render
 
 # Every configuration error is reported here, before any resource is registered.
 settings = config.load()
+gh = settings.github
 
 registry = AcrRegistry(
     "registry",
-    RegistryArgs(
-        registry=settings.registry,
-        images=settings.images,
-        source=f"{settings.github.owner}/{settings.github.repository}",
-    ),
+    RegistryArgs(registry=settings.registry, images=settings.images, source=f"{gh.owner}/{gh.repository}"),
 )
 
 # Values come from settings, not resource outputs, so GitHub is written in parallel with ACR.
 actions = GitHubActionsSettings(
     "github",
     GitHubSettingsArgs(
-        repository=settings.github.repository,
+        repository=gh.repository,
         variables=settings.variables,
-        username=settings.registry_username,
-        password=settings.registry_password,
-        environment=settings.github.environment,
+        secrets=settings.secrets,
+        environment=(
+            EnvironmentArgs(
+                name=gh.environment,
+                reviewers=gh.reviewers,
+                wait_timer=gh.wait_timer,
+                deployment_branches=gh.deployment_branches,
+                deployment_tags=gh.deployment_tags,
+            )
+            if gh.environment
+            else None
+        ),
     ),
 )
 
 workflow = WorkflowFile(
     "workflow",
     WorkflowFileArgs(
-        repository=settings.github.repository,
-        branch=settings.github.branch,
+        repository=gh.repository,
+        branch=gh.branch,
         path=settings.workflow.path,
         content=render(settings),
         stack=settings.stack,
@@ -46,6 +52,7 @@ workflow = WorkflowFile(
             *actions.secrets.values(),
             *registry.repositories.values(),
         ],
+        via_pull_request=settings.workflow.via_pull_request,
     ),
 )
 

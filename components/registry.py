@@ -1,4 +1,5 @@
-"""The ACR side: a namespace and one repository per image."""
+"""The ACR side: a namespace, one repository per image, and the instance's optional
+access, retention and scanning rules."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class AcrRegistry(pulumi.ComponentResource):
     """The namespace resource, or None when it is adopted (`createNamespace: false`) or external."""
     repositories: dict[str, pulumi.CustomResource]
     """Image name -> repository resource."""
+    rules: list[pulumi.CustomResource]
+    """Internet endpoint ACL, retention and scan rules (Enterprise Edition, when configured)."""
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("acr-pipeline:registry:AcrRegistry", name, None, opts)
@@ -37,6 +40,7 @@ class AcrRegistry(pulumi.ComponentResource):
 
         self.namespace = None
         self.repositories = {}
+        self.rules = []
         if reg.edition == "external":
             self.register_outputs({})
             return
@@ -81,6 +85,7 @@ class AcrRegistry(pulumi.ComponentResource):
                     name=image.name,
                     repo_type=reg.visibility,
                     summary=summary,
+                    tag_immutability=image.immutable_tags,
                     opts=child,
                 )
             else:
@@ -94,4 +99,69 @@ class AcrRegistry(pulumi.ComponentResource):
                 )
             self.repositories[image.name] = repo
 
+        if reg.edition == "enterprise":
+            self._enterprise_rules(name, reg, namespace_name)
+
         self.register_outputs({"repositories": {k: r.id for k, r in self.repositories.items()}})
+
+    def _enterprise_rules(self, name: str, reg: Registry, namespace_name: pulumi.Input[str]) -> None:
+        instance_id = reg.instance_id or ""
+        repos = list(self.repositories.values())
+        after_repos = pulumi.ResourceOptions(parent=self, depends_on=repos)
+
+        if reg.public_access is not None:
+            # The internet endpoint and its ACL belong to the whole instance: one stack per
+            # instance should own this (the README says so), hence opt-in.
+            self.rules.append(
+                alicloud.cr.InternetEndpoint(
+                    f"{name}-internet-endpoint",
+                    instance_id=instance_id,
+                    entries=[
+                        alicloud.cr.InternetEndpointEntryArgs(entry=e.cidr, comment=e.comment)
+                        for e in reg.public_access
+                    ],
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+
+        if reg.retention is not None:
+            keep = reg.retention
+            # A namespace the stack owns is cleaned as a whole; in an adopted (shared)
+            # namespace only the stack's own repositories are touched.
+            scopes: list[tuple[str, str | None]] = (
+                [("NAMESPACE", None)]
+                if reg.create_namespace
+                else [("REPO", image_name) for image_name in self.repositories]
+            )
+            for scope, repo_name in scopes:
+                suffix = f"-{repo_name}" if repo_name else ""
+                self.rules.append(
+                    alicloud.cr.ArtifactLifecycleRule(
+                        f"{name}-retention{suffix}",
+                        instance_id=instance_id,
+                        auto=True,
+                        scope=scope,
+                        namespace_name=namespace_name,
+                        repo_name=repo_name,
+                        retention_tag_count=keep.keep_last,
+                        tag_regexp=keep.keep_pattern,
+                        schedule_time="WEEK",
+                        opts=after_repos,
+                    )
+                )
+
+        if reg.scan is not None:
+            self.rules.append(
+                alicloud.cr.ScanRule(
+                    f"{name}-scan",
+                    instance_id=instance_id,
+                    rule_name=f"acr-pipeline-{reg.namespace}"[:64],
+                    scan_scope="REPO",
+                    namespaces=[namespace_name],
+                    repo_names=list(self.repositories),
+                    scan_type=reg.scan.scan_type,
+                    trigger_type=reg.scan.trigger,
+                    repo_tag_filter_pattern=reg.scan.tag_pattern,
+                    opts=after_repos,
+                )
+            )

@@ -13,6 +13,7 @@ value and the rule for each. It makes no cloud calls.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import posixpath
 import re
@@ -36,6 +37,10 @@ DEFAULT_IMAGES: tuple[dict[str, Any], ...] = ({"name": "api"},)
 EDITIONS = ("enterprise", "personal", "external")
 VISIBILITIES = ("PRIVATE", "PUBLIC")
 PIN_MODES = ("sha", "tag")
+NOTIFY_KINDS = ("dingtalk", "feishu", "slack")
+SCAN_TRIGGERS = {"onPush": "AUTO", "manual": "MANUAL"}
+SCAN_TYPES = ("VUL", "SBOM")
+DEFAULT_NOTIFY_SECRET = "BUILD_NOTIFY_WEBHOOK"  # noqa: S105 - a name, not a value
 
 # --- naming rules -------------------------------------------------------------------------
 # Container Registry: lowercase letters, digits and the delimiters "_", "-", ".", not at
@@ -59,6 +64,8 @@ REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z0-9]+)+$")
 HOST_RE = re.compile(
     r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+(?::[0-9]{1,5})?$"
 )
+BUILD_ARG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+BUILD_STAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 WORKFLOW_FILE_RE = re.compile(r"^[A-Za-z0-9._-]+\.ya?ml$")
 # git check-ref-format, simplified: no spaces, control characters or ~^:?*[\ , no "..",
@@ -111,6 +118,9 @@ class Image:
     paths: tuple[str, ...]
     platforms: tuple[str, ...]
     variable: str
+    build_args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+    immutable_tags: bool = False
 
     @property
     def key(self) -> str:
@@ -123,6 +133,25 @@ class Image:
 
 
 @dataclass(frozen=True)
+class AclEntry:
+    cidr: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class Retention:
+    keep_last: int
+    keep_pattern: str | None
+
+
+@dataclass(frozen=True)
+class Scan:
+    trigger: str  # "AUTO" (on push) or "MANUAL"
+    scan_type: str  # "VUL" or "SBOM"
+    tag_pattern: str
+
+
+@dataclass(frozen=True)
 class Registry:
     edition: str
     endpoint: str
@@ -132,6 +161,18 @@ class Registry:
     create_namespace: bool
     visibility: str
     retain_on_delete: bool
+    public_access: tuple[AclEntry, ...] | None = None
+    """None: the stack leaves the instance's internet endpoint alone."""
+    retention: Retention | None = None
+    scan: Scan | None = None
+
+
+@dataclass(frozen=True)
+class Reviewers:
+    users: tuple[int | str, ...] = ()
+    """GitHub user ids, or logins looked up at deploy time."""
+    teams: tuple[int | str, ...] = ()
+    """GitHub team ids, or slugs looked up at deploy time."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +181,22 @@ class GitHub:
     repository: str
     environment: str | None
     branch: str
+    reviewers: Reviewers = Reviewers()
+    wait_timer: int | None = None
+    deployment_branches: tuple[str, ...] = ()
+    deployment_tags: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> str:
+        """Where variables and secrets live: `repository` or `environment:<name>`."""
+        return f"environment:{self.environment}" if self.environment else "repository"
+
+
+@dataclass(frozen=True)
+class Notify:
+    kind: str  # dingtalk, feishu or slack
+    secret: str
+    """GitHub secret holding the webhook URL."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +206,10 @@ class Workflow:
     cache: bool
     pin_actions: str
     attestations: bool
+    branch_builds: bool = True
+    """False: pushes to github.branch do not build; only tags and manual runs do."""
+    notify: Notify | None = None
+    via_pull_request: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +222,8 @@ class Settings:
     workflow: Workflow
     registry_username: str
     registry_password: Secret
+    notify_webhook_url: Secret | None = None
+    """When set, the stack writes the notification webhook's GitHub secret too."""
 
     def image_path(self, image: Image) -> str:
         """``namespace/name``: the value of the image's GitHub variable."""
@@ -177,8 +240,16 @@ class Settings:
         return values
 
     @property
+    def secrets(self) -> dict[str, Secret]:
+        """GitHub Actions secrets the stack writes, name -> value."""
+        values = {USER_SECRET: Secret(self.registry_username), PASSWORD_SECRET: self.registry_password}
+        if self.notify_webhook_url is not None and self.workflow.notify is not None:
+            values[self.workflow.notify.secret] = self.notify_webhook_url
+        return values
+
+    @property
     def secret_names(self) -> tuple[str, ...]:
-        return (USER_SECRET, PASSWORD_SECRET)
+        return tuple(self.secrets)
 
 
 def image_key(name: str) -> str:
@@ -315,6 +386,34 @@ class _Reader:
             seen.add(v or "")
         return tuple(v for v in values if v is not None)
 
+    def integer(self, key: str, raw: Any, default: int | None, lo: int, hi: int) -> int | None:
+        if raw is _MISSING or raw is None:
+            return default
+        value: int | None = None
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            value = raw
+        elif isinstance(raw, str) and re.fullmatch(r"-?[0-9]+", raw):
+            value = int(raw)
+        if value is None or not lo <= value <= hi:
+            self.problem(key, raw, f"must be a whole number from {lo} to {hi}")
+            return default
+        return value
+
+    def objects(self, key: str, raw: Any, rule: str) -> list[tuple[int, dict[str, Any]]]:
+        """A list of objects, each with its index (for messages)."""
+        if raw is _MISSING or raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.problem(key, raw, f"must be a list; {rule}")
+            return []
+        items = []
+        for i, item in enumerate(raw):
+            if isinstance(item, dict):
+                items.append((i, item))
+            else:
+                self.problem(f"{key}[{i}]", item, f"must be an object; {rule}")
+        return items
+
 
 # --- rules ---------------------------------------------------------------------------------
 
@@ -377,6 +476,26 @@ def _workflow_path(value: str) -> str | None:
     return None
 
 
+def _cidr(value: str) -> str | None:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return "must be an IPv4 CIDR block such as 203.0.113.0/24 (host bits zero)"
+    return None if ":" not in value else "must be an IPv4 CIDR block (ACR ACLs take IPv4)"
+
+
+def _regex(value: str) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as err:
+        return f"must be a regular expression ({err})"
+    return None
+
+
+def _build_arg_name(value: str) -> str | None:
+    return None if BUILD_ARG_RE.match(value) else "a build argument name is letters, digits and '_'"
+
+
 # --- parse ---------------------------------------------------------------------------------
 
 REGISTRY_KEYS = (
@@ -388,11 +507,49 @@ REGISTRY_KEYS = (
     "createNamespace",
     "visibility",
     "retainOnDelete",
+    "publicAccess",
+    "retention",
+    "scan",
 )
-IMAGE_KEYS = ("name", "context", "dockerfile", "paths", "platforms", "variable")
-GITHUB_KEYS = ("repository", "environment", "branch")
-WORKFLOW_KEYS = ("path", "tags", "cache", "pinActions", "attestations")
-PROJECT_KEYS = ("registry", "images", "github", "workflow", "registryUsername", "registryPassword")
+IMAGE_KEYS = (
+    "name",
+    "context",
+    "dockerfile",
+    "paths",
+    "platforms",
+    "variable",
+    "buildArgs",
+    "target",
+    "immutableTags",
+)
+GITHUB_KEYS = (
+    "repository",
+    "environment",
+    "branch",
+    "reviewers",
+    "waitTimer",
+    "deploymentBranches",
+    "deploymentTags",
+)
+WORKFLOW_KEYS = (
+    "path",
+    "tags",
+    "branchBuilds",
+    "cache",
+    "pinActions",
+    "attestations",
+    "notify",
+    "viaPullRequest",
+)
+PROJECT_KEYS = (
+    "registry",
+    "images",
+    "github",
+    "workflow",
+    "registryUsername",
+    "registryPassword",
+    "notifyWebhookUrl",
+)
 
 
 def _decode(key: str, raw: str | None, r: _Reader) -> Any:
@@ -448,20 +605,67 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
             "(or leave it unset and export GITHUB_TOKEN)",
         )
 
-    # registry
-    raw_registry = project("registry")
-    if raw_registry is _MISSING:
-        r.problem("registry", _MISSING, "is required (at least registry.namespace)")
-    reg = r.obj("registry", raw_registry, REGISTRY_KEYS)
-    edition = r.choice("registry.edition", reg.get("edition", _MISSING), EDITIONS, "enterprise")
-    namespace = (
-        r.string(
-            "registry.namespace",
-            reg.get("namespace", _MISSING),
-            required=True,
-            check=_acr_name("namespace", edition),
+    registry = _registry(r, project("registry"), region or "")
+    github = _github(r, project("github"), owner or "")
+    workflow = _workflow(r, project("workflow"), github.environment)
+    images = _images(r, project("images"), registry, workflow)
+
+    username = r.string(
+        "registryUsername",
+        project("registryUsername"),
+        required=True,
+        check=lambda v: None if v.isprintable() else "must be a single line",
+    )
+    password = _secret(r, values, secret_keys, "registryPassword", required=True)
+    webhook = _secret(r, values, secret_keys, "notifyWebhookUrl", required=False)
+    if webhook is not None and workflow.notify is None:
+        r.problem("notifyWebhookUrl", _MISSING, "is set but workflow.notify is not: add workflow.notify.kind")
+
+    if r.problems:
+        raise ConfigError(r.problems, stack)
+    return Settings(
+        stack=stack,
+        region=region or "",
+        registry=registry,
+        images=images,
+        github=github,
+        workflow=workflow,
+        registry_username=username or "",
+        registry_password=password or Secret(""),
+        notify_webhook_url=webhook,
+    )
+
+
+def _secret(
+    r: _Reader, values: Mapping[str, str], secret_keys: Collection[str], key: str, *, required: bool
+) -> Secret | None:
+    """A secret config value. Its value is never shown, not even when refused."""
+    full = f"{PROJECT}:{key}"
+    if full not in values or values[full] == "":
+        if required:
+            r.problem(key, _MISSING, f"is required; set it with `pulumi config set --secret {key}`")
+        return None
+    if full not in secret_keys:
+        r.problem(
+            key,
+            _MISSING,
+            f"is stored in plaintext; encrypt it with `pulumi config set --secret {key}` "
+            "(the value is not shown here)",
         )
-        or ""
+        return None
+    return Secret(values[full])
+
+
+def _registry(r: _Reader, raw: Any, region: str) -> Registry:
+    if raw is _MISSING:
+        r.problem("registry", _MISSING, "is required (at least registry.namespace)")
+    reg = r.obj("registry", raw, REGISTRY_KEYS)
+    edition = r.choice("registry.edition", reg.get("edition", _MISSING), EDITIONS, "enterprise")
+    namespace = r.string(
+        "registry.namespace",
+        reg.get("namespace", _MISSING),
+        required=True,
+        check=_acr_name("namespace", edition),
     )
     instance_id = r.string(
         "registry.instanceId",
@@ -482,27 +686,76 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
             HOST_RE,
             "must be a registry host name such as registry.cn-hangzhou.aliyuncs.com (no scheme, no path)",
         ),
-    )
-    endpoint = endpoint or derived_endpoint(edition, region or "", instance_name)
+    ) or derived_endpoint(edition, region, instance_name)
     if endpoint is None and raw_endpoint is _MISSING:
         needs = "instanceName or endpoint" if edition == "enterprise" else "endpoint"
         r.problem("registry.endpoint", _MISSING, f"edition {edition} needs registry.{needs}")
-    registry = Registry(
+
+    enterprise_only = [k for k in ("publicAccess", "retention", "scan") if k in reg]
+    if edition != "enterprise":
+        for key in enterprise_only:
+            r.problem(f"registry.{key}", reg[key], "is an Enterprise Edition setting (registry.edition)")
+
+    return Registry(
         edition=edition,
         endpoint=endpoint or "",
-        namespace=namespace,
+        namespace=namespace or "",
         instance_id=instance_id,
         instance_name=instance_name,
         create_namespace=r.boolean("registry.createNamespace", reg.get("createNamespace", _MISSING), True),
         visibility=r.choice("registry.visibility", reg.get("visibility", _MISSING), VISIBILITIES, "PRIVATE"),
         retain_on_delete=r.boolean("registry.retainOnDelete", reg.get("retainOnDelete", _MISSING), True),
+        public_access=_public_access(r, reg.get("publicAccess", _MISSING)),
+        retention=_retention(r, reg.get("retention", _MISSING)),
+        scan=_scan(r, reg.get("scan", _MISSING)),
     )
 
-    # github
-    raw_github = project("github")
-    if raw_github is _MISSING:
+
+def _public_access(r: _Reader, raw: Any) -> tuple[AclEntry, ...] | None:
+    if raw is _MISSING or raw is None:
+        return None
+    entries = []
+    rule = "e.g. {cidr: 203.0.113.0/24, comment: office egress}"
+    for i, item in r.objects("registry.publicAccess", raw, rule):
+        key = f"registry.publicAccess[{i}]"
+        obj = r.obj(key, item, ("cidr", "comment"))
+        cidr = r.string(f"{key}.cidr", obj.get("cidr", _MISSING), required=True, check=_cidr)
+        comment = r.string(f"{key}.comment", obj.get("comment", _MISSING), default="acr-pipeline")
+        if cidr:
+            entries.append(AclEntry(cidr, comment or "acr-pipeline"))
+    return tuple(entries)
+
+
+def _retention(r: _Reader, raw: Any) -> Retention | None:
+    if raw is _MISSING or raw is None:
+        return None
+    obj = r.obj("registry.retention", raw, ("keepLastTags", "keepTagPattern"))
+    keep = r.integer("registry.retention.keepLastTags", obj.get("keepLastTags", _MISSING), None, 1, 10000)
+    if "keepLastTags" not in obj:
+        r.problem("registry.retention.keepLastTags", _MISSING, "is required: how many tags to keep")
+    pattern = r.string("registry.retention.keepTagPattern", obj.get("keepTagPattern", _MISSING), check=_regex)
+    return Retention(keep_last=keep or 1, keep_pattern=pattern)
+
+
+def _scan(r: _Reader, raw: Any) -> Scan | None:
+    if raw is _MISSING or raw is None:
+        return None
+    obj = r.obj("registry.scan", raw, ("trigger", "type", "tagPattern"))
+    trigger = r.choice("registry.scan.trigger", obj.get("trigger", _MISSING), tuple(SCAN_TRIGGERS), "onPush")
+    return Scan(
+        trigger=SCAN_TRIGGERS[trigger],
+        scan_type=r.choice("registry.scan.type", obj.get("type", _MISSING), SCAN_TYPES, "VUL"),
+        tag_pattern=r.string(
+            "registry.scan.tagPattern", obj.get("tagPattern", _MISSING), default=".*", check=_regex
+        )
+        or ".*",
+    )
+
+
+def _github(r: _Reader, raw: Any, owner: str) -> GitHub:
+    if raw is _MISSING:
         r.problem("github", _MISSING, "is required (at least github.repository)")
-    gh = r.obj("github", raw_github, GITHUB_KEYS)
+    gh = r.obj("github", raw, GITHUB_KEYS)
     environment = r.string(
         "github.environment",
         gh.get("environment", _MISSING),
@@ -512,8 +765,12 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
             else "an environment name is at most 255 printable characters"
         ),
     )
-    github = GitHub(
-        owner=owner or "",
+    protection = [k for k in ("reviewers", "waitTimer", "deploymentBranches", "deploymentTags") if k in gh]
+    if protection and not environment:
+        for key in protection:
+            r.problem(f"github.{key}", gh[key], "protects a GitHub Environment: set github.environment too")
+    return GitHub(
+        owner=owner,
         repository=r.string(
             "github.repository", gh.get("repository", _MISSING), required=True, check=_repository_name
         )
@@ -526,132 +783,93 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
             check=_pattern(BRANCH_RE, "must be a valid git branch name"),
         )
         or "main",
+        reviewers=_reviewers(r, gh.get("reviewers", _MISSING)),
+        wait_timer=r.integer("github.waitTimer", gh.get("waitTimer", _MISSING), None, 0, 43200),
+        deployment_branches=r.strings(
+            "github.deploymentBranches", gh.get("deploymentBranches", _MISSING), ()
+        ),
+        deployment_tags=r.strings("github.deploymentTags", gh.get("deploymentTags", _MISSING), ()),
     )
 
-    # workflow
-    wf = r.obj("workflow", project("workflow"), WORKFLOW_KEYS)
-    workflow = Workflow(
-        path=r.string(
-            "workflow.path",
-            wf.get("path", _MISSING),
-            default=default_workflow_path(environment),
-            check=_workflow_path,
+
+def _reviewers(r: _Reader, raw: Any) -> Reviewers:
+    obj = r.obj("github.reviewers", raw, ("users", "teams"))
+    found: dict[str, tuple[int | str, ...]] = {}
+    for kind in ("users", "teams"):
+        key = f"github.reviewers.{kind}"
+        items = obj.get(kind, [])
+        if not isinstance(items, list):
+            r.problem(key, items, "must be a list of names or numeric ids")
+            continue
+        ok: list[int | str] = []
+        for i, item in enumerate(items):
+            if isinstance(item, int) and not isinstance(item, bool) and item > 0:
+                ok.append(item)
+            elif isinstance(item, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", item):
+                ok.append(int(item) if item.isdigit() else item)
+            else:
+                r.problem(f"{key}[{i}]", item, "must be a GitHub login/team slug or a numeric id")
+        found[kind] = tuple(ok)
+    if len(found.get("users", ())) + len(found.get("teams", ())) > 6:
+        r.problem("github.reviewers", raw, "GitHub allows at most 6 required reviewers")
+    return Reviewers(users=found.get("users", ()), teams=found.get("teams", ()))
+
+
+def _workflow(r: _Reader, raw: Any, environment: str | None) -> Workflow:
+    wf = r.obj("workflow", raw, WORKFLOW_KEYS)
+    default_path = default_workflow_path(environment)
+    tags = r.strings("workflow.tags", wf.get("tags", _MISSING), ())
+    branch_builds = r.boolean("workflow.branchBuilds", wf.get("branchBuilds", _MISSING), True)
+    if not branch_builds and not tags:
+        r.problem(
+            "workflow.branchBuilds",
+            False,
+            'with no workflow.tags, only manual runs would build: add tags (e.g. ["v*"]) or remove it',
         )
-        or default_workflow_path(environment),
-        tags=r.strings("workflow.tags", wf.get("tags", _MISSING), ()),
+    return Workflow(
+        path=r.string("workflow.path", wf.get("path", _MISSING), default=default_path, check=_workflow_path)
+        or default_path,
+        tags=tags,
         cache=r.boolean("workflow.cache", wf.get("cache", _MISSING), True),
         pin_actions=r.choice("workflow.pinActions", wf.get("pinActions", _MISSING), PIN_MODES, "sha"),
         attestations=r.boolean("workflow.attestations", wf.get("attestations", _MISSING), False),
-    )
-
-    images = _images(r, project("images"), edition, workflow.path)
-
-    # credentials
-    username = r.string(
-        "registryUsername",
-        project("registryUsername"),
-        required=True,
-        check=lambda v: None if v.isprintable() else "must be a single line",
-    )
-    password_key = ns + "registryPassword"
-    if password_key not in values or values[password_key] == "":
-        r.problem(
-            "registryPassword",
-            _MISSING,
-            "is required; set it with `pulumi config set --secret registryPassword`",
-        )
-    elif password_key not in secret_keys:
-        r.problem(
-            "registryPassword",
-            _MISSING,
-            "is stored in plaintext; encrypt it with "
-            "`pulumi config set --secret registryPassword` (the value is not shown here)",
-        )
-
-    if r.problems:
-        raise ConfigError(r.problems, stack)
-    return Settings(
-        stack=stack,
-        region=region or "",
-        registry=registry,
-        images=images,
-        github=github,
-        workflow=workflow,
-        registry_username=username or "",
-        registry_password=Secret(values[password_key]),
+        branch_builds=branch_builds,
+        notify=_notify(r, wf.get("notify", _MISSING)),
+        via_pull_request=r.boolean("workflow.viaPullRequest", wf.get("viaPullRequest", _MISSING), False),
     )
 
 
-def _images(r: _Reader, raw: Any, edition: str, workflow_path: str) -> tuple[Image, ...]:
+def _notify(r: _Reader, raw: Any) -> Notify | None:
+    if raw is _MISSING or raw is None:
+        return None
+    obj = r.obj("workflow.notify", raw, ("kind", "secret"))
+    if "kind" not in obj:
+        r.problem("workflow.notify.kind", _MISSING, f"is required: one of {', '.join(NOTIFY_KINDS)}")
+    secret = r.string(
+        "workflow.notify.secret",
+        obj.get("secret", _MISSING),
+        default=DEFAULT_NOTIFY_SECRET,
+        check=_github_name,
+    )
+    if secret and secret.upper() in RESERVED_NAMES:
+        r.problem("workflow.notify.secret", secret, "is reserved for the registry login; choose another name")
+    return Notify(
+        kind=r.choice("workflow.notify.kind", obj.get("kind", _MISSING), NOTIFY_KINDS, "slack"),
+        secret=secret or DEFAULT_NOTIFY_SECRET,
+    )
+
+
+def _images(r: _Reader, raw: Any, registry: Registry, workflow: Workflow) -> tuple[Image, ...]:
     if raw is _MISSING or raw is None:
         raw = [dict(i) for i in DEFAULT_IMAGES]
-    if not isinstance(raw, list):
-        r.problem("images", raw, "must be a list of objects, e.g. [{name: api}]")
-        return ()
-    if not raw:
+    if isinstance(raw, list) and not raw:
         r.problem("images", raw, "must list at least one image")
         return ()
     images: list[tuple[int, Image]] = []
-    for i, item in enumerate(raw):
-        key = f"images[{i}]"
-        if not isinstance(item, dict):
-            r.problem(key, item, "must be an object with at least a name, e.g. {name: api}")
-            continue
-        obj = r.obj(key, item, IMAGE_KEYS)
-        name = r.string(
-            f"{key}.name", obj.get("name", _MISSING), required=True, check=_acr_name("repository", edition)
-        )
-        if name is None:
-            continue
-        context = (
-            r.string(f"{key}.context", obj.get("context", _MISSING), default=name, check=_relative_path)
-            or name
-        )
-        context = posixpath.normpath(context)
-        default_dockerfile = posixpath.join(context, "Dockerfile") if context != "." else "Dockerfile"
-        dockerfile = (
-            r.string(
-                f"{key}.dockerfile",
-                obj.get("dockerfile", _MISSING),
-                default=default_dockerfile,
-                check=_relative_path,
-            )
-            or default_dockerfile
-        )
-        default_paths = ("**" if context == "." else f"{context}/**", workflow_path)
-        images.append(
-            (
-                i,
-                Image(
-                    name=name,
-                    context=context,
-                    dockerfile=dockerfile,
-                    paths=r.strings(
-                        f"{key}.paths",
-                        obj.get("paths", _MISSING),
-                        default_paths,
-                        _relative_path,
-                        allow_empty=False,
-                    ),
-                    platforms=r.strings(
-                        f"{key}.platforms",
-                        obj.get("platforms", _MISSING),
-                        ("linux/amd64",),
-                        _pattern(
-                            PLATFORM_RE, "a platform is os/arch[/variant], e.g. linux/amd64 or linux/arm/v7"
-                        ),
-                        allow_empty=False,
-                    ),
-                    variable=r.string(
-                        f"{key}.variable",
-                        obj.get("variable", _MISSING),
-                        default=default_variable(name),
-                        check=_github_name,
-                    )
-                    or default_variable(name),
-                ),
-            )
-        )
+    for i, item in r.objects("images", raw, "each image needs at least a name, e.g. {name: api}"):
+        image = _image(r, f"images[{i}]", item, registry, workflow)
+        if image is not None:
+            images.append((i, image))
     _unique(r, images, "name", lambda im: im.name, "two images with the same name")
     _unique(r, images, "name", lambda im: im.key, "two images whose names give the same job id")
     _unique(
@@ -661,14 +879,97 @@ def _images(r: _Reader, raw: Any, edition: str, workflow_path: str) -> tuple[Ima
         lambda im: im.variable.upper(),
         "two images write the same GitHub variable (names are case-insensitive)",
     )
+    notify_secret = workflow.notify.secret.upper() if workflow.notify else None
     for i, image in images:
-        if image.variable.upper() in RESERVED_NAMES:
+        if image.variable.upper() in (*RESERVED_NAMES, notify_secret):
             r.problem(
                 f"images[{i}].variable",
                 image.variable,
-                "is reserved for the registry login; choose another name",
+                "is reserved for another setting; choose another name",
             )
     return tuple(image for _, image in images)
+
+
+def _image(
+    r: _Reader, key: str, item: dict[str, Any], registry: Registry, workflow: Workflow
+) -> Image | None:
+    obj = r.obj(key, item, IMAGE_KEYS)
+    name = r.string(
+        f"{key}.name",
+        obj.get("name", _MISSING),
+        required=True,
+        check=_acr_name("repository", registry.edition),
+    )
+    if name is None:
+        return None
+    context = (
+        r.string(f"{key}.context", obj.get("context", _MISSING), default=name, check=_relative_path) or name
+    )
+    context = posixpath.normpath(context)
+    default_dockerfile = posixpath.join(context, "Dockerfile") if context != "." else "Dockerfile"
+    default_paths = ("**" if context == "." else f"{context}/**", workflow.path)
+    immutable = r.boolean(f"{key}.immutableTags", obj.get("immutableTags", _MISSING), False)
+    if immutable and registry.edition != "enterprise":
+        r.problem(f"{key}.immutableTags", True, "is an Enterprise Edition setting (registry.edition)")
+    return Image(
+        name=name,
+        context=context,
+        dockerfile=r.string(
+            f"{key}.dockerfile",
+            obj.get("dockerfile", _MISSING),
+            default=default_dockerfile,
+            check=_relative_path,
+        )
+        or default_dockerfile,
+        paths=r.strings(
+            f"{key}.paths", obj.get("paths", _MISSING), default_paths, _relative_path, allow_empty=False
+        ),
+        platforms=r.strings(
+            f"{key}.platforms",
+            obj.get("platforms", _MISSING),
+            ("linux/amd64",),
+            _pattern(PLATFORM_RE, "a platform is os/arch[/variant], e.g. linux/amd64 or linux/arm/v7"),
+            allow_empty=False,
+        ),
+        variable=r.string(
+            f"{key}.variable",
+            obj.get("variable", _MISSING),
+            default=default_variable(name),
+            check=_github_name,
+        )
+        or default_variable(name),
+        build_args=_build_args(r, f"{key}.buildArgs", obj.get("buildArgs", _MISSING)),
+        target=r.string(
+            f"{key}.target",
+            obj.get("target", _MISSING),
+            check=_pattern(BUILD_STAGE_RE, "a build stage name is letters, digits, '.', '_' and '-'"),
+        ),
+        immutable_tags=immutable,
+    )
+
+
+def _build_args(r: _Reader, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    if raw is _MISSING or raw is None:
+        return ()
+    obj = r.obj(key, raw, ()) if not isinstance(raw, dict) else raw
+    args = []
+    for name, value in obj.items():
+        if _build_arg_name(name):
+            r.problem(f"{key}.{name}", value, "a build argument name is letters, digits and '_'")
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            r.problem(
+                f"{key}.{name}", value, "must be a string (build arguments are plain text, never secrets)"
+            )
+            continue
+        text = r.string(
+            f"{key}.{name}",
+            str(value),
+            check=lambda v: None if "\n" not in v else "must be a single line",
+        )
+        if text is not None:
+            args.append((name, text))
+    return tuple(args)
 
 
 def _unique(

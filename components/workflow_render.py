@@ -16,7 +16,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from components.pins import uses
-from components.settings import PASSWORD_SECRET, REGISTRY_VARIABLE, USER_SECRET, Image, Settings
+from components.settings import PASSWORD_SECRET, REGISTRY_VARIABLE, USER_SECRET, Image, Notify, Settings
 
 RUNNER = "ubuntu-latest"
 
@@ -29,6 +29,19 @@ TAG_RULES = (
     "type=semver,pattern={{major}}.{{minor}}",
     "type=raw,value=latest,enable={{is_default_branch}}",
 )
+# An immutable repository refuses to move a tag, so only tags that never move: the commit
+# and the full version (no branch name, no `latest`, no `1.2` that follows patch releases).
+IMMUTABLE_TAG_RULES = (
+    "type=sha",
+    "type=semver,pattern={{version}}",
+)
+
+# Failure notification: the payload each webhook kind expects, built with jq from $TEXT.
+NOTIFY_PAYLOADS = {
+    "dingtalk": '{msgtype: "text", text: {content: $text}}',
+    "feishu": '{msg_type: "text", content: {text: $text}}',
+    "slack": "{text: $text}",
+}
 
 
 def _step(
@@ -107,14 +120,15 @@ def _build_job(settings: Settings, image: Image) -> CommentedMap:
     mode = settings.workflow.pin_actions
     job = CommentedMap()
     job["name"] = f"Build and push {image.name}"
-    job["needs"] = "changes"
-    # !failure() && !cancelled() instead of the implicit success(): the changes job is
-    # skipped on tags and manual runs, and a skipped need would otherwise skip this job.
-    # Only an explicit "false" from the filter skips the build.
-    job["if"] = (
-        "${{ !failure() && !cancelled() && (github.event_name != 'push' || github.ref_type == 'tag' "
-        f"|| needs.changes.outputs.{image.key} != 'false') }}}}"
-    )
+    if settings.workflow.branch_builds:
+        job["needs"] = "changes"
+        # !failure() && !cancelled() instead of the implicit success(): the changes job is
+        # skipped on tags and manual runs, and a skipped need would otherwise skip this job.
+        # Only an explicit "false" from the filter skips the build.
+        job["if"] = (
+            "${{ !failure() && !cancelled() && (github.event_name != 'push' || github.ref_type == 'tag' "
+            f"|| needs.changes.outputs.{image.key} != 'false') }}}}"
+        )
     job["runs-on"] = RUNNER
     if settings.github.environment:
         job["environment"] = settings.github.environment
@@ -145,7 +159,7 @@ def _build_job(settings: Settings, image: Image) -> CommentedMap:
             mode,
             {
                 "images": f"${{{{ vars.{REGISTRY_VARIABLE} }}}}/${{{{ vars.{image.variable} }}}}",
-                "tags": _block(TAG_RULES),
+                "tags": _block(IMMUTABLE_TAG_RULES if image.immutable_tags else TAG_RULES),
             },
             {"id": "meta"},
         )
@@ -158,6 +172,11 @@ def _build_job(settings: Settings, image: Image) -> CommentedMap:
         "tags": "${{ steps.meta.outputs.tags }}",
         "labels": "${{ steps.meta.outputs.labels }}",
     }
+    if image.build_args:
+        # Plain text in the workflow: build arguments are never secrets.
+        build["build-args"] = _block([f"{name}={value}" for name, value in image.build_args])
+    if image.target:
+        build["target"] = image.target
     if settings.workflow.cache:
         build["cache-from"] = f"type=gha,scope={image.key}"
         build["cache-to"] = f"type=gha,mode=max,scope={image.key}"
@@ -171,11 +190,47 @@ def _build_job(settings: Settings, image: Image) -> CommentedMap:
     return job
 
 
+def _notify_job(settings: Settings, notify: Notify, needs: list[str]) -> CommentedMap:
+    job = CommentedMap()
+    job["name"] = "Notify on failure"
+    job["needs"] = CommentedSeq(needs)
+    job["if"] = "${{ failure() }}"
+    job["runs-on"] = RUNNER
+    if settings.github.environment:
+        # The webhook secret is scoped to the environment like the others.
+        job["environment"] = settings.github.environment
+    job["permissions"] = CommentedMap()
+    step = CommentedMap()
+    step["name"] = f"Post to the {notify.kind} webhook"
+    # Values reach the shell through env, never spliced into the script (no injection).
+    step["env"] = CommentedMap(
+        [
+            ("WEBHOOK_URL", f"${{{{ secrets.{notify.secret} }}}}"),
+            (
+                "TEXT",
+                "build-push failed: ${{ github.repository }} ${{ github.ref_name }} "
+                "${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}",
+            ),
+        ]
+    )
+    step["run"] = _block(
+        [
+            f"jq -n --arg text \"$TEXT\" '{NOTIFY_PAYLOADS[notify.kind]}' |",
+            "  curl --fail --silent --show-error --max-time 30 \\",
+            "    -H 'Content-Type: application/json' --data @- \"$WEBHOOK_URL\"",
+        ]
+    )
+    job["steps"] = CommentedSeq([step])
+    return job
+
+
 def workflow(settings: Settings) -> CommentedMap:
     """The workflow as an ordered mapping (what `render` emits)."""
     doc = CommentedMap()
     doc["name"] = f"build-push ({settings.stack})"
-    push = CommentedMap(branches=CommentedSeq([settings.github.branch]))
+    push = CommentedMap()
+    if settings.workflow.branch_builds:
+        push["branches"] = CommentedSeq([settings.github.branch])
     if settings.workflow.tags:
         push["tags"] = CommentedSeq(settings.workflow.tags)
     doc["on"] = CommentedMap(push=push, workflow_dispatch=None)
@@ -183,9 +238,13 @@ def workflow(settings: Settings) -> CommentedMap:
     doc["concurrency"] = CommentedMap(
         [("group", "${{ github.workflow }}-${{ github.ref }}"), ("cancel-in-progress", True)]
     )
-    jobs = CommentedMap(changes=_changes_job(settings))
+    jobs = CommentedMap()
+    if settings.workflow.branch_builds:
+        jobs["changes"] = _changes_job(settings)
     for image in settings.images:
         jobs[image.job_id] = _build_job(settings, image)
+    if settings.workflow.notify:
+        jobs["notify-failure"] = _notify_job(settings, settings.workflow.notify, list(jobs))
     doc["jobs"] = jobs
     doc.yaml_set_start_comment(
         f"Managed by acr-pipeline (Pulumi stack '{settings.stack}'): edit the stack config and run\n"

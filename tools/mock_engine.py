@@ -69,18 +69,38 @@ class Registered:
         return isinstance(self.inputs.get(key), Hidden)
 
 
+# The only data-source calls the program may make: looking up environment reviewers given
+# by name. Anything else is a design change (the endpoint is computed, never looked up).
+LOOKUPS = {
+    "github:index/getUser:getUser": "username",
+    "github:index/getTeam:getTeam": "slug",
+}
+
+
+def fake_id(name: str) -> int:
+    """A stable stand-in id for a looked-up GitHub user or team."""
+    return 100000 + sum((i + 1) * ord(c) for i, c in enumerate(name))
+
+
 class _Mocks(pulumi_mocks.Mocks):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        # The program makes no data-source calls; one appearing here is a design change.
-        raise AssertionError(f"unexpected provider function call: {args.token}")
+        if args.token not in LOOKUPS:
+            raise AssertionError(f"unexpected provider function call: {args.token}")
+        self.calls.append((args.token, dict(args.args)))
+        name = str(args.args[LOOKUPS[args.token]])
+        return {"id": str(fake_id(name)), LOOKUPS[args.token]: name}, None
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self) -> None:
-        super().__init__(_Mocks())
+        self.recorder = _Mocks()
+        super().__init__(self.recorder)
         self.registered: list[Registered] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
@@ -119,6 +139,8 @@ class Run:
     resources: list[Registered]
     outputs: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """Provider function (data source) calls: token and arguments."""
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -174,4 +196,6 @@ def run_program(
 
     _run()
     warnings = [r.getMessage() for r in collector.records if r.levelno >= logging.WARNING]
-    return Run(resources=monitor.registered, outputs=exported, warnings=warnings)
+    return Run(
+        resources=monitor.registered, outputs=exported, warnings=warnings, calls=monitor.recorder.calls
+    )
