@@ -216,3 +216,137 @@ def test_base_config_is_valid_as_written() -> None:
     # Guards the fixtures: every refusal test starts from a config that passes.
     run = run_program(encode(dict(BASE)), SECRET_KEYS)
     assert run.of_type(FILE)
+
+
+INTERNET_ENDPOINT = "alicloud:cr/internetEndpoint:InternetEndpoint"
+LIFECYCLE_RULE = "alicloud:cr/artifactLifecycleRule:ArtifactLifecycleRule"
+SCAN_RULE = "alicloud:cr/scanRule:ScanRule"
+DEPLOY_POLICY = "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
+BRANCH = "github:index/branch:Branch"
+PULL_REQUEST = "github:index/repositoryPullRequest:RepositoryPullRequest"
+RULE_TYPES = {INTERNET_ENDPOINT, LIFECYCLE_RULE, SCAN_RULE}
+
+
+class TestRegistrySettings:
+    def test_nothing_is_managed_on_the_instance_unless_asked(self, default_run: Run) -> None:
+        assert not [r for r in default_run.custom() if r.type in RULE_TYPES]
+
+    def test_public_access_manages_the_internet_endpoint_acl(self) -> None:
+        entries = [{"cidr": "203.0.113.0/24", "comment": "office"}, {"cidr": "0.0.0.0/0"}]
+        run = run_for(registry={"publicAccess": entries})
+        (endpoint,) = run.of_type(INTERNET_ENDPOINT)
+        assert endpoint.plain("instanceId") == "cri-abc123def456"
+        assert endpoint.plain("entries") == [
+            {"entry": "203.0.113.0/24", "comment": "office"},
+            {"entry": "0.0.0.0/0", "comment": "acr-pipeline"},
+        ]
+
+    def test_retention_covers_an_owned_namespace(self) -> None:
+        run = run_for(registry={"retention": {"keepLastTags": 50, "keepTagPattern": "^v[0-9].*"}})
+        (rule,) = run.of_type(LIFECYCLE_RULE)
+        assert rule.plain("scope") == "NAMESPACE"
+        assert rule.plain("namespaceName") == "acme-dev"
+        assert rule.plain("retentionTagCount") == 50
+        assert rule.plain("tagRegexp") == "^v[0-9].*"
+        assert rule.plain("auto") is True
+
+    def test_retention_in_an_adopted_namespace_touches_only_the_stacks_repositories(self) -> None:
+        run = run_for(
+            registry={"createNamespace": False, "retention": {"keepLastTags": 10}},
+            images=[{"name": "api"}, {"name": "web"}],
+        )
+        rules = run.of_type(LIFECYCLE_RULE)
+        assert sorted((r.plain("scope"), r.plain("repoName")) for r in rules) == [
+            ("REPO", "api"),
+            ("REPO", "web"),
+        ]
+
+    def test_scan_rule_is_scoped_to_the_stacks_repositories(self) -> None:
+        run = run_for(registry={"scan": {"trigger": "onPush"}}, images=[{"name": "api"}, {"name": "web"}])
+        (rule,) = run.of_type(SCAN_RULE)
+        assert rule.plain("scanScope") == "REPO"
+        assert rule.plain("namespaces") == ["acme-dev"]
+        assert rule.plain("repoNames") == ["api", "web"]
+        assert rule.plain("triggerType") == "AUTO"
+        assert rule.plain("scanType") == "VUL"
+
+    def test_rules_wait_for_the_repositories_they_cover(self) -> None:
+        run = run_for(registry={"scan": {}, "retention": {"keepLastTags": 5}})
+        repo = run.named("registry-repo-api")
+        for rule in run.of_type(SCAN_RULE) + run.of_type(LIFECYCLE_RULE):
+            assert repo.urn in rule.dependencies, rule.name
+
+    def test_immutable_tags_set_tag_immutability_on_the_repository(self) -> None:
+        run = run_for(images=[{"name": "api", "immutableTags": True}, {"name": "web"}])
+        assert run.named("registry-repo-api").plain("tagImmutability") is True
+        assert run.named("registry-repo-web").plain("tagImmutability") is False
+
+
+class TestEnvironmentProtection:
+    def test_reviewers_by_id_need_no_lookup_and_names_are_looked_up(self) -> None:
+        from tools.mock_engine import fake_id
+
+        run = run_for(
+            github={"environment": "production", "reviewers": {"users": [42, "alice"], "teams": ["ops"]}}
+        )
+        (env,) = run.of_type(ENVIRONMENT)
+        assert env.plain("reviewers") == [{"users": [42, fake_id("alice")], "teams": [fake_id("ops")]}]
+        assert sorted(token for token, _ in run.calls) == [
+            "github:index/getTeam:getTeam",
+            "github:index/getUser:getUser",
+        ]
+
+    def test_without_reviewers_the_program_makes_no_lookups(self, default_run: Run) -> None:
+        assert default_run.calls == []
+
+    def test_wait_timer_and_deployment_refs_restrict_the_environment(self) -> None:
+        run = run_for(
+            github={
+                "environment": "production",
+                "waitTimer": 10,
+                "deploymentBranches": ["main"],
+                "deploymentTags": ["v*"],
+            }
+        )
+        (env,) = run.of_type(ENVIRONMENT)
+        assert env.plain("waitTimer") == 10
+        assert env.plain("deploymentBranchPolicy") == {
+            "protectedBranches": False,
+            "customBranchPolicies": True,
+        }
+        policies = {(r.plain("branchPattern"), r.plain("tagPattern")) for r in run.of_type(DEPLOY_POLICY)}
+        assert policies == {("main", None), (None, "v*")}
+
+
+class TestNotificationSecret:
+    def test_webhook_url_from_config_becomes_a_secret_the_file_waits_for(self) -> None:
+        url = "https://oapi.dingtalk.com/robot/send?access_token=hook-1234"
+        run = run_for(
+            secret_keys={*SECRET_KEYS, "acr-pipeline:notifyWebhookUrl"},
+            workflow={"notify": {"kind": "dingtalk"}},
+            notifyWebhookUrl=url,
+        )
+        secret = run.named("github-secret-BUILD_NOTIFY_WEBHOOK")
+        assert secret.is_secret("value")
+        assert secret.plain("value") == url
+        (file,) = run.of_type(FILE)
+        assert secret.urn in file.dependencies
+        assert url not in file.plain("content")
+        assert url not in json.dumps(run.outputs)
+
+
+class TestPullRequestMode:
+    def test_protected_branch_gets_a_branch_a_file_on_it_and_a_pull_request(self) -> None:
+        run = run_for(workflow={"viaPullRequest": True}, github={"branch": "main"})
+        (branch,) = run.of_type(BRANCH)
+        (file,) = run.of_type(FILE)
+        (pr,) = run.of_type(PULL_REQUEST)
+        assert branch.plain("sourceBranch") == "main"
+        assert file.plain("branch") == branch.plain("branch") == "acr-pipeline/dev"
+        assert (pr.plain("baseRef"), pr.plain("headRef")) == ("main", "acr-pipeline/dev")
+        assert file.urn in pr.dependencies
+        assert branch.urn in file.dependencies
+
+    def test_direct_mode_opens_no_pull_request(self, default_run: Run) -> None:
+        assert not default_run.of_type(PULL_REQUEST)
+        assert not default_run.of_type(BRANCH)

@@ -94,7 +94,7 @@ class _Mocks(pulumi_mocks.Mocks):
             raise AssertionError(f"unexpected provider function call: {args.token}")
         self.calls.append((args.token, dict(args.args)))
         name = str(args.args[LOOKUPS[args.token]])
-        return {"id": str(fake_id(name)), LOOKUPS[args.token]: name}, None
+        return {"id": str(fake_id(name)), LOOKUPS[args.token]: name}, []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
