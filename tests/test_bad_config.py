@@ -1,0 +1,337 @@
+"""Every mistake a user can make is refused before anything is registered, in one message that
+names the key, the value and the rule, and never shows a secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components.settings import (
+    ACR_LIMITS,
+    ConfigError,
+    _acr_name,
+    _github_name,
+    _repository_name,
+    _workflow_path,
+)
+from tests.conftest import KNOWN_PASSWORD, SECRET_KEYS, config, encode
+from tools.mock_engine import RecordingMonitor, run_program
+
+WEBHOOK = "https://hooks.slack.com/services/T000/B000/leakme"
+
+
+@dataclass
+class Case:
+    id: str
+    overrides: dict[str, Any]
+    expected: list[str]
+    """Substrings of the message: the key (as written in the stack file) and the rule."""
+    secret_keys: set[str] = field(default_factory=lambda: set(SECRET_KEYS))
+
+
+CASES = [
+    # --- secrets
+    Case("plaintext-password", {}, ["acr-pipeline:registryPassword", "pulumi config set --secret"], set()),
+    Case("missing-password", {"registryPassword": None}, ["acr-pipeline:registryPassword: is required"]),
+    Case("plaintext-github-token", {"github:token": "ghp_0123456789abcdef"}, ["github:token", "plaintext"]),
+    Case(
+        "plaintext-webhook",
+        {"workflow": {"notify": {"kind": "slack"}}, "notifyWebhookUrl": WEBHOOK},
+        ["acr-pipeline:notifyWebhookUrl", "plaintext"],
+    ),
+    # --- provider settings
+    Case("missing-region", {"alicloud:region": None}, ["alicloud:region: is required"]),
+    Case("bad-region", {"alicloud:region": "Hangzhou"}, ['alicloud:region = "Hangzhou"', "region id"]),
+    Case("missing-owner", {"github:owner": None}, ["github:owner: is required"]),
+    Case("bad-owner", {"github:owner": "-acme"}, ['github:owner = "-acme"', "login"]),
+    # --- unknown keys and types
+    Case("unknown-top-level-key", {"registryPasword": "x"}, ["acr-pipeline:registryPasword", "did you mean"]),
+    Case(
+        "unknown-registry-key",
+        {"registry": {"namepsace": "x"}},
+        ["registry.namepsace", "did you mean 'namespace'"],
+    ),
+    Case(
+        "unknown-image-key",
+        {"images": [{"name": "api", "dockerFile": "x"}]},
+        ["images[0].dockerFile", "unknown key"],
+    ),
+    Case("unknown-workflow-key", {"workflow": {"cahce": False}}, ["workflow.cahce", "did you mean 'cache'"]),
+    Case(
+        "registry-not-an-object", {"registry": "acme-dev"}, ['acr-pipeline:registry = "acme-dev"', "object"]
+    ),
+    Case("images-not-a-list", {"images": {"name": "api"}}, ["acr-pipeline:images", "must be a list"]),
+    Case("image-not-an-object", {"images": ["api"]}, ['images[0] = "api"', "must be an object"]),
+    Case("bool-as-word", {"workflow": {"cache": "yes"}}, ['workflow.cache = "yes"', "true or false"]),
+    Case(
+        "platforms-not-a-list",
+        {"images": [{"name": "api", "platforms": "linux/amd64"}]},
+        ["images[0].platforms", "list"],
+    ),
+    Case("empty-images", {"images": []}, ["acr-pipeline:images = []", "at least one image"]),
+    Case("empty-paths", {"images": [{"name": "api", "paths": []}]}, ["images[0].paths = []", "empty"]),
+    # --- registry
+    Case("missing-namespace", {"registry": {"namespace": None}}, ["registry.namespace: is required"]),
+    Case(
+        "namespace-uppercase",
+        {"registry": {"namespace": "Acme"}},
+        ['registry.namespace = "Acme"', "lowercase"],
+    ),
+    Case(
+        "namespace-too-long-personal",
+        {"registry": {"edition": "personal", "namespace": "a" * 31}},
+        ["registry.namespace", "2-30"],
+    ),
+    Case(
+        "repository-delimiter-at-end",
+        {"images": [{"name": "api-"}]},
+        ['images[0].name = "api-"', "start and end"],
+    ),
+    Case(
+        "unknown-edition",
+        {"registry": {"edition": "standard"}},
+        ['registry.edition = "standard"', "enterprise, personal, external"],
+    ),
+    Case(
+        "enterprise-without-instance",
+        {"registry": {"instanceId": None}},
+        ["registry.instanceId: is required"],
+    ),
+    Case("bad-instance-id", {"registry": {"instanceId": "acme"}}, ['registry.instanceId = "acme"', "cri-"]),
+    Case(
+        "enterprise-without-endpoint",
+        {"registry": {"instanceName": None}},
+        ["registry.endpoint", "instanceName or endpoint"],
+    ),
+    Case(
+        "external-without-endpoint",
+        {"registry": {"edition": "external", "instanceName": None}},
+        ["registry.endpoint", "external"],
+    ),
+    Case(
+        "endpoint-with-scheme",
+        {"registry": {"endpoint": "https://registry.example.com"}},
+        ["registry.endpoint", "no scheme"],
+    ),
+    Case(
+        "bad-visibility",
+        {"registry": {"visibility": "private"}},
+        ['registry.visibility = "private"', "PRIVATE, PUBLIC"],
+    ),
+    Case(
+        "bad-cidr",
+        {"registry": {"publicAccess": [{"cidr": "10.0.0.1/8"}]}},
+        ["registry.publicAccess[0].cidr", "CIDR"],
+    ),
+    Case(
+        "retention-without-count",
+        {"registry": {"retention": {"keepTagPattern": "^v"}}},
+        ["registry.retention.keepLastTags", "required"],
+    ),
+    Case(
+        "retention-bad-regex",
+        {"registry": {"retention": {"keepLastTags": 5, "keepTagPattern": "(v"}}},
+        ["keepTagPattern", "regular expression"],
+    ),
+    Case(
+        "scan-on-personal",
+        {"registry": {"edition": "personal", "instanceId": None, "scan": {}}},
+        ["registry.scan", "Enterprise Edition"],
+    ),
+    Case(
+        "immutable-on-personal",
+        {
+            "registry": {"edition": "personal", "instanceId": None},
+            "images": [{"name": "api", "immutableTags": True}],
+        },
+        ["images[0].immutableTags", "Enterprise"],
+    ),
+    # --- images and variables
+    Case(
+        "duplicate-images",
+        {"images": [{"name": "api"}, {"name": "api"}]},
+        ["images[1].name", "same name as images[0]"],
+    ),
+    Case(
+        "variable-clash",
+        {"images": [{"name": "api", "variable": "IMG"}, {"name": "web", "variable": "img"}]},
+        ["images[1].variable", "case-insensitive"],
+    ),
+    Case(
+        "reserved-variable",
+        {"images": [{"name": "api", "variable": "ALIYUN_REGISTRY_PWD"}]},
+        ["images[0].variable", "reserved"],
+    ),
+    Case(
+        "github-prefix-variable",
+        {"images": [{"name": "api", "variable": "GITHUB_IMAGE"}]},
+        ["images[0].variable", "GITHUB_"],
+    ),
+    Case(
+        "variable-with-dash",
+        {"images": [{"name": "api", "variable": "API-IMAGE"}]},
+        ['images[0].variable = "API-IMAGE"', "letters, digits"],
+    ),
+    Case(
+        "variable-leading-digit",
+        {"images": [{"name": "api", "variable": "1API"}]},
+        ["images[0].variable", "start with a digit"],
+    ),
+    Case(
+        "platform-without-os",
+        {"images": [{"name": "api", "platforms": ["arm64"]}]},
+        ['images[0].platforms[0] = "arm64"', "os/arch"],
+    ),
+    Case(
+        "context-outside-repo",
+        {"images": [{"name": "api", "context": "../api"}]},
+        ["images[0].context", "inside the repository"],
+    ),
+    Case(
+        "expression-injection",
+        {"images": [{"name": "api", "context": "${{ secrets.X }}"}]},
+        ["images[0].context", "${{"],
+    ),
+    Case(
+        "bad-build-arg-name",
+        {"images": [{"name": "api", "buildArgs": {"BAD-NAME": "1"}}]},
+        ["images[0].buildArgs.BAD-NAME", "letters, digits"],
+    ),
+    Case(
+        "build-arg-not-text",
+        {"images": [{"name": "api", "buildArgs": {"X": {"a": 1}}}]},
+        ["images[0].buildArgs.X", "never secrets"],
+    ),
+    # --- GitHub
+    Case(
+        "repository-slug",
+        {"github": {"repository": "acme/shop"}},
+        ['github.repository = "acme/shop"', "github:owner"],
+    ),
+    Case("missing-repository", {"github": {"repository": None}}, ["github.repository: is required"]),
+    Case("bad-branch", {"github": {"branch": "feature..x"}}, ['github.branch = "feature..x"', "branch name"]),
+    Case(
+        "reviewers-without-environment",
+        {"github": {"reviewers": {"users": ["alice"]}}},
+        ["github.reviewers", "github.environment"],
+    ),
+    Case(
+        "too-many-reviewers",
+        {"github": {"environment": "prod", "reviewers": {"users": list(range(1, 8))}}},
+        ["github.reviewers", "at most 6"],
+    ),
+    Case(
+        "wait-timer-too-long",
+        {"github": {"environment": "prod", "waitTimer": 50000}},
+        ["github.waitTimer = 50000", "0 to 43200"],
+    ),
+    # --- workflow
+    Case(
+        "workflow-outside-dir",
+        {"workflow": {"path": "ci/build.yml"}},
+        ['workflow.path = "ci/build.yml"', ".github/workflows/"],
+    ),
+    Case(
+        "workflow-in-subdir",
+        {"workflow": {"path": ".github/workflows/ci/build.yml"}},
+        ["workflow.path", "subdirectories"],
+    ),
+    Case(
+        "workflow-not-yaml",
+        {"workflow": {"path": ".github/workflows/build.json"}},
+        ["workflow.path", ".yml or .yaml"],
+    ),
+    Case(
+        "unknown-pin-mode",
+        {"workflow": {"pinActions": "branch"}},
+        ['workflow.pinActions = "branch"', "sha, tag"],
+    ),
+    Case("no-trigger-left", {"workflow": {"branchBuilds": False}}, ["workflow.branchBuilds", "tags"]),
+    Case(
+        "notify-without-kind",
+        {"workflow": {"notify": {}}},
+        ["workflow.notify.kind", "dingtalk, feishu, slack"],
+    ),
+    Case(
+        "webhook-without-notify",
+        {"notifyWebhookUrl": WEBHOOK},
+        ["notifyWebhookUrl", "workflow.notify"],
+        {*SECRET_KEYS, "acr-pipeline:notifyWebhookUrl"},
+    ),
+]
+
+
+def test_corpus_is_large_and_ids_are_unique() -> None:
+    assert len(CASES) >= 30
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_config_is_refused_before_any_resource_with_a_clear_message(case: Case) -> None:
+    monitor = RecordingMonitor()
+    with pytest.raises(ConfigError) as err:
+        run_program(encode(config(**case.overrides)), case.secret_keys, monitor=monitor)
+    message = str(err.value)
+    for expected in case.expected:
+        assert expected in message, f"{case.id}: {expected!r} not in:\n{message}"
+    assert monitor.registered == [], f"{case.id} registered resources before refusing"
+    for secret in (KNOWN_PASSWORD, WEBHOOK, "ghp_0123456789abcdef"):
+        assert secret not in message, f"{case.id} shows a secret"
+    assert len(message.splitlines()) <= 25
+
+
+# --- the naming rules against their documented patterns ----------------------------------
+
+ACR_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
+acr_names = st.builds(
+    lambda first, middle, last: first + middle + last,
+    st.sampled_from(ACR_CHARS),
+    st.text(alphabet=ACR_CHARS + "._-", max_size=60),
+    st.sampled_from(ACR_CHARS),
+)
+
+
+@given(acr_names)
+def test_documented_acr_names_are_accepted(name: str) -> None:
+    assert _acr_name("namespace", "enterprise")(name) is None
+    assert _acr_name("repository", "enterprise")(name) is None
+
+
+@given(acr_names, st.sampled_from(["A", "_", "-", ".", "/", " ", "é"]))
+def test_names_with_uppercase_or_edge_delimiters_are_refused(name: str, bad: str) -> None:
+    rule = _acr_name("namespace", "enterprise")
+    assert rule(bad + name) is not None
+    if bad not in "._-":
+        assert rule(name[:1] + bad + name[1:]) is not None
+
+
+@given(st.integers(min_value=31, max_value=200))
+def test_personal_namespace_length_limit(length: int) -> None:
+    assert _acr_name("namespace", "personal")("a" * length) is not None
+    assert _acr_name("namespace", "personal")("a" * ACR_LIMITS["personal"]["namespace"]) is None
+
+
+@given(st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,40}\Z"))
+def test_github_variable_names_follow_githubs_rule(name: str) -> None:
+    assert (_github_name(name) is None) == (not name.upper().startswith("GITHUB_"))
+
+
+@given(st.from_regex(r"\A[0-9][A-Za-z0-9_]{0,20}\Z") | st.from_regex(r"\A[A-Z_]*[^A-Za-z0-9_][A-Z_]*\Z"))
+def test_github_variable_names_outside_the_rule_are_refused(name: str) -> None:
+    assert _github_name(name) is not None
+
+
+@given(st.from_regex(r"\A[A-Za-z0-9._-]{1,100}\Z").filter(lambda v: v not in (".", "..")))
+def test_github_repository_names_are_accepted(name: str) -> None:
+    assert _repository_name(name) is None
+
+
+@given(st.from_regex(r"\A[A-Za-z0-9._-]{1,30}\Z"))
+def test_workflow_files_directly_in_the_workflows_dir_with_yaml_suffix(stem: str) -> None:
+    assert _workflow_path(f".github/workflows/{stem}.yml") is None
+    assert _workflow_path(f".github/{stem}.yml") is not None
+    assert _workflow_path(f".github/workflows/{stem}.txt") is not None
