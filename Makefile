@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: install synth test lint typecheck clean
+.PHONY: install synth check-stacks test lint typecheck clean
 
 # A fresh clone gets its .venv here; it is rebuilt when the pinned requirements change.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -16,10 +16,14 @@ install: $(VENV)/.installed
 synth: install
 	@$(PY) tools/synth.py $(STACK)
 
+# No two stacks may write the same variable, secret, workflow file or registry resource.
+check-stacks: install
+	@$(PY) tools/check_stacks.py
+
 # Tests (mocks, workflow checkers, every stack), then lint and types.
 test: install
 	$(PY) -m pytest
-	$(MAKE) --no-print-directory lint typecheck
+	$(MAKE) --no-print-directory check-stacks lint typecheck
 
 lint: install
 	$(PY) -m ruff check .

@@ -7,6 +7,7 @@ type, name, parent, inputs (secrets marked), dependencies and resource options.
 
 from __future__ import annotations
 
+import gc
 import logging
 import runpy
 from collections.abc import Collection, Mapping
@@ -195,6 +196,9 @@ def run_program(
         return pulumi.Output.from_input(outputs).apply(exported.update)
 
     _run()
+    # Provider function calls run on worker threads with event loops of their own; collect
+    # them now, while the interpreter is whole, not in a noisy __del__ at exit.
+    gc.collect()
     warnings = [r.getMessage() for r in collector.records if r.levelno >= logging.WARNING]
     return Run(
         resources=monitor.registered, outputs=exported, warnings=warnings, calls=monitor.recorder.calls

@@ -1,0 +1,93 @@
+"""`make check-stacks`: no two stacks may write the same thing.
+
+Every stack file in stacks/ is validated, then each stack's claims are collected: the GitHub
+variables and secrets it writes (repository, scope, name), the environment it creates, the
+workflow file it commits (repository, branch, path), and the ACR namespace, repositories and
+instance-wide settings it manages. Two stacks claiming the same thing would overwrite each
+other on every `pulumi up`; the check names both stacks and the clash.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+if str(ROOT_DIR) not in sys.path:
+    sys.path.insert(0, str(ROOT_DIR))
+
+from components.settings import ConfigError, Settings, parse  # noqa: E402
+from tools.synth import STACKS_DIR, StackFileError, stack_config, stack_names  # noqa: E402
+
+Claim = tuple[str, ...]
+
+
+def claims(s: Settings) -> list[Claim]:
+    """What one stack writes, each as a tuple whose first item says what kind of thing it is."""
+    repo = f"{s.github.owner}/{s.github.repository}"
+    scope = s.github.scope
+    out: list[Claim] = [("GitHub variable", repo, scope, name.upper()) for name in s.variables]
+    out += [("GitHub secret", repo, scope, name.upper()) for name in s.secret_names]
+    if s.github.environment:
+        out.append(("GitHub environment", repo, s.github.environment))
+    # A pull-request stack commits to a branch of its own, but the file lands on the same path.
+    out.append(("workflow file", repo, s.github.branch, s.workflow.path))
+    reg = s.registry
+    if reg.edition != "external":
+        where = reg.instance_id or reg.endpoint
+        if reg.create_namespace:
+            out.append(("ACR namespace", where, reg.namespace))
+        out += [("ACR repository", where, f"{reg.namespace}/{image.name}") for image in s.images]
+        if reg.public_access is not None:
+            out.append(("internet endpoint ACL of instance", where))
+    return out
+
+
+def describe(claim: Claim) -> str:
+    kind, *rest = claim
+    if kind in ("GitHub variable", "GitHub secret"):
+        repo, scope, name = rest
+        return f"{kind} {name} at {scope.replace(':', ' ')} scope of {repo}"
+    if kind == "workflow file":
+        repo, branch, path = rest
+        return f"workflow file {path} on {repo}@{branch}"
+    return f"{kind} {' '.join(reversed(rest))}"
+
+
+def clashes(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
+    owner: dict[Claim, str] = {}
+    found: list[str] = []
+    for stack, settings in stacks:
+        for claim in claims(settings):
+            if claim in owner and owner[claim] != stack:
+                found.append(f"stacks {owner[claim]} and {stack} both write the {describe(claim)}")
+            owner.setdefault(claim, stack)
+    return found
+
+
+def load_stacks(stacks_dir: Path = STACKS_DIR) -> tuple[list[tuple[str, Settings]], list[str]]:
+    loaded: list[tuple[str, Settings]] = []
+    errors: list[str] = []
+    for name in stack_names(stacks_dir):
+        try:
+            values, secrets = stack_config(name, stacks_dir)
+            loaded.append((name, parse(values, secrets, name)))
+        except (ConfigError, StackFileError) as err:
+            errors.append(str(err))
+    return loaded, errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    stacks_dir = Path(argv[0]) if argv else STACKS_DIR
+    loaded, errors = load_stacks(stacks_dir)
+    problems = errors + clashes(loaded)
+    if problems:
+        print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
+        return 1
+    print(f"{len(loaded)} stacks, no clashes: {', '.join(name for name, _ in loaded)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
