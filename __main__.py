@@ -61,3 +61,4 @@ pulumi.export("images", {image.name: settings.image_reference(image) for image i
 pulumi.export("workflowPath", settings.workflow.path)
 pulumi.export("variables", list(settings.variables))
 pulumi.export("secrets", list(settings.secret_names))
+pulumi.export("registrySettings", config.registry_summary(settings))

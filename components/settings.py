@@ -984,6 +984,23 @@ def _unique(
             seen[v] = i
 
 
+def registry_summary(s: Settings) -> dict[str, Any]:
+    """The registry-wide settings a stack manages, for the stack outputs (no secrets here)."""
+    reg = s.registry
+    return {
+        "edition": reg.edition,
+        "namespace": reg.namespace,
+        "publicAccess": [e.cidr for e in reg.public_access] if reg.public_access is not None else None,
+        "retention": (
+            {"keepLastTags": reg.retention.keep_last, "keepTagPattern": reg.retention.keep_pattern}
+            if reg.retention
+            else None
+        ),
+        "scan": {"trigger": reg.scan.trigger, "type": reg.scan.scan_type} if reg.scan else None,
+        "immutableTags": [i.name for i in s.images if i.immutable_tags],
+    }
+
+
 def load() -> Settings:
     """Settings from the running Pulumi program's configuration."""
     from pulumi.runtime.config import CONFIG, is_config_secret

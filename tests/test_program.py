@@ -189,6 +189,14 @@ class TestWorkflowFile:
             "workflowPath": ".github/workflows/build-push.yml",
             "variables": ["ALIYUN_REGISTRY", "API_IMAGE_NAME"],
             "secrets": ["ALIYUN_REGISTRY_USER", "ALIYUN_REGISTRY_PWD"],
+            "registrySettings": {
+                "edition": "enterprise",
+                "namespace": "acme-dev",
+                "publicAccess": None,
+                "retention": None,
+                "scan": None,
+                "immutableTags": [],
+            },
         }
 
 
@@ -275,6 +283,20 @@ class TestRegistrySettings:
         repo = run.named("registry-repo-api")
         for rule in run.of_type(SCAN_RULE) + run.of_type(LIFECYCLE_RULE):
             assert repo.urn in rule.dependencies, rule.name
+
+    def test_outputs_summarize_the_registry_settings(self) -> None:
+        run = run_for(
+            registry={"publicAccess": [{"cidr": "0.0.0.0/0"}], "scan": {}, "retention": {"keepLastTags": 9}},
+            images=[{"name": "api", "immutableTags": True}],
+        )
+        assert run.outputs["registrySettings"] == {
+            "edition": "enterprise",
+            "namespace": "acme-dev",
+            "publicAccess": ["0.0.0.0/0"],
+            "retention": {"keepLastTags": 9, "keepTagPattern": None},
+            "scan": {"trigger": "AUTO", "type": "VUL"},
+            "immutableTags": ["api"],
+        }
 
     def test_immutable_tags_set_tag_immutability_on_the_repository(self) -> None:
         run = run_for(images=[{"name": "api", "immutableTags": True}, {"name": "web"}])
