@@ -43,14 +43,19 @@ SCAN_TYPES = ("VUL", "SBOM")
 DEFAULT_NOTIFY_SECRET = "BUILD_NOTIFY_WEBHOOK"  # noqa: S105 - a name, not a value
 
 # --- naming rules -------------------------------------------------------------------------
-# Container Registry: lowercase letters, digits and the delimiters "_", "-", ".", not at
-# either end. Enterprise Edition allows 2-120 characters for namespaces and repositories;
-# Personal Edition 2-30 for namespaces and 2-64 for repositories.
-_ACR_NAME = r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?"
-ACR_NAME_RE = re.compile(rf"^{_ACR_NAME}$")
+# Container Registry (Alibaba's docs and the terraform provider's validation):
+# - Enterprise Edition namespaces and repositories: 2-120 characters of lowercase letters,
+#   digits and the delimiters "_", "-", ".", not starting or ending with a delimiter.
+#   Repositories may be multi-tier ("agent/client"), each tier following the same rule.
+# - Personal Edition: namespaces 2-30 of lowercase letters, digits, "_" and "-", starting
+#   with a letter or digit (no "."); repositories single-tier, 2-30 (the provider's limit).
+_ACR_SEGMENT = r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?"
+ACR_NAME_RE = re.compile(rf"^{_ACR_SEGMENT}$")
+ACR_MULTI_TIER_RE = re.compile(rf"^{_ACR_SEGMENT}(?:/{_ACR_SEGMENT})*$")
+ACR_PERSONAL_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 ACR_LIMITS = {
     "enterprise": {"namespace": 120, "repository": 120},
-    "personal": {"namespace": 30, "repository": 64},
+    "personal": {"namespace": 30, "repository": 30},
     "external": {"namespace": 120, "repository": 120},
 }
 # GitHub Actions variables and secrets: letters, digits, "_"; not starting with a digit;
@@ -424,14 +429,29 @@ def _pattern(regex: re.Pattern[str], rule: str) -> Callable[[str], str | None]:
 
 def _acr_name(kind: str, edition: str) -> Callable[[str], str | None]:
     limit = ACR_LIMITS[edition][kind]
+    if edition == "personal" and kind == "namespace":
+        pattern, chars = (
+            ACR_PERSONAL_NAMESPACE_RE,
+            "lowercase letters, digits, '_' and '-', starting with a letter or digit",
+        )
+    elif edition != "personal" and kind == "repository":
+        pattern, chars = (
+            ACR_MULTI_TIER_RE,
+            (
+                "lowercase letters, digits, '_', '-' and '.' (tiers separated by '/'), "
+                "each tier starting and ending with a letter or digit"
+            ),
+        )
+    else:
+        pattern, chars = (
+            ACR_NAME_RE,
+            "lowercase letters, digits, '_', '-' and '.', starting and ending with a letter or digit",
+        )
 
     def check(value: str) -> str | None:
-        if ACR_NAME_RE.match(value) and 2 <= len(value) <= limit:
+        if pattern.match(value) and 2 <= len(value) <= limit:
             return None
-        return (
-            f"an ACR {kind} name must be 2-{limit} characters of lowercase letters, digits, "
-            "'_', '-' and '.', and start and end with a letter or digit"
-        )
+        return f"an ACR {edition} {kind} name must be 2-{limit} characters of {chars}"
 
     return check
 
@@ -460,8 +480,11 @@ def _repository_name(value: str) -> str | None:
             "give the repository name only; the owner comes from github:owner "
             f"(e.g. repository: {value.rsplit('/', 1)[-1]!r})"
         )
-    if not GITHUB_REPO_RE.match(value) or value in (".", ".."):
-        return "a GitHub repository name is 1-100 characters of letters, digits, '.', '-' and '_'"
+    if not GITHUB_REPO_RE.match(value) or value in (".", "..") or value.lower().endswith(".git"):
+        return (
+            "a GitHub repository name is 1-100 characters of letters, digits, '.', '-' and '_', "
+            "not ending in .git"
+        )
     return None
 
 

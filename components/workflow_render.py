@@ -180,12 +180,19 @@ def _build_job(settings: Settings, image: Image) -> CommentedMap:
     if settings.workflow.cache:
         build["cache-from"] = f"type=gha,scope={image.key}"
         build["cache-to"] = f"type=gha,mode=max,scope={image.key}"
-    if not settings.workflow.attestations:
+    fields: dict[str, Any] = {}
+    if settings.workflow.attestations:
+        build["provenance"] = "mode=max"
+        build["sbom"] = True
+        # ACR refuses the OCI-artifact form of attestation manifests that BuildKit pushes by
+        # default; buildx's opt-out stores them the older way, which ACR accepts.
+        fields["env"] = CommentedMap(BUILDX_NO_DEFAULT_OCI_ARTIFACT="true")
+    else:
         # ACR refuses the OCI attestation manifests BuildKit pushes by default
         # ("unknown manifest class"), after the layers are already up.
         build["provenance"] = False
         build["sbom"] = False
-    steps.append(_step("Build and push", "docker/build-push-action", mode, build))
+    steps.append(_step("Build and push", "docker/build-push-action", mode, build, fields))
     job["steps"] = steps
     return job
 

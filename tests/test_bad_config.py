@@ -89,7 +89,22 @@ CASES = [
     Case(
         "repository-delimiter-at-end",
         {"images": [{"name": "api-"}]},
-        ['images[0].name = "api-"', "start and end"],
+        ['images[0].name = "api-"', "starting and ending"],
+    ),
+    Case(
+        "personal-multi-tier-repository",
+        {"registry": {"edition": "personal", "instanceId": None}, "images": [{"name": "agent/client"}]},
+        ['images[0].name = "agent/client"', "personal repository"],
+    ),
+    Case(
+        "personal-namespace-with-dot",
+        {"registry": {"edition": "personal", "instanceId": None, "namespace": "acme.dev"}},
+        ['registry.namespace = "acme.dev"', "'_' and '-'"],
+    ),
+    Case(
+        "repository-dot-git",
+        {"github": {"repository": "shop.git"}},
+        ['github.repository = "shop.git"', ".git"],
     ),
     Case(
         "unknown-edition",
@@ -299,6 +314,14 @@ acr_names = st.builds(
 def test_documented_acr_names_are_accepted(name: str) -> None:
     assert _acr_name("namespace", "enterprise")(name) is None
     assert _acr_name("repository", "enterprise")(name) is None
+
+
+@given(st.lists(acr_names, min_size=2, max_size=3))
+def test_enterprise_repositories_may_be_multi_tier_but_personal_ones_not(tiers: list[str]) -> None:
+    name = "/".join(tiers)
+    assert _acr_name("repository", "enterprise")(name) is None
+    assert _acr_name("repository", "personal")(name) is not None
+    assert _acr_name("namespace", "enterprise")(name) is not None
 
 
 @given(acr_names, st.sampled_from(["A", "_", "-", ".", "/", " ", "é"]))

@@ -190,12 +190,16 @@ class TestJobs:
         assert "cache-to" not in off
 
     def test_attestations_are_off_unless_enabled(self) -> None:
-        build = steps(build_job(wf()))["docker/build-push-action"]["with"]
-        assert build["provenance"] is False
-        assert build["sbom"] is False
-        on = steps(build_job(wf(workflow={"attestations": True})))["docker/build-push-action"]["with"]
-        assert "provenance" not in on
-        assert "sbom" not in on
+        build = steps(build_job(wf()))["docker/build-push-action"]
+        assert build["with"]["provenance"] is False
+        assert build["with"]["sbom"] is False
+        assert "env" not in build
+
+    def test_enabled_attestations_use_the_format_acr_accepts(self) -> None:
+        build = steps(build_job(wf(workflow={"attestations": True})))["docker/build-push-action"]
+        assert build["with"]["provenance"] == "mode=max"
+        assert build["with"]["sbom"] is True
+        assert build["env"] == {"BUILDX_NO_DEFAULT_OCI_ARTIFACT": "true"}
 
     def test_build_jobs_declare_the_environment(self) -> None:
         doc = wf(github={"environment": "production"}, images=[{"name": "api"}, {"name": "web"}])
