@@ -1,0 +1,341 @@
+"""This repository's own CI (.github/): lint clean, least privilege, pins, and the stack list.
+
+These are the workflows that test, preview, deploy and drift-check this Pulumi project, not
+the build-push workflow it generates (tests/test_workflow_render.py covers that one).
+"""
+
+from __future__ import annotations
+
+import json
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from components.pins import PINS
+
+ROOT = Path(__file__).resolve().parent.parent
+GITHUB = ROOT / ".github"
+WORKFLOWS = GITHUB / "workflows"
+DEPENDABOT = GITHUB / "dependabot.yml"
+STACKS = ROOT / "stacks"
+BIN = Path(sys.executable).parent
+
+# The workflows that run Pulumi against every stack.
+STACK_WORKFLOWS = ("preview", "deploy", "drift")
+PULUMI_ACTION = "pulumi/actions"
+USES = re.compile(r"^\s*-?\s*uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
+SHA_REF = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)(?:/[\w./-]+)?@(?P<sha>[0-9a-f]{40})$")
+VERSION_COMMENT = re.compile(r"^#\s*(?P<version>v\d+\.\d+\.\d+)$")
+# The only write permission a job of this repository may hold, and where: PR comments.
+ALLOWED_WRITES = {("preview", "preview"): {"pull-requests"}}
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    assert path, f"{name} is not installed (make install)"
+    return path
+
+
+def check(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, timeout=300)
+
+
+def workflow_files() -> list[Path]:
+    return sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
+
+
+def load(path: Path) -> dict[str, Any]:
+    doc = YAML(typ="safe").load(path.read_text())
+    assert isinstance(doc, dict), path
+    return doc
+
+
+def workflow(name: str) -> dict[str, Any]:
+    return load(WORKFLOWS / f"{name}.yml")
+
+
+def stack_files() -> set[str]:
+    """Stack names as Pulumi sees them: the X of stacks/Pulumi.X.yaml (or .yml)."""
+    names = set()
+    for path in STACKS.iterdir():
+        match = re.fullmatch(r"Pulumi\.(?P<stack>.+)\.ya?ml", path.name)
+        if match:
+            names.add(match["stack"])
+    return names
+
+
+def pulumi_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in job.get("steps", []) if str(s.get("uses", "")).startswith(f"{PULUMI_ACTION}@")]
+
+
+def jobs(name: str) -> dict[str, dict[str, Any]]:
+    return workflow(name)["jobs"]  # type: ignore[no-any-return]
+
+
+def triggers(doc: dict[str, Any]) -> dict[str, Any]:
+    # ruamel reads YAML 1.2, where the key `on` stays a string (YAML 1.1 readers make it True).
+    value = doc["on"]
+    assert isinstance(value, dict), value
+    return value
+
+
+# --- the checkers ----------------------------------------------------------------------
+
+
+def test_the_expected_workflows_exist() -> None:
+    assert {p.stem for p in workflow_files()} >= {"tests", *STACK_WORKFLOWS}
+    assert DEPENDABOT.is_file()
+
+
+def test_actionlint_finds_nothing_in_the_repository_workflows() -> None:
+    result = check([tool("actionlint"), "-no-color", *map(str, workflow_files())])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_finds_nothing_in_the_repository_workflows_and_dependabot() -> None:
+    files = [*map(str, workflow_files()), str(DEPENDABOT)]
+    result = check([tool("zizmor"), "--offline", "--no-progress", *files])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings" in result.stdout, result.stdout
+
+
+def test_every_zizmor_suppression_says_why() -> None:
+    for path in [*workflow_files(), DEPENDABOT]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if "zizmor: ignore[" in line:
+                reason = line.split("zizmor: ignore[", 1)[1].split("]", 1)[1].strip()
+                assert len(reason) > 10, f"{path.name}:{number}: suppression without a reason"
+
+
+def test_github_workflow_schema_accepts_the_repository_workflows() -> None:
+    files = list(map(str, workflow_files()))
+    result = check([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dependabot_schema_accepts_the_dependabot_config() -> None:
+    result = check([tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(DEPENDABOT)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dependabot_updates_python_packages_and_renovate_every_action_pin() -> None:
+    updates = {u["package-ecosystem"]: u for u in load(DEPENDABOT)["updates"]}
+    assert set(updates) == {"pip"}
+    assert updates["pip"]["directory"] == "/"
+    # Dependabot's pip support reads every requirements*.txt in that directory.
+    assert (ROOT / "requirements.txt").is_file()
+    assert (ROOT / "requirements-dev.txt").is_file()
+    # Actions live in two places (these workflows and components/pins.py) that must carry the
+    # same SHA: one tool, Renovate, moves both, in one grouped pull request.
+    renovate = json.loads((ROOT / "renovate.json").read_text())
+    assert set(renovate["enabledManagers"]) == {"custom.regex", "github-actions"}
+    (group,) = [r for r in renovate["packageRules"] if "groupName" in r]
+    assert set(group["matchManagers"]) == {"custom.regex", "github-actions"}
+
+
+# --- the stack list --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", STACK_WORKFLOWS)
+def test_stack_matrix_equals_the_stack_files(name: str) -> None:
+    """A stack file without a preview/deploy/drift entry (or an entry without a file) fails."""
+    for job_id, job in jobs(name).items():
+        if not pulumi_steps(job):
+            continue
+        matrix = job["strategy"]["matrix"]
+        assert set(matrix) == {"stack"}, f"{name}.{job_id}: the matrix is the stack list alone"
+        listed = matrix["stack"]
+        assert len(listed) == len(set(listed)), f"{name}.{job_id}: a stack is listed twice"
+        assert set(listed) == stack_files(), (
+            f"{name}.{job_id} lists {sorted(listed)} but stacks/ has {sorted(stack_files())}: "
+            "add or remove the stack in the matrix"
+        )
+
+
+@pytest.mark.parametrize("name", STACK_WORKFLOWS)
+def test_every_pulumi_step_targets_the_matrix_stack(name: str) -> None:
+    found = 0
+    for job_id, job in jobs(name).items():
+        for step in pulumi_steps(job):
+            found += 1
+            assert step["with"]["stack-name"] == "${{ matrix.stack }}", (name, job_id)
+            assert job["strategy"]["fail-fast"] is False, f"{name}.{job_id}: one stack's failure hides none"
+    assert found, f"{name} runs no {PULUMI_ACTION} step"
+
+
+@pytest.mark.parametrize("name", STACK_WORKFLOWS)
+def test_the_program_environment_is_installed_before_pulumi_runs(name: str) -> None:
+    # Pulumi's python host expects .venv (Pulumi.yaml: virtualenv .venv).
+    for job_id, job in jobs(name).items():
+        runs = [s.get("run") for s in job["steps"]]
+        first_pulumi = next(i for i, s in enumerate(job["steps"]) if s in pulumi_steps(job))
+        assert "make install" in runs[:first_pulumi], (name, job_id)
+
+
+# --- triggers --------------------------------------------------------------------------
+
+
+def test_tests_run_on_every_push_and_pull_request() -> None:
+    on = triggers(workflow("tests"))
+    assert set(on) == {"push", "pull_request"}
+    assert on["push"] is None, "tests run on every branch"
+    (job,) = jobs("tests").values()
+    assert [s.get("run") for s in job["steps"] if "run" in s] == ["make test"]
+
+
+def test_preview_runs_on_pull_requests_and_never_on_pull_request_target() -> None:
+    on = triggers(workflow("preview"))
+    assert set(on) == {"pull_request"}
+    for path in workflow_files():
+        assert "pull_request_target" not in triggers(load(path)), path.name
+
+
+def test_deploy_runs_on_pushes_to_main_only() -> None:
+    assert triggers(workflow("deploy")) == {"push": {"branches": ["main"]}}
+
+
+def test_drift_is_scheduled_and_can_be_run_by_hand() -> None:
+    on = triggers(workflow("drift"))
+    assert set(on) == {"schedule", "workflow_dispatch"}
+    assert on["schedule"]
+    assert all("cron" in entry for entry in on["schedule"])
+
+
+# --- what each Pulumi step does --------------------------------------------------------
+
+
+def test_preview_jobs_comment_on_the_pull_request_with_write_permission() -> None:
+    for job_id, job in jobs("preview").items():
+        assert job["permissions"]["pull-requests"] == "write", job_id
+        (step,) = pulumi_steps(job)
+        assert step["with"]["command"] == "preview"
+        assert step["with"]["comment-on-pr"] is True
+        # The built-in token posts the comment; the provider's token is another secret.
+        assert step["with"]["github-token"] == "${{ github.token }}"
+        # The default edits the stack's earlier comment: one comment per stack, kept current.
+        assert step["with"].get("edit-pr-comment", True) is True
+
+
+def test_deploy_runs_up_for_each_stack_in_the_environment_of_that_name() -> None:
+    for job_id, job in jobs("deploy").items():
+        (step,) = pulumi_steps(job)
+        assert step["with"]["command"] == "up", job_id
+        assert job["environment"] == "${{ matrix.stack }}", job_id
+        assert step["with"]["stack-name"] == job["environment"], job_id
+
+
+def test_one_pulumi_operation_per_stack_and_a_running_up_is_never_cancelled() -> None:
+    groups: dict[str, str] = {}
+    for name in ("deploy", "drift"):
+        for job_id, job in jobs(name).items():
+            concurrency = job["concurrency"]
+            assert "${{ matrix.stack }}" in concurrency["group"], (name, job_id)
+            assert concurrency["cancel-in-progress"] is False, (name, job_id)
+            groups[name] = concurrency["group"]
+    assert groups["deploy"] == groups["drift"], "drift's refresh and deploy's up share the stack's lock"
+    assert "concurrency" not in workflow("deploy"), "a workflow-level group would serialize all stacks"
+
+
+def test_drift_refreshes_then_fails_on_any_change() -> None:
+    for job_id, job in jobs("drift").items():
+        (step,) = pulumi_steps(job)
+        assert step["with"]["command"] == "preview", job_id
+        assert step["with"]["expect-no-changes"] is True, job_id
+        # Without a refresh, the preview compares the program with the recorded state only
+        # and never sees a change made by hand.
+        assert step["with"]["refresh"] is True, job_id
+        assert "comment-on-pr" not in step["with"], job_id
+
+
+def test_only_preview_and_deploy_and_drift_read_secrets() -> None:
+    for path in workflow_files():
+        if path.stem not in STACK_WORKFLOWS:
+            assert "secrets." not in path.read_text(), path.name
+
+
+@pytest.mark.parametrize("name", STACK_WORKFLOWS)
+def test_credentials_reach_only_the_pulumi_step(name: str) -> None:
+    doc = workflow(name)
+    assert "env" not in doc, f"{name}: no workflow-level env"
+    for job_id, job in jobs(name).items():
+        assert "env" not in job, (name, job_id)
+        for step in job["steps"]:
+            if step not in pulumi_steps(job):
+                assert "secrets." not in str(step), (name, job_id, step.get("name"))
+
+
+# --- privileges and text ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", workflow_files(), ids=lambda p: p.stem)
+def test_permissions_are_least_privilege(path: Path) -> None:
+    doc = load(path)
+    assert doc["permissions"] in ({}, {"contents": "read"}), f"{path.name}: top-level permissions"
+    for job_id, job in doc["jobs"].items():
+        permissions = job["permissions"]
+        assert isinstance(permissions, dict), f"{path.name}.{job_id}: name each permission"
+        writes = {scope for scope, level in permissions.items() if level == "write"}
+        assert writes == ALLOWED_WRITES.get((path.stem, job_id), set()), (path.name, job_id, writes)
+        assert set(permissions.values()) <= {"read", "write", "none"}, (path.name, job_id)
+
+
+@pytest.mark.parametrize("path", workflow_files(), ids=lambda p: p.stem)
+def test_checkouts_keep_no_credentials(path: Path) -> None:
+    for job_id, job in load(path)["jobs"].items():
+        for step in job["steps"]:
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, (path.name, job_id)
+
+
+@pytest.mark.parametrize("path", workflow_files(), ids=lambda p: p.stem)
+def test_no_expression_is_spliced_into_a_shell_script(path: Path) -> None:
+    """Values reach `run:` through `env:` only (expression injection)."""
+    for job_id, job in load(path)["jobs"].items():
+        for step in job["steps"]:
+            assert "${{" not in str(step.get("run", "")), (path.name, job_id, step.get("name"))
+
+
+@pytest.mark.parametrize("path", workflow_files(), ids=lambda p: p.stem)
+def test_every_action_is_pinned_by_sha_with_its_version_comment(path: Path) -> None:
+    lines = [m for line in path.read_text().splitlines() if (m := USES.match(line))]
+    assert lines, f"{path.name} uses no action"
+    for match in lines:
+        ref = SHA_REF.match(match["ref"])
+        assert ref, f"{path.name}: {match['ref']} is not pinned by a full commit SHA"
+        comment = VERSION_COMMENT.match(match["rest"].strip())
+        assert comment, f"{path.name}: {match['ref']} lacks its `# vX.Y.Z` comment"
+        pin = PINS.get(ref["action"])
+        if pin is not None:
+            # One version of each action across the repository: the pin table's.
+            assert (ref["sha"], comment["version"]) == (pin.sha, pin.version), (
+                f"{path.name}: {ref['action']} differs from components/pins.py; move both together"
+            )
+
+
+def test_preview_deploy_and_drift_use_the_pinned_pulumi_action() -> None:
+    pin = PINS[PULUMI_ACTION]
+    for name in STACK_WORKFLOWS:
+        for job in jobs(name).values():
+            for step in pulumi_steps(job):
+                assert step["uses"] == f"{PULUMI_ACTION}@{pin.sha}", name
+
+
+def test_the_readme_ci_section_names_every_secret_and_variable_the_workflows_read() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert "## CI for this repository" in text, "README.md has no 'CI for this repository' section"
+    section = text.split("## CI for this repository", 1)[1].split("\n## ", 1)[0]
+    names = {
+        m
+        for path in workflow_files()
+        for m in re.findall(r"\$\{\{\s*(?:secrets|vars)\.(\w+)\s*\}\}", path.read_text())
+    }
+    assert names, "the workflows read no secret or variable"
+    missing = sorted(n for n in names if f"`{n}`" not in section)
+    assert not missing, f"README 'CI for this repository' does not list {missing}"
