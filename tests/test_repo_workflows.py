@@ -7,7 +7,6 @@ the build-push workflow it generates (tests/test_workflow_render.py covers that 
 from __future__ import annotations
 
 import json
-
 import re
 import shutil
 import subprocess

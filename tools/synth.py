@@ -1,17 +1,24 @@
-"""`make synth [STACK=dev]`: the real program, offline, on the mock engine.
+"""`make synth [STACK=dev|all]`: the real program, offline, on the mock engine.
 
 Reads `stacks/Pulumi.<stack>.yaml`, stands in a placeholder for every `secure:` value, runs
-`__main__.py` on the in-process mock engine, prints the plan (secrets as `[secret]`), and
-writes `build/synth/<stack>/plan.json` plus every file the stack would commit, at its path
-in the repository. A bad configuration exits 2 with the problems and no stack trace.
+`__main__.py` on the in-process mock engine, and prints the plan the way `pulumi preview`
+does: a tree under the stack, one `+` line per resource with its key inputs below (secrets
+as `[secret]`), then `Resources: + N to create`. Writes `build/synth/<stack>/plan.json`,
+`graph.mmd` (resources and dependencies) and `workflow.mmd` (the workflow's jobs), plus
+every file the stack would commit, at its path in the repository. `all` does every stack
+and ends with a summary table. A bad configuration exits 2 with the problems and no stack
+trace. Colours only on a terminal, never under NO_COLOR; `--color`/`--no-color` override.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Mapping
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +29,16 @@ if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
 from components.settings import ConfigError  # noqa: E402
-from tools.mock_engine import Hidden, Registered, Run, run_program  # noqa: E402
+from tools.graph import resource_graph, tree_order, workflow_graph  # noqa: E402
+from tools.mock_engine import PROJECT, Hidden, Registered, Run, run_program  # noqa: E402
 
 STACKS_DIR = ROOT_DIR / "stacks"
 BUILD_DIR = ROOT_DIR / "build" / "synth"
 FILE_TYPE = "github:index/repositoryFile:RepositoryFile"
+STACK_TYPE = "pulumi:pulumi:Stack"
 SECRET = "[secret]"  # noqa: S105 - the placeholder shown instead of a secret
+ALL = "all"
+WIDTH = 110  # where long dependency lists wrap, as the code does
 
 
 class StackFileError(Exception):
@@ -102,82 +113,319 @@ def plan(run: Run) -> dict[str, Any]:
 
 
 def ordered(resources: list[Registered]) -> list[Registered]:
-    """Depth-first by parent, siblings by name: the same order on every run."""
-    children: dict[str, list[Registered]] = {}
-    urns = {r.urn for r in resources}
-    for r in resources:
-        children.setdefault(r.parent if r.parent in urns else "", []).append(r)
-    out: list[Registered] = []
+    """Depth-first by parent, siblings by name: the same order on every run (the graph's too)."""
+    return tree_order(resources)
 
-    def walk(parent: str) -> None:
-        for r in sorted(children.get(parent, []), key=lambda x: (x.custom, x.name)):
-            out.append(r)
-            walk(r.urn)
 
-    walk("")
+# --- colours -------------------------------------------------------------------------------
+
+
+def use_color(flag: bool | None, isatty: bool, environ: Mapping[str, str]) -> bool:
+    """`--color`/`--no-color` win; otherwise colour only a terminal, and never under NO_COLOR
+    (https://no-color.org: any non-empty value) or TERM=dumb."""
+    if flag is not None:
+        return flag
+    return isatty and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
+
+
+_CODES = {"green": "32", "yellow": "33", "red": "31", "bold": "1", "dim": "2"}
+
+
+@dataclass(frozen=True)
+class Paint:
+    """ANSI styling that is a no-op when colours are off, so one renderer serves both."""
+
+    on: bool = False
+
+    def __call__(self, text: str, *styles: str) -> str:
+        if not self.on or not styles or not text:
+            return text
+        codes = ";".join(_CODES[s] for s in styles)
+        return f"\x1b[{codes}m{text}\x1b[0m"
+
+
+# --- the plan, as pulumi preview shows it ---------------------------------------------------
+
+
+def _scalar(value: Any) -> str:
+    if value == SECRET:
+        return SECRET
+    if isinstance(value, float) and value.is_integer():
+        # Numbers cross the engine as protobuf doubles; 50, not 50.0, is what was configured.
+        return str(int(value))
+    return json.dumps(value, ensure_ascii=False)
+
+
+def pretty(value: Any, indent: str = "") -> list[str]:
+    """A value the way `pulumi preview --diff` prints it: strings quoted, maps with aligned
+    keys, lists with `[i]:` indices, one item a line. The first line has no indent (it
+    follows `key: `); nested lines start with `indent`."""
+    if isinstance(value, dict) and value:
+        width = max(len(str(k)) for k in value)
+        lines = ["{"]
+        for key, item in sorted(value.items()):
+            first, *rest = pretty(item, indent + "    ")
+            lines.append(f"{indent}    {str(key).ljust(width)}: {first}")
+            lines += rest
+        return [*lines, f"{indent}}}"]
+    if isinstance(value, list) and value:
+        lines = ["["]
+        for i, item in enumerate(value):
+            first, *rest = pretty(item, indent + "    ")
+            lines.append(f"{indent}    [{i}]: {first}")
+            lines += rest
+        return [*lines, f"{indent}]"]
+    return [_scalar(value)]
+
+
+def _input_lines(res: Mapping[str, Any], indent: str, paint: Paint) -> list[str]:
+    inputs: Mapping[str, Any] = res["inputs"]
+    if not inputs:
+        return []
+    width = max(len(k) for k in inputs)
+    out = []
+    for key, value in inputs.items():
+        # The workflow itself is written beside plan.json; here, only its size.
+        summarized = res["type"] == FILE_TYPE and key == "content"
+        first, *rest = [str(value)] if summarized else pretty(value, indent)
+        out.append(paint(f"{indent}{key.ljust(width)}: ", "dim") + _paint_value(first, paint))
+        out += [paint(line, "dim") for line in rest]
+    if res["dependsOn"]:
+        # What this resource waits for: the order `pulumi up` will create things in.
+        wrapped = textwrap.wrap(
+            ", ".join(res["dependsOn"]),
+            width=max(40, WIDTH - len(indent)),
+            initial_indent="(after: ",
+            subsequent_indent="        ",
+            break_on_hyphens=False,
+        )
+        wrapped[-1] += ")"
+        out += [paint(indent + line, "dim") for line in wrapped]
     return out
 
 
-def _format_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+def _paint_value(text: str, paint: Paint) -> str:
+    return paint(text, "yellow") if text == SECRET else paint(text, "dim")
 
 
-def render_plan(stack: str, data: Mapping[str, Any]) -> str:
-    lines = [f"Stack acr-pipeline/{stack} (offline synth: mock engine, nothing is created)"]
-    depth = {None: 0}
-    for res in data["resources"]:
-        level = depth.get(res["parent"], 0) + 1
-        depth[res["name"]] = level
-        pad = "    " * level
-        lines.append(f"{pad}+ {res['type']}  {res['name']}")
-        for key, value in res["inputs"].items():
-            lines.append(f"{pad}      {key}: {_format_value(value)}")
-        if res["dependsOn"]:
-            lines.append(f"{pad}      (after: {', '.join(res['dependsOn'])})")
-    custom = sum(1 for r in data["resources"] if r["custom"])
-    lines.append("")
-    lines.append("Outputs:")
-    for key, value in data["outputs"].items():
-        lines.append(f"    {key}: {_format_value(value)}")
-    for warning in data["warnings"]:
-        lines.append(f"warning: {warning}")
-    lines.append("")
-    lines.append(f"Resources: {custom} to create")
+def render_plan(stack: str, data: Mapping[str, Any], color: bool = False) -> str:
+    """The plan as text: header, resource tree, diagnostics, outputs, resource count."""
+    paint = Paint(color)
+    resources: list[Mapping[str, Any]] = data["resources"]
+    children: dict[str | None, list[Mapping[str, Any]]] = {}
+    for res in resources:
+        children.setdefault(res["parent"], []).append(res)
+
+    # Rows first (prefix, type, name, input lines), so the name column can be aligned.
+    rows: list[tuple[str, str, str, list[str]]] = [("", STACK_TYPE, f"{PROJECT}-{stack}", [])]
+
+    def walk(parent: str | None, prefix: str) -> None:
+        siblings = children.get(parent, [])
+        for i, res in enumerate(siblings):
+            last = i == len(siblings) - 1
+            below = prefix + ("   " if last else "│  ")
+            rows.append(
+                (
+                    prefix + ("└─ " if last else "├─ "),
+                    res["type"],
+                    res["name"],
+                    _input_lines(res, below + "    ", paint),
+                )
+            )
+            walk(res["name"], below)
+
+    walk(None, "")
+    type_width = max(len(p) + len(t) for p, t, _, _ in rows) + 2
+
+    lines = [
+        paint(f"Previewing {PROJECT}/{stack}", "bold")
+        + paint(" (offline synth on the mock engine: nothing is created)", "dim"),
+        "",
+        paint(f"     {'Type'.ljust(type_width)}Name", "bold"),
+    ]
+    for prefix, type_, name, details in rows:
+        lines.append(
+            f" {paint('+', 'green')}   {paint(prefix, 'dim')}{type_.ljust(type_width - len(prefix))}"
+            + paint(name, "bold")
+        )
+        lines += ["     " + line for line in details]
+
+    if data["warnings"]:
+        lines += ["", paint("Diagnostics:", "bold")]
+        lines += [f"    {paint('warning:', 'yellow')} {w}" for w in data["warnings"]]
+
+    outputs: Mapping[str, Any] = data["outputs"]
+    if outputs:
+        lines += ["", paint("Outputs:", "bold")]
+        width = max(len(k) for k in outputs)
+        for key, value in sorted(outputs.items()):
+            first, *rest = pretty(value, "    ")
+            lines.append(f"    {key.ljust(width)}: {first}")
+            lines += rest
+
+    custom = sum(1 for r in resources if r["custom"])
+    lines += ["", paint("Resources:", "bold"), paint(f"    + {custom} to create", "green")]
     return "\n".join(lines) + "\n"
 
 
-def synth(stack: str, out_dir: Path = BUILD_DIR, stacks_dir: Path = STACKS_DIR) -> tuple[str, Path]:
+# --- one stack, and the summary of all ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One row of `make synth STACK=all`'s table."""
+
+    stack: str
+    endpoint: str
+    images: str
+    scope: str
+    workflow: str
+    resources: int
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    stack: str
+    plan: dict[str, Any]
+    target: Path
+    written: list[str]
+    """What was written under `target`, relative to it, in the order written."""
+    summary: Summary
+
+
+def summarize(stack: str, data: Mapping[str, Any], owner: str) -> Summary:
+    """The table row, from the plan itself: what the program exported and registered."""
+    outputs: Mapping[str, Any] = data["outputs"]
+    settings = [r for r in data["resources"] if "variableName" in r["inputs"] or "secretName" in r["inputs"]]
+    repository = next((str(r["inputs"]["repository"]) for r in settings if "repository" in r["inputs"]), "?")
+    environments = sorted({str(r["inputs"]["environment"]) for r in settings if "environment" in r["inputs"]})
+    scope = f"{owner}/{repository}" + "".join(f" env:{e}" for e in environments)
+    return Summary(
+        stack=stack,
+        endpoint=str(outputs.get("registryEndpoint", "")),
+        images=", ".join(outputs.get("images") or {}),
+        scope=scope,
+        workflow=str(outputs.get("workflowPath", "")),
+        resources=sum(1 for r in data["resources"] if r["custom"]),
+    )
+
+
+def _workflow_file(run: Run) -> Registered | None:
+    files = run.of_type(FILE_TYPE)
+    wanted = run.outputs.get("workflowPath")
+    return next((f for f in files if f.plain("file") == wanted), files[0] if files else None)
+
+
+def synthesize(stack: str, out_dir: Path = BUILD_DIR, stacks_dir: Path = STACKS_DIR) -> Synthesis:
+    """Run one stack and write its plan, pictures and committed files under `out_dir/stack`."""
     values, secrets = stack_config(stack, stacks_dir)
     run = run_program(values, secrets, stack=stack)
     data = plan(run)
     target = out_dir / stack
     target.mkdir(parents=True, exist_ok=True)
-    (target / "plan.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    written: dict[str, str] = {
+        "plan.json": json.dumps(data, indent=2, sort_keys=False) + "\n",
+        "graph.mmd": resource_graph(
+            run.resources, f"{PROJECT}/{stack}: resources, grouped by component; A --> B: B waits for A"
+        ),
+    }
+    workflow = _workflow_file(run)
+    if workflow is not None:
+        written["workflow.mmd"] = workflow_graph(
+            str(workflow.plain("content")), f"{PROJECT}/{stack}: the jobs of {workflow.plain('file')}"
+        )
     for r in run.of_type(FILE_TYPE):
-        path = target / str(r.plain("file"))
+        written[str(r.plain("file"))] = str(r.plain("content"))
+    for name, text in written.items():
+        path = target / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(str(r.plain("content")))
-    return render_plan(stack, data), target
+        path.write_text(text)
+    summary = summarize(stack, data, values.get("github:owner", "?"))
+    return Synthesis(stack, data, target, list(written), summary)
+
+
+def synth(stack: str, out_dir: Path = BUILD_DIR, stacks_dir: Path = STACKS_DIR) -> tuple[str, Path]:
+    """The plan as plain text, and where it was written."""
+    result = synthesize(stack, out_dir, stacks_dir)
+    return render_plan(stack, result.plan), result.target
+
+
+def render_summary(rows: Sequence[Summary | tuple[str, str]], color: bool = False) -> str:
+    """The `STACK=all` table; a `(stack, problem)` row stands for a stack that failed."""
+    paint = Paint(color)
+    header = ("Stack", "Registry endpoint", "Images", "GitHub scope", "Workflow", "Resources")
+    cells: list[tuple[str, ...]] = [header]
+    for row in rows:
+        if isinstance(row, Summary):
+            cells.append((row.stack, row.endpoint, row.images, row.scope, row.workflow, str(row.resources)))
+        else:
+            cells.append((row[0], f"error: {row[1]}"))
+    # A failed row's message may run past its column; it does not widen the table.
+    widths = [max(len(c[i]) for c in cells if len(c) == len(header)) for i in range(len(header))]
+    lines = [paint(f"Stacks ({len(rows)}):", "bold")]
+    for n, row_cells in enumerate(cells):
+        # The count is a number: right-aligned under its header.
+        text = "  ".join(
+            cell.rjust(widths[i]) if i == len(header) - 1 else cell.ljust(widths[i])
+            for i, cell in enumerate(row_cells)
+        ).rstrip()
+        if n == 0:
+            text = paint(text, "bold")
+        elif len(row_cells) != len(header):
+            text = paint(text, "red")
+        lines.append("    " + text)
+    return "\n".join(lines) + "\n"
+
+
+def _written_line(result: Synthesis) -> str:
+    return f"Wrote {_shown(result.target)}/: {', '.join(result.written)}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stack", nargs="?", default="dev", help="stack name (stacks/Pulumi.<stack>.yaml)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "stack", nargs="?", default="dev", help=f"stack name (stacks/Pulumi.<stack>.yaml), or '{ALL}'"
+    )
     parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where the stack files are")
     parser.add_argument("--out-dir", type=Path, default=BUILD_DIR, help="where plans and files go")
+    parser.add_argument(
+        "--color",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="colour the plan (default: only on a terminal, and not under NO_COLOR)",
+    )
     args = parser.parse_args(argv)
-    try:
-        text, target = synth(args.stack, args.out_dir, args.stacks_dir)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+    color = use_color(args.color, sys.stdout.isatty(), os.environ)
+    stacks = stack_names(args.stacks_dir) if args.stack == ALL else [args.stack]
+    if not stacks:
+        print(f"error: no stack files (Pulumi.<stack>.yaml) in {_shown(args.stacks_dir)}", file=sys.stderr)
         return 2
-    except StackFileError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    sys.stdout.write(text)
-    print(f"\nWrote {_shown(target)}/plan.json and the committed files under it.")
-    return 0
+
+    rows: list[Summary | tuple[str, str]] = []
+    for stack in stacks:
+        try:
+            result = synthesize(stack, args.out_dir, args.stacks_dir)
+        except (ConfigError, StackFileError) as err:
+            # A user's mistake: the message names the key, value and rule; no stack trace.
+            where = f"stack {stack}: " if args.stack == ALL else ""
+            print(f"error: {where}{err}", file=sys.stderr)
+            rows.append((stack, "invalid configuration (see the messages above)"))
+            continue
+        if any(isinstance(row, Summary) for row in rows):
+            sys.stdout.write("\n")
+        sys.stdout.write(render_plan(stack, result.plan, color))
+        sys.stdout.write("\n" + _written_line(result))
+        rows.append(result.summary)
+    if args.stack == ALL:
+        sys.stdout.write("\n" + render_summary(rows, color))
+    sys.stdout.flush()
+    return 2 if any(not isinstance(row, Summary) for row in rows) else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # `make synth | head`: the reader left; say nothing more (Python's documented idiom).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
