@@ -470,37 +470,14 @@ README = ROOT / "README.md"
 
 def test_readme_mermaid_diagrams_are_valid_flowcharts() -> None:
     blocks = mermaid_blocks(README.read_text())
-    if not blocks:
-        pytest.skip("README.md has no ```mermaid block yet")
+    assert blocks, "README.md shows no ```mermaid diagram"
     for block in blocks:
         parse_flowchart(block)
 
 
 def test_readme_architecture_names_every_component_the_program_registers(two_images: Run) -> None:
     blocks = mermaid_blocks(README.read_text())
-    if not blocks:
-        pytest.skip("README.md has no ```mermaid block yet")
+    assert blocks, "README.md shows no ```mermaid diagram"
     components = {r.type.rsplit(":", 1)[-1] for r in two_images.resources if not r.custom}
     missing = [c for c in sorted(components) if not any(c in block for block in blocks)]
     assert not missing, f"README diagrams do not show component(s) {missing}"
-
-
-# --- optional: the real Mermaid parser --------------------------------------------------------
-
-
-def test_golden_diagrams_parse_with_the_real_mermaid_parser() -> None:
-    """Mermaid's own parser agrees with the reader above on every golden and README diagram.
-
-    Runs only where `mermaid-parser-py` (Mermaid's parser on an embedded JS engine) is
-    installed; it is not in requirements-dev.txt, so CI relies on the reader above."""
-    parser = pytest.importorskip("mermaid_parser", reason="mermaid-parser-py is not installed")
-    texts = {p.name: p.read_text() for p in sorted(GOLDEN_DIR.glob("*.mmd"))}
-    texts.update({f"README block {i}": b for i, b in enumerate(mermaid_blocks(README.read_text()))})
-    mermaid = parser.MermaidParser()
-    for name, text in texts.items():
-        parsed = mermaid.parse(text)["graph_data"]
-        ours = parse_flowchart(text)
-        assert set(parsed["vertices"]) == set(ours.nodes), name
-        assert [(e["start"], e["end"]) for e in parsed["edges"]] == ours.edges, name
-        subgraphs = {s["id"]: set(s["nodes"]) for s in parsed["subGraphs"]}
-        assert subgraphs == {k: set(v) for k, v in ours.subgraphs.items()}, name
