@@ -15,7 +15,12 @@ gh = settings.github
 
 registry = AcrRegistry(
     "registry",
-    RegistryArgs(registry=settings.registry, images=settings.images, source=f"{gh.owner}/{gh.repository}"),
+    RegistryArgs(
+        registry=settings.registry,
+        images=settings.images,
+        source=f"{gh.owner}/{gh.repository}",
+        stack=settings.stack,
+    ),
 )
 
 # Values come from settings, not resource outputs, so GitHub is written in parallel with ACR.
@@ -25,6 +30,7 @@ actions = GitHubActionsSettings(
         repository=gh.repository,
         variables=settings.variables,
         secrets=settings.secrets,
+        repository_secrets=settings.repository_secrets,
         environment=(
             EnvironmentArgs(
                 name=gh.environment,
@@ -47,9 +53,12 @@ workflow = WorkflowFile(
         path=settings.workflow.path,
         content=render(settings),
         stack=settings.stack,
+        # The run its commit triggers needs every variable, secret, repository and
+        # environment rule in place.
         depends_on=[
             *actions.variables.values(),
             *actions.secrets.values(),
+            *actions.policies,
             *registry.repositories.values(),
         ],
         via_pull_request=settings.workflow.via_pull_request,

@@ -27,7 +27,9 @@ class GitHubSettingsArgs:
     variables: dict[str, str]
     """Variable name -> value (plain text: these are visible in the repository settings)."""
     secrets: dict[str, Secret] = field(default_factory=dict)
-    """Secret name -> value; written as Pulumi secrets, never shown."""
+    """Secret name -> value, at the stack's scope; written as Pulumi secrets, never shown."""
+    repository_secrets: dict[str, Secret] = field(default_factory=dict)
+    """Secrets at repository scope even when the stack has an environment."""
     environment: EnvironmentArgs | None = None
     """Scope variables and secrets to this GitHub Environment, which is created."""
 
@@ -36,6 +38,8 @@ class GitHubActionsSettings(pulumi.ComponentResource):
     """Repository (or environment) variables and secrets for the build workflow."""
 
     environment: github.RepositoryEnvironment | None
+    policies: list[github.RepositoryEnvironmentDeploymentPolicy]
+    """Deployment branch/tag rules of the environment: runs need them in place."""
     variables: dict[str, pulumi.CustomResource]
     secrets: dict[str, pulumi.CustomResource]
 
@@ -43,58 +47,81 @@ class GitHubActionsSettings(pulumi.ComponentResource):
         self, name: str, args: GitHubSettingsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("acr-pipeline:github:GitHubActionsSettings", name, None, opts)
+        self.repository = args.repository
+        self.policies = []
+        self.environment = self._environment(name, args.environment) if args.environment else None
+        env_name = self.environment.environment if self.environment else None
+
+        self.variables = {
+            var: self._variable(f"{name}-var-{var}", var, value, env_name)
+            for var, value in args.variables.items()
+        }
+        self.secrets = {
+            secret: self._secret(f"{name}-secret-{secret}", secret, value, env_name)
+            for secret, value in args.secrets.items()
+        }
+        self.secrets.update(
+            {
+                secret: self._secret(f"{name}-secret-{secret}", secret, value, None)
+                for secret, value in args.repository_secrets.items()
+            }
+        )
+        self.register_outputs({"variables": list(self.variables), "secrets": list(self.secrets)})
+
+    def _options(self) -> pulumi.ResourceOptions:
         # GitHub writes variables and secrets with an upsert: on replacement the default
         # create-before-delete would write the new value, then delete it. Delete first.
         # Logical names come from the GitHub names, so reordering images replaces nothing.
-        child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
-        env = args.environment
-        self.environment = self._environment(name, args.repository, env) if env else None
-        env_name = self.environment.environment if self.environment else None
+        return pulumi.ResourceOptions(parent=self, delete_before_replace=True)
 
-        self.variables = {}
-        for var, value in args.variables.items():
-            if env_name is not None:
-                self.variables[var] = github.ActionsEnvironmentVariable(
-                    f"{name}-var-{var}",
-                    repository=args.repository,
-                    environment=env_name,
-                    variable_name=var,
-                    value=value,
-                    opts=child,
-                )
-            else:
-                self.variables[var] = github.ActionsVariable(
-                    f"{name}-var-{var}",
-                    repository=args.repository,
-                    variable_name=var,
-                    value=value,
-                    opts=child,
-                )
+    def _variable(
+        self, resource_name: str, var: str, value: str, env_name: pulumi.Output[str] | None
+    ) -> pulumi.CustomResource:
+        resource: pulumi.CustomResource
+        if env_name is None:
+            resource = github.ActionsVariable(
+                resource_name,
+                repository=self.repository,
+                variable_name=var,
+                value=value,
+                opts=self._options(),
+            )
+        else:
+            resource = github.ActionsEnvironmentVariable(
+                resource_name,
+                repository=self.repository,
+                environment=env_name,
+                variable_name=var,
+                value=value,
+                opts=self._options(),
+            )
+        return resource
 
-        self.secrets = {}
-        for secret_name, secret in args.secrets.items():
-            secret_value = pulumi.Output.secret(secret.reveal())
-            if env_name is not None:
-                self.secrets[secret_name] = github.ActionsEnvironmentSecret(
-                    f"{name}-secret-{secret_name}",
-                    repository=args.repository,
-                    environment=env_name,
-                    secret_name=secret_name,
-                    value=secret_value,
-                    opts=child,
-                )
-            else:
-                self.secrets[secret_name] = github.ActionsSecret(
-                    f"{name}-secret-{secret_name}",
-                    repository=args.repository,
-                    secret_name=secret_name,
-                    value=secret_value,
-                    opts=child,
-                )
+    def _secret(
+        self, resource_name: str, secret: str, value: Secret, env_name: pulumi.Output[str] | None
+    ) -> pulumi.CustomResource:
+        secret_value = pulumi.Output.secret(value.reveal())
+        resource: pulumi.CustomResource
+        if env_name is None:
+            resource = github.ActionsSecret(
+                resource_name,
+                repository=self.repository,
+                secret_name=secret,
+                value=secret_value,
+                opts=self._options(),
+            )
+        else:
+            resource = github.ActionsEnvironmentSecret(
+                resource_name,
+                repository=self.repository,
+                environment=env_name,
+                secret_name=secret,
+                value=secret_value,
+                opts=self._options(),
+            )
+        return resource
 
-        self.register_outputs({"variables": list(self.variables), "secrets": list(self.secrets)})
-
-    def _environment(self, name: str, repository: str, env: EnvironmentArgs) -> github.RepositoryEnvironment:
+    def _environment(self, name: str, env: EnvironmentArgs) -> github.RepositoryEnvironment:
         restricted = bool(env.deployment_branches or env.deployment_tags)
         reviewers = None
         if env.reviewers.users or env.reviewers.teams:
@@ -106,7 +133,7 @@ class GitHubActionsSettings(pulumi.ComponentResource):
             ]
         environment = github.RepositoryEnvironment(
             f"{name}-environment",
-            repository=repository,
+            repository=self.repository,
             environment=env.name,
             reviewers=reviewers,
             wait_timer=env.wait_timer,
@@ -119,23 +146,23 @@ class GitHubActionsSettings(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        policies = [("branch", p) for p in env.deployment_branches] + [
-            ("tag", p) for p in env.deployment_tags
-        ]
-        for kind, pattern in policies:
+        refs = [("branch", p) for p in env.deployment_branches] + [("tag", p) for p in env.deployment_tags]
+        self.policies = [
             github.RepositoryEnvironmentDeploymentPolicy(
                 f"{name}-deploy-{kind}-{pattern}",
-                repository=repository,
+                repository=self.repository,
                 environment=environment.environment,
                 branch_pattern=pattern if kind == "branch" else None,
                 tag_pattern=pattern if kind == "tag" else None,
                 opts=pulumi.ResourceOptions(parent=self),
             )
+            for kind, pattern in refs
+        ]
         return environment
 
 
 def _user_id(user: int | str, parent: pulumi.Resource) -> pulumi.Input[int]:
-    """A numeric id as is; a login looked up (the one data-source call, and only when asked)."""
+    """A numeric id as is; a login looked up (a data-source call, only when a name is given)."""
     if isinstance(user, int):
         return user
     found = github.get_user_output(username=user, opts=pulumi.InvokeOutputOptions(parent=parent))

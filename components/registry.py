@@ -17,6 +17,8 @@ class RegistryArgs:
     images: tuple[Image, ...]
     source: str
     """Where the images are built from (`owner/repository`), for the repository summary."""
+    stack: str = ""
+    """The stack's name, to keep instance-wide rule names apart between stacks."""
 
 
 class AcrRegistry(pulumi.ComponentResource):
@@ -100,18 +102,21 @@ class AcrRegistry(pulumi.ComponentResource):
             self.repositories[image.name] = repo
 
         if reg.edition == "enterprise":
-            self._enterprise_rules(name, reg, namespace_name)
+            self._enterprise_rules(name, reg, namespace_name, args.stack)
 
         self.register_outputs({"repositories": {k: r.id for k, r in self.repositories.items()}})
 
-    def _enterprise_rules(self, name: str, reg: Registry, namespace_name: pulumi.Input[str]) -> None:
+    def _enterprise_rules(
+        self, name: str, reg: Registry, namespace_name: pulumi.Input[str], stack: str
+    ) -> None:
         instance_id = reg.instance_id or ""
         repos = list(self.repositories.values())
         after_repos = pulumi.ResourceOptions(parent=self, depends_on=repos)
 
         if reg.public_access is not None:
             # The internet endpoint and its ACL belong to the whole instance: one stack per
-            # instance should own this (the README says so), hence opt-in.
+            # instance owns this (opt-in; the cross-stack check refuses two). Destroying the
+            # stack leaves it as it is, since other stacks' pipelines push through it.
             self.rules.append(
                 alicloud.cr.InternetEndpoint(
                     f"{name}-internet-endpoint",
@@ -120,7 +125,7 @@ class AcrRegistry(pulumi.ComponentResource):
                         alicloud.cr.InternetEndpointEntryArgs(entry=e.cidr, comment=e.comment)
                         for e in reg.public_access
                     ],
-                    opts=pulumi.ResourceOptions(parent=self),
+                    opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
                 )
             )
 
@@ -155,7 +160,8 @@ class AcrRegistry(pulumi.ComponentResource):
                 alicloud.cr.ScanRule(
                     f"{name}-scan",
                     instance_id=instance_id,
-                    rule_name=f"acr-pipeline-{reg.namespace}"[:64],
+                    # Rule names are unique per instance; stacks may share a namespace.
+                    rule_name=f"acr-pipeline-{stack}-{reg.namespace}"[:64],
                     scan_scope="REPO",
                     namespaces=[namespace_name],
                     repo_names=list(self.repositories),

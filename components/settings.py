@@ -13,6 +13,7 @@ value and the rule for each. It makes no cloud calls.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import ipaddress
 import json
 import posixpath
@@ -107,12 +108,6 @@ class Secret:
         return "[secret]"
 
     __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True)
@@ -246,15 +241,20 @@ class Settings:
 
     @property
     def secrets(self) -> dict[str, Secret]:
-        """GitHub Actions secrets the stack writes, name -> value."""
-        values = {USER_SECRET: Secret(self.registry_username), PASSWORD_SECRET: self.registry_password}
+        """The login secrets, name -> value, at the stack's scope (repository or environment)."""
+        return {USER_SECRET: Secret(self.registry_username), PASSWORD_SECRET: self.registry_password}
+
+    @property
+    def repository_secrets(self) -> dict[str, Secret]:
+        """Secrets always at repository scope: the notification webhook, which the notify job
+        reads without entering the environment (so a failure notice never waits for approval)."""
         if self.notify_webhook_url is not None and self.workflow.notify is not None:
-            values[self.workflow.notify.secret] = self.notify_webhook_url
-        return values
+            return {self.workflow.notify.secret: self.notify_webhook_url}
+        return {}
 
     @property
     def secret_names(self) -> tuple[str, ...]:
-        return tuple(self.secrets)
+        return (*self.secrets, *self.repository_secrets)
 
 
 def image_key(name: str) -> str:
@@ -285,6 +285,8 @@ def derived_endpoint(edition: str, region: str, instance_name: str | None) -> st
 # --- the reader ---------------------------------------------------------------------------
 
 _MISSING: Any = object()
+# An unknown key with a name like this may hold a credential: its value is never shown.
+CREDENTIAL_NAME_RE = re.compile(r"pass|pwd|secret|token|key|cred|url|hook", re.IGNORECASE)
 
 
 def _show(value: Any) -> str:
@@ -315,9 +317,8 @@ class _Reader:
             if name not in allowed:
                 hint = difflib.get_close_matches(name, list(allowed), n=1)
                 maybe = f" (did you mean '{hint[0]}'?)" if hint else ""
-                self.problem(
-                    f"{key}.{name}", raw[name], f"unknown key{maybe}; known keys: {', '.join(allowed)}"
-                )
+                shown = _MISSING if CREDENTIAL_NAME_RE.search(name) else raw[name]
+                self.problem(f"{key}.{name}", shown, f"unknown key{maybe}; known keys: {', '.join(allowed)}")
         return raw
 
     def string(
@@ -564,6 +565,7 @@ WORKFLOW_KEYS = (
     "notify",
     "viaPullRequest",
 )
+SECRET_PROJECT_KEYS = ("registryPassword", "notifyWebhookUrl", "registryUsername")
 PROJECT_KEYS = (
     "registry",
     "images",
@@ -605,7 +607,20 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
             shown = _MISSING if full_key in secret_keys else values[full_key]
             r.problem(full_key, shown, f"unknown key{maybe}; known keys: {', '.join(PROJECT_KEYS)}")
 
+    # Only these may be secrets. Any other project key set with --secret (for example
+    # `--secret --path registry.password`) is refused, and its value never shown.
+    masked = {k for k in PROJECT_KEYS if ns + k in secret_keys and k not in SECRET_PROJECT_KEYS}
+    for key in sorted(masked):
+        r.problem(
+            key,
+            _MISSING,
+            "is stored as a secret, but only registryPassword, notifyWebhookUrl and registryUsername "
+            "may be (a credential inside it belongs in registryPassword); its value is not shown",
+        )
+
     def project(key: str) -> Any:
+        if key in masked:
+            return None  # already reported; read as unset so no value reaches a message
         return _decode(key, values.get(ns + key), r)
 
     region = r.string(
@@ -644,6 +659,8 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
     if webhook is not None and workflow.notify is None:
         r.problem("notifyWebhookUrl", _MISSING, "is set but workflow.notify is not: add workflow.notify.kind")
 
+    _environment_admits_branch(r, github, workflow)
+
     if r.problems:
         raise ConfigError(r.problems, stack)
     return Settings(
@@ -657,6 +674,20 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
         registry_password=password or Secret(""),
         notify_webhook_url=webhook,
     )
+
+
+def _environment_admits_branch(r: _Reader, github: GitHub, workflow: Workflow) -> None:
+    """Branch builds run in the environment: its deployment rules must let the branch in."""
+    restricted = github.deployment_branches or github.deployment_tags
+    if not (github.environment and restricted and workflow.branch_builds):
+        return
+    if not any(fnmatch.fnmatchcase(github.branch, p) for p in github.deployment_branches):
+        r.problem(
+            "github.deploymentBranches",
+            list(github.deployment_branches),
+            f"pushes to github.branch '{github.branch}' build in environment '{github.environment}', "
+            "which would refuse them: add the branch, or set workflow.branchBuilds: false",
+        )
 
 
 def _secret(
@@ -737,8 +768,14 @@ def _registry(r: _Reader, raw: Any, region: str) -> Registry:
 def _public_access(r: _Reader, raw: Any) -> tuple[AclEntry, ...] | None:
     if raw is _MISSING or raw is None:
         return None
-    entries = []
     rule = "e.g. {cidr: 203.0.113.0/24, comment: office egress}"
+    if raw == []:
+        # An endpoint with no entries is open to the whole internet: say so explicitly.
+        r.problem(
+            "registry.publicAccess", raw, f"must list at least one entry ({rule}); for any address, 0.0.0.0/0"
+        )
+        return None
+    entries = []
     for i, item in r.objects("registry.publicAccess", raw, rule):
         key = f"registry.publicAccess[{i}]"
         obj = r.obj(key, item, ("cidr", "comment"))
@@ -930,20 +967,27 @@ def _image(
     )
     context = posixpath.normpath(context)
     default_dockerfile = posixpath.join(context, "Dockerfile") if context != "." else "Dockerfile"
-    default_paths = ("**" if context == "." else f"{context}/**", workflow.path)
+    context_glob = "**" if context == "." else f"{context}/**"
+    dockerfile = (
+        r.string(
+            f"{key}.dockerfile",
+            obj.get("dockerfile", _MISSING),
+            default=default_dockerfile,
+            check=_relative_path,
+        )
+        or default_dockerfile
+    )
+    # A change to the image's files, to its Dockerfile (when it lives outside the context),
+    # or to the workflow itself rebuilds it.
+    outside = context != "." and not dockerfile.startswith(f"{context}/")
+    default_paths = (context_glob, *((dockerfile,) if outside else ()), workflow.path)
     immutable = r.boolean(f"{key}.immutableTags", obj.get("immutableTags", _MISSING), False)
     if immutable and registry.edition != "enterprise":
         r.problem(f"{key}.immutableTags", True, "is an Enterprise Edition setting (registry.edition)")
     return Image(
         name=name,
         context=context,
-        dockerfile=r.string(
-            f"{key}.dockerfile",
-            obj.get("dockerfile", _MISSING),
-            default=default_dockerfile,
-            check=_relative_path,
-        )
-        or default_dockerfile,
+        dockerfile=dockerfile,
         paths=r.strings(
             f"{key}.paths", obj.get("paths", _MISSING), default_paths, _relative_path, allow_empty=False
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -41,10 +42,13 @@ class WorkflowFile(pulumi.ComponentResource):
 
         target: pulumi.Input[str] = args.branch
         if args.via_pull_request:
+            # The branch name carries the content's hash: each change to the file makes a new
+            # branch, file and pull request (and removes the old ones), even after a merge.
+            digest = hashlib.sha256(args.content.encode()).hexdigest()[:10]
             head = github.Branch(
                 f"{name}-branch",
                 repository=args.repository,
-                branch=f"acr-pipeline/{args.stack}",
+                branch=f"acr-pipeline/{args.stack}-{digest}",
                 source_branch=args.branch,
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -9,6 +9,7 @@ settings always give the same bytes (no timestamps, fixed key order), so a secon
 from __future__ import annotations
 
 import io
+import posixpath
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -29,8 +30,9 @@ TAG_RULES = (
     "type=semver,pattern={{major}}.{{minor}}",
     "type=raw,value=latest,enable={{is_default_branch}}",
 )
-# An immutable repository refuses to move a tag, so only tags that never move: the commit
-# and the full version (no branch name, no `latest`, no `1.2` that follows patch releases).
+# An immutable repository is for tags that never move: the commit and the full version (no
+# branch name, no `1.2` that follows patch releases, and no `latest`: ACR exempts `latest`
+# from immutability, but a tag that moves defeats the point).
 IMMUTABLE_TAG_RULES = (
     "type=sha",
     "type=semver,pattern={{version}}",
@@ -81,35 +83,53 @@ def _filters(images: tuple[Image, ...]) -> str:
 
 
 def _changes_job(settings: Settings) -> CommentedMap:
+    """Which images changed since the last successful build of this branch.
+
+    Not since the previous push: superseded runs are cancelled, and a cancelled or failed
+    run must not lose its changes. Detection fails open: with no result (first run, a
+    rewritten history, an API error), every image builds.
+    """
     mode = settings.workflow.pin_actions
     job = CommentedMap()
     job["name"] = "Detect changed images"
     # Tag pushes and manual runs build every image, so only branch pushes need a filter.
     job["if"] = "${{ github.event_name == 'push' && github.ref_type == 'branch' }}"
     job["runs-on"] = RUNNER
-    job["permissions"] = CommentedMap(contents="read")
+    job["permissions"] = CommentedMap([("contents", "read"), ("actions", "read")])  # actions: run history
     job["outputs"] = CommentedMap(
         (image.key, f"${{{{ steps.filter.outputs.{image.key} }}}}") for image in settings.images
+    )
+    last = CommentedMap()
+    last["name"] = "Find the last successful build of this branch"
+    last["id"] = "last"
+    last["continue-on-error"] = True
+    last["env"] = CommentedMap(
+        [
+            ("GH_TOKEN", "${{ github.token }}"),
+            ("WORKFLOW", posixpath.basename(settings.workflow.path)),
+            ("BRANCH", "${{ github.ref_name }}"),
+        ]
+    )
+    last["run"] = _block(
+        [
+            'sha=$(gh run list --repo "$GITHUB_REPOSITORY" --workflow "$WORKFLOW" --branch "$BRANCH" \\',
+            "  --status success --limit 1 --json headSha --jq '.[0].headSha // empty')",
+            'echo "sha=$sha" >> "$GITHUB_OUTPUT"',
+        ]
     )
     filter_step = _step(
         "Filter changed paths",
         "dorny/paths-filter",
         mode,
-        {
-            # Compare with this branch's previous push (github.event.before), not with the
-            # default branch; a new branch is compared with the default branch.
-            "base": settings.github.branch,
-            "filters": _filters(settings.images),
-        },
-        # A force push has no usable "before" commit, and detection must never block a
-        # build: with no filter result, the build jobs treat every image as changed.
-        {"id": "filter", "if": "${{ !github.event.forced }}", "continue-on-error": True},
+        {"base": "${{ steps.last.outputs.sha }}", "filters": _filters(settings.images)},
+        {"id": "filter", "if": "${{ steps.last.outputs.sha != '' }}", "continue-on-error": True},
     )
     job["steps"] = CommentedSeq(
         [
-            # Full history, so the previous push is present locally and paths-filter never
-            # has to fetch (the checkout keeps no credentials to fetch with).
+            # Full history, so the last built commit is present locally and paths-filter
+            # never has to fetch (the checkout keeps no credentials to fetch with).
             _checkout(mode, **{"fetch-depth": 0}),
+            last,
             filter_step,
         ]
     )
@@ -159,6 +179,8 @@ def _build_job(settings: Settings, image: Image) -> CommentedMap:
             mode,
             {
                 "images": f"${{{{ vars.{REGISTRY_VARIABLE} }}}}/${{{{ vars.{image.variable} }}}}",
+                # Only the rules below decide `latest` (the default would add it on tags too).
+                "flavor": "latest=false",
                 "tags": _block(IMMUTABLE_TAG_RULES if image.immutable_tags else TAG_RULES),
             },
             {"id": "meta"},
@@ -203,9 +225,8 @@ def _notify_job(settings: Settings, notify: Notify, needs: list[str]) -> Comment
     job["needs"] = CommentedSeq(needs)
     job["if"] = "${{ failure() }}"
     job["runs-on"] = RUNNER
-    if settings.github.environment:
-        # The webhook secret is scoped to the environment like the others.
-        job["environment"] = settings.github.environment
+    # No environment: a failure notice must not wait for a reviewer; the webhook secret is
+    # therefore a repository secret.
     job["permissions"] = CommentedMap()
     step = CommentedMap()
     step["name"] = f"Post to the {notify.kind} webhook"

@@ -272,6 +272,27 @@ CASES = [
         ["workflow.notify.kind", "dingtalk, feishu, slack"],
     ),
     Case(
+        "empty-public-access-would-open-everything",
+        {"registry": {"publicAccess": []}},
+        ["registry.publicAccess = []", "0.0.0.0/0"],
+    ),
+    Case(
+        "secret-marked-object",
+        {"registry": {"namespace": "acme-dev", "password": KNOWN_PASSWORD}},
+        ["acr-pipeline:registry: is stored as a secret", "value is not shown"],
+        {*SECRET_KEYS, "acr-pipeline:registry"},
+    ),
+    Case(
+        "credential-like-unknown-key",
+        {"github": {"token": "ghp_0123456789abcdef"}},
+        ["acr-pipeline:github.token: unknown key"],
+    ),
+    Case(
+        "environment-refuses-the-branch",
+        {"github": {"environment": "prod", "deploymentTags": ["v*"]}},
+        ["github.deploymentBranches", "pushes to github.branch 'main'", "workflow.branchBuilds: false"],
+    ),
+    Case(
         "webhook-without-notify",
         {"notifyWebhookUrl": WEBHOOK},
         ["notifyWebhookUrl", "workflow.notify"],

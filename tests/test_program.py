@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -278,6 +279,17 @@ class TestRegistrySettings:
         assert rule.plain("triggerType") == "AUTO"
         assert rule.plain("scanType") == "VUL"
 
+    def test_internet_endpoint_outlives_the_stack_because_the_instance_is_shared(self) -> None:
+        run = run_for(registry={"publicAccess": [{"cidr": "0.0.0.0/0"}], "retainOnDelete": False})
+        (endpoint,) = run.of_type(INTERNET_ENDPOINT)
+        assert endpoint.retain_on_delete
+
+    def test_scan_rule_names_differ_between_stacks_sharing_a_namespace(self) -> None:
+        dev = run_for(stack="dev", registry={"scan": {}})
+        qa = run_for(stack="qa", registry={"scan": {}})
+        names = {r.of_type(SCAN_RULE)[0].plain("ruleName") for r in (dev, qa)}
+        assert len(names) == 2
+
     def test_rules_wait_for_the_repositories_they_cover(self) -> None:
         run = run_for(registry={"scan": {}, "retention": {"keepLastTags": 5}})
         repo = run.named("registry-repo-api")
@@ -339,6 +351,12 @@ class TestEnvironmentProtection:
         policies = {(r.plain("branchPattern"), r.plain("tagPattern")) for r in run.of_type(DEPLOY_POLICY)}
         assert policies == {("main", None), (None, "v*")}
 
+    def test_workflow_file_waits_for_the_deployment_rules(self) -> None:
+        run = run_for(github={"environment": "production", "deploymentBranches": ["main"]})
+        (file,) = run.of_type(FILE)
+        (policy,) = run.of_type(DEPLOY_POLICY)
+        assert policy.urn in file.dependencies
+
 
 class TestNotificationSecret:
     def test_webhook_url_from_config_becomes_a_secret_the_file_waits_for(self) -> None:
@@ -346,9 +364,11 @@ class TestNotificationSecret:
         run = run_for(
             secret_keys={*SECRET_KEYS, "acr-pipeline:notifyWebhookUrl"},
             workflow={"notify": {"kind": "dingtalk"}},
+            github={"environment": "production"},
             notifyWebhookUrl=url,
         )
         secret = run.named("github-secret-BUILD_NOTIFY_WEBHOOK")
+        assert secret.type == SECRET  # repository scope: the notify job has no environment
         assert secret.is_secret("value")
         assert secret.plain("value") == url
         (file,) = run.of_type(FILE)
@@ -364,10 +384,18 @@ class TestPullRequestMode:
         (file,) = run.of_type(FILE)
         (pr,) = run.of_type(PULL_REQUEST)
         assert branch.plain("sourceBranch") == "main"
-        assert file.plain("branch") == branch.plain("branch") == "acr-pipeline/dev"
-        assert (pr.plain("baseRef"), pr.plain("headRef")) == ("main", "acr-pipeline/dev")
+        assert re.fullmatch(r"acr-pipeline/dev-[0-9a-f]{10}", branch.plain("branch"))
+        assert file.plain("branch") == branch.plain("branch")
+        assert (pr.plain("baseRef"), pr.plain("headRef")) == ("main", branch.plain("branch"))
         assert file.urn in pr.dependencies
         assert branch.urn in file.dependencies
+
+    def test_a_changed_file_gets_a_new_branch_and_pull_request(self) -> None:
+        one = run_for(workflow={"viaPullRequest": True})
+        other = run_for(workflow={"viaPullRequest": True, "cache": False})
+        assert one.of_type(BRANCH)[0].plain("branch") != other.of_type(BRANCH)[0].plain("branch")
+        same = run_for(workflow={"viaPullRequest": True})
+        assert one.of_type(BRANCH)[0].plain("branch") == same.of_type(BRANCH)[0].plain("branch")
 
     def test_direct_mode_opens_no_pull_request(self, default_run: Run) -> None:
         assert not default_run.of_type(PULL_REQUEST)

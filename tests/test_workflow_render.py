@@ -40,6 +40,27 @@ def build_job(doc: dict[str, Any], image: str = "api") -> dict[str, Any]:
     return doc["jobs"][f"{image}-build-and-push"]  # type: ignore[no-any-return]
 
 
+def evaluate(condition: str, event: str, ref_type: str, needs_result: str, outputs: dict[str, str]) -> bool:
+    """A GitHub `if:` of the form this renderer writes, evaluated for one situation.
+
+    Handles !, &&, ||, ==, != on strings, and the status functions of a job whose one need
+    finished with `needs_result`."""
+    expr = condition.strip()
+    if expr.startswith("${{"):
+        expr = expr[3:-2]
+    values = {
+        "github.event_name": event,
+        "github.ref_type": ref_type,
+        **{f"needs.changes.outputs.{k}": v for k, v in outputs.items()},
+    }
+    expr = re.sub(r"[a-z_]+(?:\.[a-z_-]+)+", lambda m: repr(values.get(m.group(0), "")), expr)
+    expr = expr.replace("failure()", repr(needs_result == "failure"))
+    expr = expr.replace("cancelled()", repr(needs_result == "cancelled"))
+    expr = expr.replace("&&", " and ").replace("||", " or ")
+    expr = re.sub(r"!(?!=)", " not ", expr)
+    return bool(eval(expr, {"__builtins__": {}}))  # noqa: S307 - a test over our own expressions
+
+
 # Representative settings: the checkers run on every one of them.
 def stack_settings(name: str) -> Settings:
     from components.settings import parse
@@ -89,11 +110,14 @@ class TestTriggersAndPrivileges:
         doc = wf(workflow={"tags": ["v*"]})
         assert doc["on"]["push"]["tags"] == ["v*"]
 
-    def test_top_level_permissions_are_read_only(self) -> None:
-        doc = wf()
+    def test_permissions_are_read_only_and_per_job(self) -> None:
+        doc = wf(images=[{"name": "api"}, {"name": "web"}], workflow={"notify": {"kind": "slack"}})
         assert doc["permissions"] == {"contents": "read"}
-        for job_id, job in doc["jobs"].items():
-            assert job["permissions"] == {"contents": "read"}, job_id
+        # The changes job reads the run history to find the last successful build.
+        assert doc["jobs"]["changes"]["permissions"] == {"contents": "read", "actions": "read"}
+        for job_id in ("api-build-and-push", "web-build-and-push"):
+            assert doc["jobs"][job_id]["permissions"] == {"contents": "read"}, job_id
+        assert doc["jobs"]["notify-failure"]["permissions"] == {}
 
     def test_superseded_runs_of_a_ref_are_cancelled(self) -> None:
         assert wf()["concurrency"] == {
@@ -139,13 +163,45 @@ class TestJobs:
             "web": ["frontend/**", ".github/workflows/build-push.yml"],
         }
 
-    def test_filter_compares_with_the_previous_push_of_the_branch(self) -> None:
-        doc = wf(github={"branch": "develop"})
-        assert steps(doc["jobs"]["changes"])["dorny/paths-filter"]["with"]["base"] == "develop"
+    def test_filter_compares_with_the_last_successful_build_of_the_branch(self) -> None:
+        changes = wf(workflow={"path": ".github/workflows/images.yml"})["jobs"]["changes"]
+        last = next(step for step in changes["steps"] if step.get("id") == "last")
+        assert last["env"]["WORKFLOW"] == "images.yml"
+        assert last["env"]["BRANCH"] == "${{ github.ref_name }}"
+        assert "--status success" in last["run"]
+        assert "${{" not in last["run"]
+        paths_filter = steps(changes)["dorny/paths-filter"]
+        assert paths_filter["with"]["base"] == "${{ steps.last.outputs.sha }}"
+        assert paths_filter["if"] == "${{ steps.last.outputs.sha != '' }}"
+
+    def test_change_detection_fails_open(self) -> None:
+        changes = wf()["jobs"]["changes"]
+        last = next(step for step in changes["steps"] if step.get("id") == "last")
+        assert last["continue-on-error"] is True
+        assert steps(changes)["dorny/paths-filter"]["continue-on-error"] is True
+        assert steps(changes)["actions/checkout"]["with"]["fetch-depth"] == 0
 
     def test_one_build_job_per_image_named_after_it(self) -> None:
         doc = wf(images=[{"name": "api"}, {"name": "web"}])
         assert list(doc["jobs"]) == ["changes", "api-build-and-push", "web-build-and-push"]
+
+    @pytest.mark.parametrize(
+        ("event", "ref_type", "changes", "api_changed", "builds"),
+        [
+            ("push", "branch", "success", "true", True),
+            ("push", "branch", "success", "false", False),
+            ("push", "branch", "success", "", True),  # detection gave no answer: build
+            ("push", "tag", "skipped", "", True),  # a release always builds
+            ("workflow_dispatch", "branch", "skipped", "", True),
+            ("push", "branch", "failure", "", False),
+            ("push", "branch", "cancelled", "", False),
+        ],
+    )
+    def test_build_condition_in_each_case(
+        self, event: str, ref_type: str, changes: str, api_changed: str, builds: bool
+    ) -> None:
+        condition = build_job(wf())["if"]
+        assert evaluate(condition, event, ref_type, changes, {"api": api_changed}) is builds
 
     def test_build_runs_on_its_filter_on_dispatch_and_on_tags(self) -> None:
         condition = build_job(wf())["if"]
@@ -166,6 +222,8 @@ class TestJobs:
     def test_metadata_tags_branch_sha_semver_and_latest_on_default_branch(self) -> None:
         meta = steps(build_job(wf()))["docker/metadata-action"]["with"]
         assert meta["images"] == "${{ vars.ALIYUN_REGISTRY }}/${{ vars.API_IMAGE_NAME }}"
+        # Without it, metadata-action adds `latest` on every release tag as well.
+        assert meta["flavor"] == "latest=false"
         assert meta["tags"].splitlines() == [
             "type=ref,event=branch",
             "type=sha",
@@ -250,6 +308,11 @@ class TestBuildOptions:
         assert build["build-args"].splitlines() == ["VERSION=1.2", "BASE=alpine:3"]
         assert build["target"] == "runtime"
 
+    def test_a_dockerfile_outside_the_context_is_watched_too(self) -> None:
+        doc = wf(images=[{"name": "api", "dockerfile": "docker/api.Dockerfile"}])
+        filters = load(steps(doc["jobs"]["changes"])["dorny/paths-filter"]["with"]["filters"])
+        assert filters == {"api": ["api/**", "docker/api.Dockerfile", ".github/workflows/build-push.yml"]}
+
     def test_no_build_args_or_target_unless_configured(self) -> None:
         build = steps(build_job(wf()))["docker/build-push-action"]["with"]
         assert "build-args" not in build
@@ -299,9 +362,9 @@ class TestFailureNotification:
         (step,) = wf(workflow={"notify": {"kind": kind}})["jobs"]["notify-failure"]["steps"]
         assert f"'{payload}'" in step["run"]
 
-    def test_environment_stacks_notify_from_the_environment(self) -> None:
+    def test_notify_job_never_waits_for_an_environment(self) -> None:
         doc = wf(github={"environment": "prod"}, workflow={"notify": {"kind": "slack"}})
-        assert doc["jobs"]["notify-failure"]["environment"] == "prod"
+        assert "environment" not in doc["jobs"]["notify-failure"]
 
 
 @pytest.mark.parametrize("name", GOLDEN)

@@ -28,7 +28,8 @@ def claims(s: Settings) -> list[Claim]:
     repo = f"{s.github.owner}/{s.github.repository}"
     scope = s.github.scope
     out: list[Claim] = [("GitHub variable", repo, scope, name.upper()) for name in s.variables]
-    out += [("GitHub secret", repo, scope, name.upper()) for name in s.secret_names]
+    out += [("GitHub secret", repo, scope, name.upper()) for name in s.secrets]
+    out += [("GitHub secret", repo, "repository", name.upper()) for name in s.repository_secrets]
     if s.github.environment:
         out.append(("GitHub environment", repo, s.github.environment))
     # A pull-request stack commits to a branch of its own, but the file lands on the same path.
