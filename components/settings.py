@@ -648,9 +648,17 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
     workflow = _workflow(r, project("workflow"), github.environment)
     images = _images(r, project("images"), registry, workflow)
 
+    raw_username = project("registryUsername")
+    if (
+        ns + "registryUsername" in secret_keys
+        and isinstance(raw_username, str)
+        and not raw_username.isprintable()
+    ):
+        r.problem("registryUsername", _MISSING, "must be a single line (the value is not shown)")
+        raw_username = "-"
     username = r.string(
         "registryUsername",
-        project("registryUsername"),
+        raw_username,
         required=True,
         check=lambda v: None if v.isprintable() else "must be a single line",
     )

@@ -283,6 +283,12 @@ CASES = [
         {*SECRET_KEYS, "acr-pipeline:registry"},
     ),
     Case(
+        "secret-username-on-two-lines",
+        {"registryUsername": f"pusher\n{KNOWN_PASSWORD}"},
+        ["acr-pipeline:registryUsername: must be a single line (the value is not shown)"],
+        {*SECRET_KEYS, "acr-pipeline:registryUsername"},
+    ),
+    Case(
         "credential-like-unknown-key",
         {"github": {"token": "ghp_0123456789abcdef"}},
         ["acr-pipeline:github.token: unknown key"],
