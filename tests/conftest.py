@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,3 +81,37 @@ def run_for(secret_keys: set[str] | None = None, stack: str = "dev", **overrides
 def default_run() -> Run:
     """The program with the base config (one image, enterprise, repository scope)."""
     return run_for()
+
+
+# --- golden files ----------------------------------------------------------------------------
+
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+REGENERATE = "UPDATE_GOLDEN=1 .venv/bin/python -m pytest"
+
+
+def updating_golden() -> bool:
+    return os.environ.get("UPDATE_GOLDEN", "") not in ("", "0")
+
+
+def assert_matches_golden(actual: str, name: str) -> None:
+    """Compare with tests/golden/<name>; under UPDATE_GOLDEN=1, rewrite it instead."""
+    path = GOLDEN_DIR / name
+    root = GOLDEN_DIR.parent.parent
+    shown = path.relative_to(root) if path.is_relative_to(root) else path
+    if updating_golden():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual)
+        return
+    if not path.is_file():
+        pytest.fail(f"no golden file {shown}; create it (then review and commit it):\n    {REGENERATE}")
+    expected = path.read_text()
+    if actual != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True), actual.splitlines(keepends=True), str(shown), "now"
+            )
+        )
+        pytest.fail(
+            f"{shown} no longer matches what the code produces. If the change is intended, regenerate "
+            f"the golden files and review the diff:\n    {REGENERATE}\n\n{diff}"
+        )

@@ -2,17 +2,13 @@
 valid Mermaid, and the same bytes for the same stack (golden files).
 
 Golden files live in tests/golden/ and follow the stacks; after an intended change rewrite
-them with `UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_graph.py tests/test_synth.py`
-and review the diff.
+them with `UPDATE_GOLDEN=1 .venv/bin/python -m pytest` and review the diff.
 """
 
 from __future__ import annotations
 
-import difflib
-import os
 import random
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,53 +17,25 @@ import pytest
 from ruamel.yaml import YAML
 
 from components.workflow_render import render
+from tests import conftest
 from tests.conftest import (
     ENTERPRISE_NAMESPACE,
     ENTERPRISE_REPO,
     FILE,
+    GOLDEN_DIR,
+    REGENERATE,
     SECRET,
     VARIABLE,
+    assert_matches_golden,
     run_for,
     settings_for,
+    updating_golden,
 )
 from tools import graph, synth
 from tools.mock_engine import Registered, Run
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
-REGENERATE = "UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_graph.py tests/test_synth.py"
 STACKS = synth.stack_names()
-
-
-# --- golden files ---------------------------------------------------------------------------
-
-
-def updating_golden() -> bool:
-    return os.environ.get("UPDATE_GOLDEN", "") not in ("", "0")
-
-
-def assert_matches_golden(actual: str, name: str) -> None:
-    """Compare with tests/golden/<name>; under UPDATE_GOLDEN=1, rewrite it instead."""
-    path = GOLDEN_DIR / name
-    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    if updating_golden():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(actual)
-        return
-    if not path.is_file():
-        pytest.fail(f"no golden file {shown}; create it (then review and commit it):\n    {REGENERATE}")
-    expected = path.read_text()
-    if actual != expected:
-        diff = "".join(
-            difflib.unified_diff(
-                expected.splitlines(keepends=True), actual.splitlines(keepends=True), str(shown), "now"
-            )
-        )
-        pytest.fail(
-            f"{shown} no longer matches what the code produces. If the change is intended (a stack, "
-            f"a resource or the output format changed), regenerate the golden files and review "
-            f"the diff:\n    {REGENERATE}\n\n{diff}"
-        )
 
 
 # --- a structural Mermaid reader, independent of tools/graph.py -------------------------------
@@ -451,7 +419,7 @@ def test_every_graph_golden_file_belongs_to_a_stack() -> None:
 def test_a_stale_golden_file_fails_saying_how_to_regenerate_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sys.modules[__name__], "GOLDEN_DIR", tmp_path)
+    monkeypatch.setattr(conftest, "GOLDEN_DIR", tmp_path)
     monkeypatch.delenv("UPDATE_GOLDEN", raising=False)
     (tmp_path / "x.mmd").write_text("before\n")
     with pytest.raises(pytest.fail.Exception, match=re.escape(REGENERATE)):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from components.settings import parse
-from tests.test_graph import assert_matches_golden
+from tests.conftest import assert_matches_golden
 from tools import synth
 from tools.mock_engine import run_program
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from ruamel.yaml import YAML
 from components.pins import PINS
 from components.settings import Settings
 from components.workflow_render import render
-from tests.conftest import settings_for
+from tests.conftest import assert_matches_golden, settings_for
 from tools.synth import stack_config, stack_names
 
 BIN = Path(sys.executable).parent
@@ -91,7 +90,6 @@ RENDERINGS: dict[str, Any] = {
         "workflow": {"tags": ["v*"], "branchBuilds": False, "notify": {"kind": "feishu"}},
     },
 }
-GOLDEN_DIR = Path(__file__).parent / "golden" / "workflows"
 GOLDEN = ("one-image", "three-images-multi-arch", "tags-environment-no-cache", "tag-pins")
 
 
@@ -369,14 +367,8 @@ class TestFailureNotification:
 
 @pytest.mark.parametrize("name", GOLDEN)
 def test_rendering_matches_its_golden_file(name: str) -> None:
-    """Reviewed examples of the committed file; `UPDATE_GOLDEN=1 make test` rewrites them."""
-    text = render(settings_for(**RENDERINGS[name]))
-    golden = GOLDEN_DIR / f"{name}.yml"
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-    assert golden.is_file(), f"missing {golden}; run UPDATE_GOLDEN=1 make test"
-    assert text == golden.read_text(), f"{name} differs from {golden}; review, then UPDATE_GOLDEN=1 make test"
+    """Reviewed examples of the committed file (tests/golden/workflows)."""
+    assert_matches_golden(render(settings_for(**RENDERINGS[name])), f"workflows/{name}.yml")
 
 
 def test_every_zizmor_suppression_says_why() -> None:
