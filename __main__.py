@@ -53,13 +53,14 @@ workflow = WorkflowFile(
         path=settings.workflow.path,
         content=render(settings),
         stack=settings.stack,
-        # The run its commit triggers needs every variable, secret, repository and
-        # environment rule in place.
+        # The run its commit triggers needs every variable, secret, repository, environment
+        # rule and the registry's internet access in place (retention and scan rules it does not).
         depends_on=[
             *actions.variables.values(),
             *actions.secrets.values(),
             *actions.policies,
             *registry.repositories.values(),
+            *([registry.internet_endpoint] if registry.internet_endpoint else []),
         ],
         via_pull_request=settings.workflow.via_pull_request,
     ),

@@ -33,6 +33,8 @@ class AcrRegistry(pulumi.ComponentResource):
     """Image name -> repository resource."""
     rules: list[pulumi.CustomResource]
     """Internet endpoint ACL, retention and scan rules (Enterprise Edition, when configured)."""
+    internet_endpoint: pulumi.CustomResource | None
+    """The internet endpoint ACL, when the stack manages it: runners log in through it."""
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("acr-pipeline:registry:AcrRegistry", name, None, opts)
@@ -43,6 +45,7 @@ class AcrRegistry(pulumi.ComponentResource):
         self.namespace = None
         self.repositories = {}
         self.rules = []
+        self.internet_endpoint = None
         if reg.edition == "external":
             self.register_outputs({})
             return
@@ -117,17 +120,16 @@ class AcrRegistry(pulumi.ComponentResource):
             # The internet endpoint and its ACL belong to the whole instance: one stack per
             # instance owns this (opt-in; the cross-stack check refuses two). Destroying the
             # stack leaves it as it is, since other stacks' pipelines push through it.
-            self.rules.append(
-                alicloud.cr.InternetEndpoint(
-                    f"{name}-internet-endpoint",
-                    instance_id=instance_id,
-                    entries=[
-                        alicloud.cr.InternetEndpointEntryArgs(entry=e.cidr, comment=e.comment)
-                        for e in reg.public_access
-                    ],
-                    opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-                )
+            self.internet_endpoint = alicloud.cr.InternetEndpoint(
+                f"{name}-internet-endpoint",
+                instance_id=instance_id,
+                entries=[
+                    alicloud.cr.InternetEndpointEntryArgs(entry=e.cidr, comment=e.comment)
+                    for e in reg.public_access
+                ],
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             )
+            self.rules.append(self.internet_endpoint)
 
         if reg.retention is not None:
             keep = reg.retention

@@ -279,6 +279,12 @@ class TestRegistrySettings:
         assert rule.plain("triggerType") == "AUTO"
         assert rule.plain("scanType") == "VUL"
 
+    def test_workflow_file_waits_for_the_internet_endpoint_the_runner_logs_in_through(self) -> None:
+        run = run_for(registry={"publicAccess": [{"cidr": "0.0.0.0/0"}]})
+        (endpoint,) = run.of_type(INTERNET_ENDPOINT)
+        (file,) = run.of_type(FILE)
+        assert endpoint.urn in file.dependencies
+
     def test_internet_endpoint_outlives_the_stack_because_the_instance_is_shared(self) -> None:
         run = run_for(registry={"publicAccess": [{"cidr": "0.0.0.0/0"}], "retainOnDelete": False})
         (endpoint,) = run.of_type(INTERNET_ENDPOINT)
