@@ -219,7 +219,7 @@ def _build_job(settings: Settings, image: Image) -> CommentedMap:
     return job
 
 
-def _notify_job(settings: Settings, notify: Notify, needs: list[str]) -> CommentedMap:
+def _notify_job(notify: Notify, needs: list[str]) -> CommentedMap:
     job = CommentedMap()
     job["name"] = "Notify on failure"
     job["needs"] = CommentedSeq(needs)
@@ -272,7 +272,7 @@ def workflow(settings: Settings) -> CommentedMap:
     for image in settings.images:
         jobs[image.job_id] = _build_job(settings, image)
     if settings.workflow.notify:
-        jobs["notify-failure"] = _notify_job(settings, settings.workflow.notify, list(jobs))
+        jobs["notify-failure"] = _notify_job(settings.workflow.notify, list(jobs))
     doc["jobs"] = jobs
     doc.yaml_set_start_comment(
         f"Managed by acr-pipeline (Pulumi stack '{settings.stack}'): edit the stack config and run\n"
