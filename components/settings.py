@@ -44,6 +44,7 @@ SCAN_TYPES = ("VUL", "SBOM")
 DEFAULT_NOTIFY_SECRET = "BUILD_NOTIFY_WEBHOOK"  # noqa: S105 - a name, not a value
 
 # --- naming rules -------------------------------------------------------------------------
+# Every pattern ends in \Z, not $: Python's $ also matches before a trailing newline.
 # Container Registry (Alibaba's docs and the terraform provider's validation):
 # - Enterprise Edition namespaces and repositories: 2-120 characters of lowercase letters,
 #   digits and the delimiters "_", "-", ".", not starting or ending with a delimiter.
@@ -51,9 +52,9 @@ DEFAULT_NOTIFY_SECRET = "BUILD_NOTIFY_WEBHOOK"  # noqa: S105 - a name, not a val
 # - Personal Edition: namespaces 2-30 of lowercase letters, digits, "_" and "-", starting
 #   with a letter or digit (no "."); repositories single-tier, 2-30 (the provider's limit).
 _ACR_SEGMENT = r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?"
-ACR_NAME_RE = re.compile(rf"^{_ACR_SEGMENT}$")
-ACR_MULTI_TIER_RE = re.compile(rf"^{_ACR_SEGMENT}(?:/{_ACR_SEGMENT})*$")
-ACR_PERSONAL_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+ACR_NAME_RE = re.compile(rf"^{_ACR_SEGMENT}\Z")
+ACR_MULTI_TIER_RE = re.compile(rf"^{_ACR_SEGMENT}(?:/{_ACR_SEGMENT})*\Z")
+ACR_PERSONAL_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*\Z")
 ACR_LIMITS = {
     "enterprise": {"namespace": 120, "repository": 120},
     "personal": {"namespace": 30, "repository": 30},
@@ -61,22 +62,22 @@ ACR_LIMITS = {
 }
 # GitHub Actions variables and secrets: letters, digits, "_"; not starting with a digit;
 # the GITHUB_ prefix is reserved. GitHub compares names case-insensitively.
-GITHUB_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-GITHUB_REPO_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-GITHUB_OWNER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
-INSTANCE_ID_RE = re.compile(r"^cri-[a-z0-9]+$")
-INSTANCE_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,28}[a-z0-9])$")
-REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z0-9]+)+$")
+GITHUB_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+GITHUB_REPO_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}\Z")
+GITHUB_OWNER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\Z")
+INSTANCE_ID_RE = re.compile(r"^cri-[a-z0-9]+\Z")
+INSTANCE_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,28}[a-z0-9])\Z")
+REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z0-9]+)+\Z")
 HOST_RE = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+(?::[0-9]{1,5})?$"
+    r"^(?=.{1,253}\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+(?::[0-9]{1,5})?\Z"
 )
-BUILD_ARG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-BUILD_STAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
-WORKFLOW_FILE_RE = re.compile(r"^[A-Za-z0-9._-]+\.ya?ml$")
+BUILD_ARG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+BUILD_STAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?\Z")
+WORKFLOW_FILE_RE = re.compile(r"^[A-Za-z0-9._-]+\.ya?ml\Z")
 # git check-ref-format, simplified: no spaces, control characters or ~^:?*[\ , no "..",
 # no leading "-" or "/", no trailing "/", ".lock" or ".".
-BRANCH_RE = re.compile(r"^(?!-|/)(?!.*(?:\.\.|//|@\{))[^\s~^:?*\[\\\x00-\x1f\x7f]+(?<![/.])(?<!\.lock)$")
+BRANCH_RE = re.compile(r"^(?!-|/)(?!.*(?:\.\.|//|@\{))[^\s~^:?*\[\\\x00-\x1f\x7f]+(?<![/.])(?<!\.lock)\Z")
 
 
 class ConfigError(pulumi.RunError):
@@ -339,6 +340,9 @@ class _Reader:
             return default
         if raw.strip() == "":
             self.problem(key, raw, "must not be empty")
+            return default
+        if not raw.isprintable():
+            self.problem(key, raw, "must be a single line of printable characters")
             return default
         if "${{" in raw:
             self.problem(key, raw, "must not contain '${{' (GitHub would evaluate it as an expression)")

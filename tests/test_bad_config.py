@@ -102,6 +102,11 @@ CASES = [
         ['registry.namespace = "acme.dev"', "'_' and '-'"],
     ),
     Case(
+        "trailing-newline-in-a-name",
+        {"images": [{"name": "api", "variable": "API_IMAGE\n"}]},
+        ['images[0].variable = "API_IMAGE\\n"', "single line"],
+    ),
+    Case(
         "repository-dot-git",
         {"github": {"repository": "shop.git"}},
         ['github.repository = "shop.git"', ".git"],
