@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from components.settings import Settings, parse
 from tools.mock_engine import Run, run_program
@@ -115,3 +116,12 @@ def assert_matches_golden(actual: str, name: str) -> None:
             f"{shown} no longer matches what the code produces. If the change is intended, regenerate "
             f"the golden files and review the diff:\n    {REGENERATE}\n\n{diff}"
         )
+
+
+# Property tests explore at random on a workstation; CI (CI=true) replays a fixed sequence
+# so that a landing never depends on luck.
+hypothesis_settings.register_profile("ci", derandomize=True, max_examples=200)
+hypothesis_settings.register_profile("thorough", max_examples=3000)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default")
+)
