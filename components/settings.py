@@ -298,14 +298,21 @@ def _show(value: Any) -> str:
 class _Reader:
     """Collects problems while reading raw values; every read returns a usable value."""
 
-    def __init__(self) -> None:
+    def __init__(self, hidden: Collection[str] = ()) -> None:
         self.problems: list[str] = []
+        self.hidden = set(hidden)
+        """Full keys holding secrets: a problem under one of them never shows its value."""
 
     def problem(self, key: str, value: Any, rule: str) -> None:
-        if value is _MISSING:
-            self.problems.append(f"{PROJECT}:{key}: {rule}" if ":" not in key else f"{key}: {rule}")
-            return
         full = key if ":" in key else f"{PROJECT}:{key}"
+        if value is not _MISSING and any(
+            full == h or full.startswith((f"{h}.", f"{h}[")) for h in self.hidden
+        ):
+            self.problems.append(f"{full}: {rule} (the value is not shown)")
+            return
+        if value is _MISSING:
+            self.problems.append(f"{full}: {rule}")
+            return
         self.problems.append(f"{full} = {_show(value)}: {rule}")
 
     def obj(self, key: str, raw: Any, allowed: Collection[str]) -> dict[str, Any]:
@@ -600,7 +607,7 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
 
     Raises :class:`ConfigError` listing every problem found.
     """
-    r = _Reader()
+    r = _Reader(hidden=secret_keys)
     ns = f"{PROJECT}:"
 
     for full_key in values:
@@ -608,8 +615,9 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
             name = full_key[len(ns) :]
             hint = difflib.get_close_matches(name, PROJECT_KEYS, n=1)
             maybe = f" (did you mean '{hint[0]}'?)" if hint else ""
-            shown = _MISSING if full_key in secret_keys else values[full_key]
-            r.problem(full_key, shown, f"unknown key{maybe}; known keys: {', '.join(PROJECT_KEYS)}")
+            r.problem(
+                full_key, values[full_key], f"unknown key{maybe}; known keys: {', '.join(PROJECT_KEYS)}"
+            )
 
     # Only these may be secrets. Any other project key set with --secret (for example
     # `--secret --path registry.password`) is refused, and its value never shown.
@@ -652,20 +660,7 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
     workflow = _workflow(r, project("workflow"), github.environment)
     images = _images(r, project("images"), registry, workflow)
 
-    raw_username = project("registryUsername")
-    if (
-        ns + "registryUsername" in secret_keys
-        and isinstance(raw_username, str)
-        and not raw_username.isprintable()
-    ):
-        r.problem("registryUsername", _MISSING, "must be a single line (the value is not shown)")
-        raw_username = "-"
-    username = r.string(
-        "registryUsername",
-        raw_username,
-        required=True,
-        check=lambda v: None if v.isprintable() else "must be a single line",
-    )
+    username = r.string("registryUsername", project("registryUsername"), required=True)
     password = _secret(r, values, secret_keys, "registryPassword", required=True)
     webhook = _secret(r, values, secret_keys, "notifyWebhookUrl", required=False)
     if webhook is not None and workflow.notify is None:

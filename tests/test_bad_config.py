@@ -21,6 +21,7 @@ from components.settings import (
 from tests.conftest import KNOWN_PASSWORD, SECRET_KEYS, config, encode
 from tools.mock_engine import RecordingMonitor, run_program
 
+USERNAME = "acr-pipeline:registryUsername"
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/leakme"
 
 
@@ -290,7 +291,7 @@ CASES = [
     Case(
         "secret-username-on-two-lines",
         {"registryUsername": f"pusher\n{KNOWN_PASSWORD}"},
-        ["acr-pipeline:registryUsername: must be a single line (the value is not shown)"],
+        [f"{USERNAME}: must be a single line of printable characters (the value is not shown)"],
         {*SECRET_KEYS, "acr-pipeline:registryUsername"},
     ),
     Case(
