@@ -77,48 +77,31 @@ class GitHubActionsSettings(pulumi.ComponentResource):
     def _variable(
         self, resource_name: str, var: str, value: str, env_name: pulumi.Output[str] | None
     ) -> pulumi.CustomResource:
-        resource: pulumi.CustomResource
-        if env_name is None:
-            resource = github.ActionsVariable(
-                resource_name,
-                repository=self.repository,
-                variable_name=var,
-                value=value,
-                opts=self._options(),
-            )
-        else:
-            resource = github.ActionsEnvironmentVariable(
-                resource_name,
-                repository=self.repository,
-                environment=env_name,
-                variable_name=var,
-                value=value,
-                opts=self._options(),
-            )
+        kind = github.ActionsVariable if env_name is None else github.ActionsEnvironmentVariable
+        scope = {} if env_name is None else {"environment": env_name}
+        resource: pulumi.CustomResource = kind(
+            resource_name,
+            repository=self.repository,
+            variable_name=var,
+            value=value,
+            opts=self._options(),
+            **scope,
+        )
         return resource
 
     def _secret(
         self, resource_name: str, secret: str, value: Secret, env_name: pulumi.Output[str] | None
     ) -> pulumi.CustomResource:
-        secret_value = pulumi.Output.secret(value.reveal())
-        resource: pulumi.CustomResource
-        if env_name is None:
-            resource = github.ActionsSecret(
-                resource_name,
-                repository=self.repository,
-                secret_name=secret,
-                value=secret_value,
-                opts=self._options(),
-            )
-        else:
-            resource = github.ActionsEnvironmentSecret(
-                resource_name,
-                repository=self.repository,
-                environment=env_name,
-                secret_name=secret,
-                value=secret_value,
-                opts=self._options(),
-            )
+        kind = github.ActionsSecret if env_name is None else github.ActionsEnvironmentSecret
+        scope = {} if env_name is None else {"environment": env_name}
+        resource: pulumi.CustomResource = kind(
+            resource_name,
+            repository=self.repository,
+            secret_name=secret,
+            value=pulumi.Output.secret(value.reveal()),
+            opts=self._options(),
+            **scope,
+        )
         return resource
 
     def _environment(self, name: str, env: EnvironmentArgs) -> github.RepositoryEnvironment:
