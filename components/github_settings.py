@@ -9,29 +9,20 @@ from typing import cast
 import pulumi
 import pulumi_github as github
 
-from components.settings import Reviewers, Secret
-
-
-@dataclass(frozen=True)
-class EnvironmentArgs:
-    name: str
-    reviewers: Reviewers = field(default_factory=Reviewers)
-    wait_timer: int | None = None
-    deployment_branches: tuple[str, ...] = ()
-    deployment_tags: tuple[str, ...] = ()
+from components.fields import Secret
+from components.settings import GitHub
 
 
 @dataclass(frozen=True)
 class GitHubSettingsArgs:
-    repository: str
+    github: GitHub
+    """The repository, and the environment with its protection rules when there is one."""
     variables: dict[str, str]
     """Variable name -> value (plain text: these are visible in the repository settings)."""
     secrets: dict[str, Secret] = field(default_factory=dict)
     """Secret name -> value, at the stack's scope; written as Pulumi secrets, never shown."""
     repository_secrets: dict[str, Secret] = field(default_factory=dict)
     """Secrets at repository scope even when the stack has an environment."""
-    environment: EnvironmentArgs | None = None
-    """Scope variables and secrets to this GitHub Environment, which is created."""
 
 
 class GitHubActionsSettings(pulumi.ComponentResource):
@@ -42,14 +33,16 @@ class GitHubActionsSettings(pulumi.ComponentResource):
     """Deployment branch/tag rules of the environment: runs need them in place."""
     variables: dict[str, pulumi.CustomResource]
     secrets: dict[str, pulumi.CustomResource]
+    prerequisites: list[pulumi.Resource]
+    """What a workflow run needs in place: every variable, secret and deployment rule."""
 
     def __init__(
         self, name: str, args: GitHubSettingsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("acr-pipeline:github:GitHubActionsSettings", name, None, opts)
-        self.repository = args.repository
+        self.repository = args.github.repository
         self.policies = []
-        self.environment = self._environment(name, args.environment) if args.environment else None
+        self.environment = self._environment(name, args.github) if args.github.environment else None
         env_name = self.environment.environment if self.environment else None
 
         self.variables = {
@@ -66,6 +59,7 @@ class GitHubActionsSettings(pulumi.ComponentResource):
                 for secret, value in args.repository_secrets.items()
             }
         )
+        self.prerequisites = [*self.variables.values(), *self.secrets.values(), *self.policies]
         self.register_outputs({"variables": list(self.variables), "secrets": list(self.secrets)})
 
     def _options(self) -> pulumi.ResourceOptions:
@@ -104,10 +98,10 @@ class GitHubActionsSettings(pulumi.ComponentResource):
         )
         return resource
 
-    def _environment(self, name: str, env: EnvironmentArgs) -> github.RepositoryEnvironment:
+    def _environment(self, name: str, env: GitHub) -> github.RepositoryEnvironment:
         restricted = bool(env.deployment_branches or env.deployment_tags)
         reviewers = None
-        if env.reviewers.users or env.reviewers.teams:
+        if env.reviewers and (env.reviewers.users or env.reviewers.teams):
             reviewers = [
                 github.RepositoryEnvironmentReviewerArgs(
                     users=[_user_id(u, self) for u in env.reviewers.users] or None,
@@ -117,7 +111,7 @@ class GitHubActionsSettings(pulumi.ComponentResource):
         environment = github.RepositoryEnvironment(
             f"{name}-environment",
             repository=self.repository,
-            environment=env.name,
+            environment=env.environment,
             reviewers=reviewers,
             wait_timer=env.wait_timer,
             deployment_branch_policy=(

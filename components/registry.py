@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_alicloud as alicloud
 
-from components.settings import Image, Registry
+from components.settings import SCAN_TRIGGERS, Image, Registry
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,9 @@ class AcrRegistry(pulumi.ComponentResource):
     """Internet endpoint ACL, retention and scan rules (Enterprise Edition, when configured)."""
     internet_endpoint: pulumi.CustomResource | None
     """The internet endpoint ACL, when the stack manages it: runners log in through it."""
+    prerequisites: list[pulumi.Resource]
+    """What a workflow run needs in place: the repositories and the internet access (not the
+    retention and scan rules)."""
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("acr-pipeline:registry:AcrRegistry", name, None, opts)
@@ -46,6 +49,7 @@ class AcrRegistry(pulumi.ComponentResource):
         self.repositories = {}
         self.rules = []
         self.internet_endpoint = None
+        self.prerequisites = []
         if reg.edition == "external":
             self.register_outputs({})
             return
@@ -107,6 +111,7 @@ class AcrRegistry(pulumi.ComponentResource):
         if reg.edition == "enterprise":
             self._enterprise_rules(name, reg, namespace_name, args.stack)
 
+        self.prerequisites = [*self.repositories.values(), *filter(None, [self.internet_endpoint])]
         self.register_outputs({"repositories": {k: r.id for k, r in self.repositories.items()}})
 
     def _enterprise_rules(
@@ -150,8 +155,8 @@ class AcrRegistry(pulumi.ComponentResource):
                         scope=scope,
                         namespace_name=namespace_name,
                         repo_name=repo_name,
-                        retention_tag_count=keep.keep_last,
-                        tag_regexp=keep.keep_pattern,
+                        retention_tag_count=keep.keep_last_tags,
+                        tag_regexp=keep.keep_tag_pattern,
                         schedule_time="WEEK",
                         opts=after_repos,
                     )
@@ -167,8 +172,8 @@ class AcrRegistry(pulumi.ComponentResource):
                     scan_scope="REPO",
                     namespaces=[namespace_name],
                     repo_names=list(self.repositories),
-                    scan_type=reg.scan.scan_type,
-                    trigger_type=reg.scan.trigger,
+                    scan_type=reg.scan.type,
+                    trigger_type=SCAN_TRIGGERS[reg.scan.trigger],
                     repo_tag_filter_pattern=reg.scan.tag_pattern,
                     opts=after_repos,
                 )

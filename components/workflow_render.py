@@ -76,9 +76,9 @@ def _block(lines: list[str] | tuple[str, ...]) -> str:
     return LiteralScalarString("".join(f"{line}\n" for line in lines))  # type: ignore[no-any-return]
 
 
-def _filters(images: tuple[Image, ...]) -> str:
+def _filters(settings: Settings) -> str:
     """dorny/paths-filter's `filters` input is YAML in a string; emit it with the library too."""
-    data = CommentedMap((image.key, CommentedSeq(image.paths)) for image in images)
+    data = CommentedMap((image.key, CommentedSeq(settings.paths(image))) for image in settings.images)
     return _block(_dump(data).splitlines())
 
 
@@ -106,7 +106,7 @@ def _changes_job(settings: Settings) -> CommentedMap:
     last["env"] = CommentedMap(
         [
             ("GH_TOKEN", "${{ github.token }}"),
-            ("WORKFLOW", posixpath.basename(settings.workflow.path)),
+            ("WORKFLOW", posixpath.basename(settings.workflow_path)),
             ("BRANCH", "${{ github.ref_name }}"),
         ]
     )
@@ -121,7 +121,7 @@ def _changes_job(settings: Settings) -> CommentedMap:
         "Filter changed paths",
         "dorny/paths-filter",
         mode,
-        {"base": "${{ steps.last.outputs.sha }}", "filters": _filters(settings.images)},
+        {"base": "${{ steps.last.outputs.sha }}", "filters": _filters(settings)},
         {"id": "filter", "if": "${{ steps.last.outputs.sha != '' }}", "continue-on-error": True},
     )
     job["steps"] = CommentedSeq(
@@ -196,7 +196,7 @@ def _build_job(settings: Settings, image: Image) -> CommentedMap:
     }
     if image.build_args:
         # Plain text in the workflow: build arguments are never secrets.
-        build["build-args"] = _block([f"{name}={value}" for name, value in image.build_args])
+        build["build-args"] = _block([f"{name}={value}" for name, value in image.build_args.items()])
     if image.target:
         build["target"] = image.target
     if settings.workflow.cache:

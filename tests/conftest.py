@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from components.settings import Settings, parse
+from components.config import parse
+from components.settings import Settings
 from tools.mock_engine import Run, run_program
 
 PROJECT = "acr-pipeline"

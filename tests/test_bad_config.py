@@ -10,14 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.settings import (
-    ACR_LIMITS,
-    ConfigError,
-    _acr_name,
-    _github_name,
-    _repository_name,
-    _workflow_path,
-)
+from components.config import ConfigError
+from components.rules import ACR_LIMITS, acr_name, github_name, repository, workflow_path
 from tests.conftest import KNOWN_PASSWORD, SECRET_KEYS, config, encode
 from tools.mock_engine import RecordingMonitor, run_program
 
@@ -74,7 +68,11 @@ CASES = [
         ["images[0].platforms", "list"],
     ),
     Case("empty-images", {"images": []}, ["acr-pipeline:images = []", "at least one image"]),
-    Case("empty-paths", {"images": [{"name": "api", "paths": []}]}, ["images[0].paths = []", "empty"]),
+    Case(
+        "empty-paths",
+        {"images": [{"name": "api", "paths": []}]},
+        ["images[0].paths = []", "at least one path"],
+    ),
     # --- registry
     Case("missing-namespace", {"registry": {"namespace": None}}, ["registry.namespace: is required"]),
     Case(
@@ -335,31 +333,46 @@ def test_bad_config_is_refused_before_any_resource_with_a_clear_message(case: Ca
 # --- the naming rules against their documented patterns ----------------------------------
 
 ACR_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
-acr_names = st.builds(
-    lambda first, middle, last: first + middle + last,
-    st.sampled_from(ACR_CHARS),
-    st.text(alphabet=ACR_CHARS + "._-", max_size=60),
-    st.sampled_from(ACR_CHARS),
-)
+
+
+def acr_segments(max_size: int, min_size: int = 1) -> st.SearchStrategy[str]:
+    return st.builds(
+        lambda first, middle, last: (first + middle + last)[:max_size],
+        st.sampled_from(ACR_CHARS),
+        st.text(alphabet=ACR_CHARS + "._-", min_size=max(0, min_size - 2), max_size=max_size - 2),
+        st.sampled_from(ACR_CHARS),
+    )
+
+
+acr_names = acr_segments(62)
+# Three tiers of at most 38 characters and two slashes: 116, inside the 120-character limit.
+acr_tiers = acr_segments(38)
 
 
 @given(acr_names)
 def test_documented_acr_names_are_accepted(name: str) -> None:
-    assert _acr_name("namespace", "enterprise")(name) is None
-    assert _acr_name("repository", "enterprise")(name) is None
+    assert acr_name("namespace", "enterprise")(name) is None
+    assert acr_name("repository", "enterprise")(name) is None
 
 
-@given(st.lists(acr_names, min_size=2, max_size=3))
+@given(st.lists(acr_tiers, min_size=2, max_size=3))
 def test_enterprise_repositories_may_be_multi_tier_but_personal_ones_not(tiers: list[str]) -> None:
     name = "/".join(tiers)
-    assert _acr_name("repository", "enterprise")(name) is None
-    assert _acr_name("repository", "personal")(name) is not None
-    assert _acr_name("namespace", "enterprise")(name) is not None
+    assert len(name) <= ACR_LIMITS["enterprise"]
+    assert acr_name("repository", "enterprise")(name) is None
+    assert acr_name("repository", "personal")(name) is not None
+    assert acr_name("namespace", "enterprise")(name) is not None
+
+
+# Three tiers of 41 or more: over the limit, each tier valid on its own.
+@given(st.lists(acr_segments(62, min_size=41), min_size=3, max_size=4).map("/".join))
+def test_multi_tier_names_over_the_limit_are_refused(name: str) -> None:
+    assert acr_name("repository", "enterprise")(name) is not None
 
 
 @given(acr_names, st.sampled_from(["A", "_", "-", ".", "/", " ", "é"]))
 def test_names_with_uppercase_or_edge_delimiters_are_refused(name: str, bad: str) -> None:
-    rule = _acr_name("namespace", "enterprise")
+    rule = acr_name("namespace", "enterprise")
     assert rule(bad + name) is not None
     if bad not in "._-":
         assert rule(name[:1] + bad + name[1:]) is not None
@@ -367,27 +380,27 @@ def test_names_with_uppercase_or_edge_delimiters_are_refused(name: str, bad: str
 
 @given(st.integers(min_value=31, max_value=200))
 def test_personal_namespace_length_limit(length: int) -> None:
-    assert _acr_name("namespace", "personal")("a" * length) is not None
-    assert _acr_name("namespace", "personal")("a" * ACR_LIMITS["personal"]["namespace"]) is None
+    assert acr_name("namespace", "personal")("a" * length) is not None
+    assert acr_name("namespace", "personal")("a" * ACR_LIMITS["personal"]) is None
 
 
 @given(st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,40}\Z"))
 def test_github_variable_names_follow_githubs_rule(name: str) -> None:
-    assert (_github_name(name) is None) == (not name.upper().startswith("GITHUB_"))
+    assert (github_name(name) is None) == (not name.upper().startswith("GITHUB_"))
 
 
 @given(st.from_regex(r"\A[0-9][A-Za-z0-9_]{0,20}\Z") | st.from_regex(r"\A[A-Z_]*[^A-Za-z0-9_][A-Z_]*\Z"))
 def test_github_variable_names_outside_the_rule_are_refused(name: str) -> None:
-    assert _github_name(name) is not None
+    assert github_name(name) is not None
 
 
 @given(st.from_regex(r"\A[A-Za-z0-9._-]{1,100}\Z").filter(lambda v: v not in (".", "..")))
 def test_github_repository_names_are_accepted(name: str) -> None:
-    assert _repository_name(name) is None
+    assert repository(name) is None
 
 
 @given(st.from_regex(r"\A[A-Za-z0-9._-]{1,30}\Z"))
 def test_workflow_files_directly_in_the_workflows_dir_with_yaml_suffix(stem: str) -> None:
-    assert _workflow_path(f".github/workflows/{stem}.yml") is None
-    assert _workflow_path(f".github/{stem}.yml") is not None
-    assert _workflow_path(f".github/workflows/{stem}.txt") is not None
+    assert workflow_path(f".github/workflows/{stem}.yml") is None
+    assert workflow_path(f".github/{stem}.yml") is not None
+    assert workflow_path(f".github/workflows/{stem}.txt") is not None

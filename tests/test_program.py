@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from components.settings import ConfigError
+from components.config import ConfigError
 from tests.conftest import (
     BASE,
     ENTERPRISE_NAMESPACE,

@@ -8,7 +8,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from components.settings import PROJECT_KEYS
+from components.config import FIELDS, SECRET_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 # The types Pulumi's project schema allows for a config declaration.
@@ -33,7 +33,10 @@ def test_password_is_declared_secret_so_the_cli_refuses_plaintext() -> None:
 
 def test_config_declarations_use_only_types_pulumi_accepts() -> None:
     for key, decl in project()["config"].items():
-        assert key in PROJECT_KEYS, key
+        assert f"acr-pipeline:{key}" in FIELDS, key
+        assert decl.get("secret", False) == (f"acr-pipeline:{key}" in SECRET_KEYS), (
+            f"{key}: secret as in the model"
+        )
         assert decl["type"] in PULUMI_CONFIG_TYPES, key
         assert decl.get("description"), f"{key} has no description"
 
@@ -56,7 +59,7 @@ def test_runtime_requirements_hold_the_providers() -> None:
 
 
 def test_readme_workflow_excerpt_is_what_the_dev_stack_renders() -> None:
-    from components.settings import parse
+    from components.config import parse
     from components.workflow_render import render
     from tools.synth import stack_config
 

@@ -37,7 +37,7 @@ def test_example_stacks_do_not_clash() -> None:
 
 def test_example_stacks_each_own_a_workflow_file_and_a_namespace() -> None:
     loaded, _ = check_stacks.load_stacks()
-    paths = [s.workflow.path for _, s in loaded]
+    paths = [s.workflow_path for _, s in loaded]
     namespaces = [s.registry.namespace for _, s in loaded]
     assert len(set(paths)) == len(paths) == len(loaded)
     assert len(set(namespaces)) == len(namespaces)

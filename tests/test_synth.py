@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from components.settings import parse
+from components.config import parse
 from tests.conftest import assert_matches_golden
 from tools import synth
 from tools.mock_engine import run_program
@@ -28,7 +28,7 @@ def test_stack_file_is_valid_and_its_password_is_a_secret(stack: str) -> None:
     values, secrets = synth.stack_config(stack)
     assert "acr-pipeline:registryPassword" in secrets
     settings = parse(values, secrets, stack)
-    assert settings.workflow.path.startswith(".github/workflows/")
+    assert settings.workflow_path.startswith(".github/workflows/")
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -62,7 +62,7 @@ def evaluate(condition: str, event: str, ref_type: str, needs_result: str, outpu
 
 # Representative settings: the checkers run on every one of them.
 def stack_settings(name: str) -> Settings:
-    from components.settings import parse
+    from components.config import parse
 
     values, secrets = stack_config(name)
     return parse(values, secrets, name)

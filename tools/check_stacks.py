@@ -17,7 +17,8 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
-from components.settings import ConfigError, Settings, parse  # noqa: E402
+from components.config import ConfigError, parse  # noqa: E402
+from components.settings import Settings  # noqa: E402
 from tools.synth import STACKS_DIR, StackFileError, stack_config, stack_names  # noqa: E402
 
 Claim = tuple[str, ...]
@@ -25,18 +26,18 @@ Claim = tuple[str, ...]
 
 def claims(s: Settings) -> list[Claim]:
     """What one stack writes, each as a tuple whose first item says what kind of thing it is."""
-    repo = f"{s.github.owner}/{s.github.repository}"
-    scope = s.github.scope
+    repo = f"{s.owner}/{s.github.repository}"
+    scope = s.scope
     out: list[Claim] = [("GitHub variable", repo, scope, name.upper()) for name in s.variables]
     out += [("GitHub secret", repo, scope, name.upper()) for name in s.secrets]
     out += [("GitHub secret", repo, "repository", name.upper()) for name in s.repository_secrets]
     if s.github.environment:
         out.append(("GitHub environment", repo, s.github.environment))
     # A pull-request stack commits to a branch of its own, but the file lands on the same path.
-    out.append(("workflow file", repo, s.github.branch, s.workflow.path))
+    out.append(("workflow file", repo, s.github.branch, s.workflow_path))
     reg = s.registry
     if reg.edition != "external":
-        where = reg.instance_id or reg.endpoint
+        where = reg.instance_id or s.endpoint
         if reg.create_namespace:
             out.append(("ACR namespace", where, reg.namespace))
         out += [("ACR repository", where, f"{reg.namespace}/{image.name}") for image in s.images]

@@ -28,7 +28,7 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
-from components.settings import ConfigError  # noqa: E402
+from components.config import ConfigError  # noqa: E402
 from tools.graph import resource_graph, tree_order, workflow_graph  # noqa: E402
 from tools.mock_engine import PROJECT, Hidden, Registered, Run, run_program  # noqa: E402
 

@@ -1,0 +1,202 @@
+"""Pulumi's flat stack config -> the settings model, and every problem -> one clear message.
+
+Pulumi hands a program its config as `namespace:key` -> text (objects and lists as JSON),
+plus which keys are secrets. This module accounts for every key (unknown `acr-pipeline:` keys
+and near misses of our namespaces are refused with a did-you-mean), refuses secrets kept in
+plaintext and secrets where none belong, validates the rest with the model, and translates
+pydantic's error objects into our wording: the full key (`acr-pipeline:images[1].name`), the
+value (never a secret's), and the rule. A user never sees a pydantic message or a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import pulumi
+from pydantic import BaseModel, ValidationError
+
+from components import rules
+from components.fields import MISSING, Secret
+from components.settings import PROJECT, Settings
+
+NAMESPACES = (PROJECT, "alicloud", "github")
+"""The config namespaces this program reads; a near miss of one is refused."""
+FIELDS = {f.alias or n: f for n, f in Settings.model_fields.items() if n != "stack"}
+"""Every key a stack's config may hold for this program, by its full name."""
+SECRET_KEYS = frozenset(k for k, f in FIELDS.items() if Secret in get_args(f.annotation))
+MAY_BE_SECRET = SECRET_KEYS | {f"{PROJECT}:registryUsername"}
+
+
+class ConfigError(pulumi.RunError):
+    """Every problem in a stack's configuration, one per line.
+
+    A ``pulumi.RunError`` so that `pulumi up` prints the message without a stack trace.
+    """
+
+    def __init__(self, problems: list[str], stack: str = "") -> None:
+        self.problems = problems
+        where = f" of stack '{stack}'" if stack else ""
+        lines = "\n".join(f"  - {p}" for p in problems)
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"Invalid configuration{where} ({count}):\n{lines}")
+
+
+def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -> Settings:
+    """Validate raw stack config (``namespace:key`` -> string) into :class:`Settings`.
+
+    Raises :class:`ConfigError` listing every problem found.
+    """
+    found: dict[str, str] = {}
+    data: dict[str, Any] = {"stack": stack}
+    for key, raw in values.items():
+        if rule := _unknown(key):
+            found[key] = f"{key}: {rule}"  # never the value: it may be a credential in the wrong place
+        elif key not in FIELDS or raw == "":
+            continue  # another namespace's key (users may keep their own), or unset
+        elif key in secret_keys and key not in MAY_BE_SECRET:
+            may = ", ".join(k.partition(":")[2] for k in sorted(MAY_BE_SECRET) if k.startswith(PROJECT))
+            found[key] = f"{key}: is stored as a secret, but only {may} may be; its value is not shown"
+        else:
+            if key in SECRET_KEYS and key not in secret_keys:
+                name = key.partition(":")[2] if key.startswith(PROJECT) else key
+                fix = f"`pulumi config set --secret {name}`"
+                tail = (
+                    "or leave it unset and export GITHUB_TOKEN"
+                    if key == "github:token"
+                    else "the value is not shown here"
+                )
+                found[key] = f"{key}: is stored in plaintext; encrypt it with {fix} ({tail})"
+            try:
+                data[key] = (
+                    json.loads(raw)
+                    if raw.lstrip().startswith(("{", "[")) and key not in MAY_BE_SECRET
+                    else raw
+                )
+            except json.JSONDecodeError:
+                found[key] = _message((key,), raw, "is not valid JSON/YAML", secret_keys)[1]
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as err:
+        for key, message in _translate(err, secret_keys):
+            # One problem per key: nothing that follows from a refusal already reported.
+            if not any(key == k or key.startswith((f"{k}.", f"{k}[")) for k in found):
+                found[f"{key}#{len(found)}"] = message
+    if found:
+        raise ConfigError(list(found.values()), stack)
+    return settings
+
+
+def load() -> Settings:
+    """Settings from the running Pulumi program's configuration."""
+    from pulumi.runtime.config import CONFIG, is_config_secret
+
+    values: dict[str, str] = dict(CONFIG.get())
+    settings = parse(values, {k for k in values if is_config_secret(k)}, pulumi.get_stack())
+    for warning in settings.warnings:
+        pulumi.log.warn(warning)
+    return settings
+
+
+def _unknown(key: str) -> str | None:
+    """Why a top-level key is refused: unknown in our namespace, or a near miss of one."""
+    namespace, _, name = key.partition(":")
+    if namespace == PROJECT and key not in FIELDS:
+        known = [k.partition(":")[2] for k in FIELDS if k.startswith(f"{PROJECT}:")]
+        return f"unknown key{rules.did_you_mean(name, known)}; known keys: {', '.join(known)}"
+    if namespace not in NAMESPACES and (near := rules.suggest(namespace, NAMESPACES)):
+        meant = rules.suggest(f"{near}:{name}", FIELDS) or f"{near}:{name}"
+        return f"unknown namespace '{namespace}' (did you mean '{meant}'?)"
+    return None
+
+
+# --- pydantic's errors, in our words ------------------------------------------------------------
+
+Loc = tuple[str | int, ...]
+WORDS = {
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "dict_type": "must be an object (a YAML map)",
+    "model_type": "must be an object (a YAML map)",
+    "model_attributes_type": "must be an object (a YAML map)",
+}
+
+
+def _translate(err: ValidationError, hidden: Collection[str]) -> list[tuple[str, str]]:
+    """(full key, message) for each problem."""
+    out = []
+    for e in err.errors(include_url=False):
+        if e["type"] == "default_factory_not_called":
+            continue  # a default derived from a field that was refused: a follow-on
+        ctx = e.get("ctx", {})
+        if e["type"] == "rules":  # our cross-field rules, each naming its own key
+            found = ctx["problems"]
+        else:
+            # An unknown key's value is never shown: it may be a credential in the wrong place.
+            value = MISSING if e["type"] in ("missing", "extra_forbidden") else e["input"]
+            found = [((), value, _wording(e["loc"], e["type"], ctx, e["input"]))]
+        out += [_message((*e["loc"], *where), value, rule, hidden) for where, value, rule in found]
+    return out
+
+
+def _wording(loc: Loc, kind: str, ctx: Mapping[str, Any], value: Any) -> str:
+    if kind in ("rule", "value_error"):
+        return str(ctx.get("rule") or ctx.get("error"))
+    if kind == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        return f"unknown key{rules.did_you_mean(str(loc[-1]), known)}; known keys: {', '.join(known)}"
+    field = _annotation_at(loc)
+    choices = [str(c) for c in get_args(field)] if get_origin(field) is Literal else []
+    if kind == "missing":
+        return "is required" + (f": one of {', '.join(choices)}" if choices else "")
+    if kind == "literal_error":
+        return f"must be one of {', '.join(choices)}{rules.did_you_mean(str(value), choices)}"
+    return WORDS.get(kind, "is not a value this key accepts")
+
+
+def _message(loc: Loc, value: Any, rule: str, hidden: Collection[str]) -> tuple[str, str]:
+    key = ""
+    for part in loc:
+        key += (
+            f"[{part}]" if isinstance(part, int) else "" if part == "[key]" else f".{part}" if key else part
+        )
+    if value is MISSING:
+        return key, f"{key}: {rule}"
+    if any(key == h or key.startswith((f"{h}.", f"{h}[")) for h in hidden) or isinstance(value, Secret):
+        return key, f"{key}: {rule} (the value is not shown)"
+    shown = json.dumps(value, ensure_ascii=False, default=str)
+    return key, f"{key} = {shown if len(shown) <= 80 else shown[:77] + '...'}: {rule}"
+
+
+def _annotation_at(loc: Loc) -> Any:
+    """The type declared at `loc`, found by walking the model from the root."""
+    node: Any = Settings
+    for part in loc:
+        node = _unwrap(node)
+        if isinstance(part, int) or part == "[key]":
+            node = next((a for a in reversed(get_args(node)) if a is not Ellipsis), Any)
+        elif isinstance(node, type) and issubclass(node, BaseModel):
+            fields = {f.alias or n: f for n, f in node.model_fields.items()}
+            node = fields[part].annotation if part in fields else Any
+    return _unwrap(node)
+
+
+def _unwrap(node: Any) -> Any:
+    """`Annotated[X, ...]` and `X | None` down to X."""
+    while get_origin(node) is Annotated or type(None) in get_args(node):
+        node = (
+            get_args(node)[0]
+            if get_origin(node) is Annotated
+            else next(a for a in get_args(node) if a is not type(None))
+        )
+    return node
+
+
+def _known_keys(loc: Loc) -> list[str]:
+    model = _annotation_at(loc)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []

@@ -1,0 +1,238 @@
+"""The naming rules of ACR and GitHub, the list of regions, and did-you-mean, as pure functions.
+
+Each check takes a value and returns None when it is fine, or the rule in plain words. The
+settings model (components/settings.py) attaches them to its fields; tests call them directly.
+Every pattern ends in \\Z, not $: Python's $ also matches before a trailing newline.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+
+Check = Callable[[str], "str | None"]
+
+# --- Container Registry --------------------------------------------------------------------
+# Alibaba's docs and the terraform provider's validation:
+# - Enterprise Edition namespaces and repositories: 2-120 characters of lowercase letters,
+#   digits and the delimiters "_", "-", ".", not starting or ending with a delimiter.
+#   Repositories may be multi-tier ("agent/client"), each tier following the same rule.
+# - Personal Edition: namespaces 2-30 of lowercase letters, digits, "_" and "-", starting
+#   with a letter or digit (no "."); repositories single-tier, 2-30 (the provider's limit).
+_SEGMENT = r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?"
+_SINGLE = re.compile(rf"{_SEGMENT}\Z")
+_MULTI_TIER = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*\Z")
+_PERSONAL_NAMESPACE = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
+ACR_LIMITS = {"enterprise": 120, "personal": 30, "external": 120}
+_ACR_CHARS = "lowercase letters, digits, '_', '-' and '.', starting and ending with a letter or digit"
+
+
+def acr_name(kind: str, edition: str) -> Check:
+    """The rule for a namespace or repository name on an edition."""
+    limit = ACR_LIMITS[edition]
+    if edition == "personal" and kind == "namespace":
+        pattern, chars = (
+            _PERSONAL_NAMESPACE,
+            "lowercase letters, digits, '_' and '-', starting with one of the first two",
+        )
+    elif edition != "personal" and kind == "repository":
+        pattern, chars = _MULTI_TIER, f"{_ACR_CHARS} (tiers separated by '/', each following that rule)"
+    else:
+        pattern, chars = _SINGLE, _ACR_CHARS
+
+    def check(value: str) -> str | None:
+        if pattern.match(value) and 2 <= len(value) <= limit:
+            return None
+        return f"an ACR {edition} {kind} name must be 2-{limit} characters of {chars}"
+
+    return check
+
+
+def pattern(regex: str, rule: str) -> Check:
+    compiled = re.compile(regex + r"\Z")
+    return lambda value: None if compiled.match(value) else rule
+
+
+instance_id = pattern(r"cri-[a-z0-9]+", "must be an instance id of the form cri-xxxxxxxx")
+instance_name = pattern(
+    r"[a-z0-9][a-z0-9-]{1,28}[a-z0-9]", "an instance name is 3-30 lowercase letters, digits and '-'"
+)
+host = pattern(
+    r"(?=.{1,253}\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+(?::[0-9]{1,5})?",
+    "must be a registry host name such as registry.cn-hangzhou.aliyuncs.com (no scheme, no path)",
+)
+platform = pattern(
+    r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?",
+    "a platform is os/arch[/variant], e.g. linux/amd64 or linux/arm/v7",
+)
+build_stage = pattern(
+    r"[A-Za-z0-9][A-Za-z0-9._-]*", "a build stage name is letters, digits, '.', '_' and '-'"
+)
+build_arg = pattern(r"[A-Za-z_][A-Za-z0-9_]*", "a build argument name is letters, digits and '_'")
+runner_label = pattern(r"[A-Za-z0-9][A-Za-z0-9._-]*", "a runner label is letters, digits, '.', '_' and '-'")
+
+
+def cidr(value: str) -> str | None:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return "must be an IPv4 CIDR block such as 203.0.113.0/24 (host bits zero)"
+    return None if ":" not in value else "must be an IPv4 CIDR block (ACR ACLs take IPv4)"
+
+
+def regex(value: str) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as err:
+        return f"must be a regular expression ({err})"
+    return None
+
+
+# Regions with Container Registry. Sources: "Supported regions" (alibabacloud.com/help/doc-
+# detail/215426) and "Container Registry: Endpoints" (alibabacloud.com/help/en/acr/developer-
+# reference/api-cr-2018-12-01-endpoint, updated 2025-12-16); checked 2026-12-01. A region close
+# to one of these is a typo (an error with a did-you-mean); one far from all of them may be new
+# (a warning, so that nobody is blocked).
+ACR_REGIONS = (
+    "cn-qingdao", "cn-beijing", "cn-zhangjiakou", "cn-huhehaote", "cn-wulanchabu", "cn-hangzhou",
+    "cn-shanghai", "cn-nanjing", "cn-fuzhou", "cn-shenzhen", "cn-heyuan", "cn-guangzhou",
+    "cn-wuhan-lr", "cn-chengdu", "cn-hongkong", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+    "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ap-south-1", "ap-northeast-1",
+    "ap-northeast-2", "us-west-1", "us-east-1", "eu-central-1", "eu-west-1", "me-east-1",
+    "me-central-1",
+)  # fmt: skip
+region_id = pattern(r"[a-z]{2}(?:-[a-z0-9]+)+", "must be an Alibaba Cloud region id such as cn-hangzhou")
+
+
+# --- GitHub ----------------------------------------------------------------------------------
+
+
+def github_name(value: str) -> str | None:
+    """Actions variables and secrets: letters, digits, "_", not starting with a digit; the
+    GITHUB_ prefix is reserved. GitHub compares these names case-insensitively."""
+    if not re.match(r"[A-Za-z_][A-Za-z0-9_]*\Z", value):
+        return (
+            "a GitHub variable name may contain only letters, digits and '_', and must not start with a digit"
+        )
+    if value.upper().startswith("GITHUB_"):
+        return "the GITHUB_ prefix is reserved by GitHub"
+    return None
+
+
+github_owner = pattern(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", "must be a GitHub user or organization login")
+# git check-ref-format, simplified: no spaces, control characters or ~^:?*[\ , no "..",
+# no leading "-" or "/", no trailing "/", ".lock" or ".".
+branch = pattern(
+    r"(?!-|/)(?!.*(?:\.\.|//|@\{))[^\s~^:?*\[\\\x00-\x1f\x7f]+(?<![/.])(?<!\.lock)",
+    "must be a valid git branch name",
+)
+login = pattern(r"[A-Za-z0-9][A-Za-z0-9._-]*", "must be a GitHub login/team slug or a numeric id")
+
+
+def repository(value: str) -> str | None:
+    if "/" in value:
+        return (
+            "give the repository name only; the owner comes from github:owner "
+            f"(e.g. repository: {value.rsplit('/', 1)[-1]!r})"
+        )
+    if (
+        not re.match(r"[A-Za-z0-9._-]{1,100}\Z", value)
+        or value in (".", "..")
+        or value.lower().endswith(".git")
+    ):
+        return "a GitHub repository name is 1-100 letters, digits, '.', '-' and '_', not ending in .git"
+    return None
+
+
+def environment(value: str) -> str | None:
+    return None if len(value) <= 255 else "an environment name is at most 255 printable characters"
+
+
+WORKFLOWS_DIR = ".github/workflows/"
+
+
+def workflow_path(value: str) -> str | None:
+    if not value.startswith(WORKFLOWS_DIR):
+        return f"must lie under {WORKFLOWS_DIR} (GitHub runs workflows only from there)"
+    rest = value[len(WORKFLOWS_DIR) :]
+    if "/" in rest:
+        return f"must be a file directly in {WORKFLOWS_DIR} (GitHub ignores subdirectories)"
+    if not re.match(r"[A-Za-z0-9._-]+\.ya?ml\Z", rest):
+        return "must be a .yml or .yaml file name of letters, digits, '.', '-' and '_'"
+    return None
+
+
+def relative_path(value: str) -> str | None:
+    if value.startswith(("/", "\\")):
+        return "must be a path relative to the repository root"
+    if ".." in value.replace("\\", "/").split("/"):
+        return "must stay inside the repository (no '..')"
+    return None
+
+
+def text(value: str) -> str | None:
+    """Every string a user writes: one printable line, and never a GitHub expression."""
+    if value.strip() == "":
+        return "must not be empty"
+    if not value.isprintable():
+        return "must be a single line of printable characters"
+    if "${{" in value:
+        return "must not contain '${{' (GitHub would evaluate it as an expression)"
+    return None
+
+
+def github_glob(glob: str) -> re.Pattern[str]:
+    """A GitHub branch/tag/path pattern as a regex: `*` stops at `/`, `**` crosses it, `?` is
+    one character other than `/` (GitHub's filter and deployment-policy semantics; Python's
+    fnmatch lets `*` cross `/`)."""
+    out, i = [], 0
+    while i < len(glob):
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif glob[i] == "[" and "]" in glob[i + 1 :]:
+            end = glob.index("]", i + 1)
+            out.append("[" + glob[i + 1 : end].replace("!", "^", 1) + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+# --- did you mean ----------------------------------------------------------------------------
+
+
+def distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) from a to b, ignoring case."""
+    a, b = a.lower(), b.lower()
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, prev2[j - 2] + 1)
+            row.append(cost)
+        prev2, prev = prev, row
+    return prev[-1]
+
+
+def suggest(word: str, choices: Iterable[str]) -> str | None:
+    """The nearest choice, if it is near enough to be what was meant."""
+    limit = 1 if len(word) <= 4 else 2 if len(word) <= 10 else 3
+    best = min(choices, key=lambda c: distance(word, c), default=None)
+    return best if best is not None and distance(word, best) <= limit else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    hint = suggest(word, choices)
+    return f" (did you mean '{hint}'?)" if hint else ""
