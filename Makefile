@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: install synth check-stacks test lint typecheck clean
+.PHONY: install synth check-stacks schema test lint typecheck clean
 
 # A fresh clone gets its .venv here; it is rebuilt when the pinned requirements change.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -14,11 +14,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed
 
 synth: install
-	@$(PY) tools/synth.py $(STACK)
+	@$(PY) -m tools.synth $(STACK)
 
 # No two stacks may write the same variable, secret, workflow file or registry resource.
 check-stacks: install
-	@$(PY) tools/check_stacks.py
+	@$(PY) -m tools.check_stacks
+
+# The stack-file JSON Schema and docs/configuration.md's reference, from the settings model.
+schema: install
+	@$(PY) -m tools.schema
 
 # Tests (mocks, workflow checkers, every stack), then lint and types.
 test: install

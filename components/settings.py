@@ -60,7 +60,7 @@ class AclEntry(Model):
 
 class Retention(Model):
     keep_last_tags: Annotated[int, Whole(1, 10000)]
-    """How many tags to keep per repository. Required."""
+    """How many tags to keep per repository."""
     keep_tag_pattern: Regex | None = None
     """Tags matching this regular expression are kept as well."""
 
@@ -84,16 +84,18 @@ class Registry(Model):
     instance_name: Annotated[str, Rule(rules.instance_name)] | None = None
     """Enterprise Edition: the instance's name, from which the endpoint is derived."""
     endpoint: Annotated[str, Rule(rules.host)] | None = None
-    """The registry host, verbatim. Unset: `<instanceName>-registry.<region>.cr.aliyuncs.com`, or
-    `registry.<region>.aliyuncs.com` on Personal Edition."""
+    """The login host, verbatim. Unset: `<instanceName>-registry.<region>.cr.aliyuncs.com`, or
+    `registry.<region>.aliyuncs.com` on Personal Edition (instances created since 2024-09 have
+    their own `crpi-<id>.<region>.personal.cr.aliyuncs.com` and must set it). Enterprise Edition
+    needs `instanceName` or `endpoint`; `external` needs `endpoint`."""
     namespace: Text
-    """The ACR namespace of the images. Required."""
+    """The ACR namespace of the images."""
     create_namespace: Bool = True
-    """`false`: the namespace is someone else's and is not created."""
+    """`false`: the namespace is someone else's; it is not created, only used."""
     visibility: Literal["PRIVATE", "PUBLIC"] = "PRIVATE"
     """Of the namespace and the repositories."""
     retain_on_delete: Bool = True
-    """The namespace and the repositories outlive `pulumi destroy`."""
+    """The namespace and the repositories outlive `pulumi destroy` (images are data)."""
     public_access: tuple[AclEntry, ...] | None = None
     """Enterprise Edition: entries this stack adds to the instance's internet ACL. Unset: the ACL is
     left alone. At least one entry; `0.0.0.0/0` admits any address."""
@@ -151,7 +153,7 @@ def _dockerfile(data: dict[str, Any]) -> str:
 
 class Image(Model):
     name: Annotated[str, Rule(rules.acr_name("repository", "enterprise"))]
-    """The repository's name; Enterprise Edition allows tiers (`agent/client`). Required."""
+    """The repository's name; Enterprise Edition allows tiers (`agent/client`)."""
     context: Annotated[RelPath, AfterValidator(posixpath.normpath)] = Field(
         default_factory=lambda d: d.get("name")
     )
@@ -159,14 +161,15 @@ class Image(Model):
     dockerfile: RelPath = Field(default_factory=_dockerfile)
     """Default: `<context>/Dockerfile`."""
     paths: Annotated[tuple[RelPath, ...], NonEmpty("path"), AfterValidator(distinct)] | None = None
-    """Changes to these rebuild the image. Default: the context, the Dockerfile when it lies outside
-    the context, and the workflow file."""
+    """Path filters whose changes rebuild the image. Default: `<context>/**` (`**` for context `.`),
+    the Dockerfile when it lies outside the context, and the workflow file."""
     platforms: Platforms = ("linux/amd64",)
-    """Target platforms; more than one builds a multi-arch image."""
+    """Target platforms, `os/arch[/variant]`; more than one builds a multi-arch image."""
     variable: Annotated[str, Rule(rules.github_name)] = Field(
         default_factory=lambda d: default_variable(d["name"])
     )
-    """The GitHub variable that holds `namespace/name`. Default: `<NAME>_IMAGE_NAME`."""
+    """The GitHub variable that holds `namespace/name`. Default: `<NAME>_IMAGE_NAME`, NAME being the
+    name upper-cased with every character other than a letter or digit turned into `_`."""
     build_args: dict[Annotated[str, Rule(rules.build_arg)], BuildArg] = Field(default_factory=dict)
     """Build arguments: plain text in the workflow, so never secrets."""
     target: Annotated[str, Rule(rules.build_stage)] | None = None
@@ -202,15 +205,17 @@ class Reviewers(Model):
 
 class GitHub(Model):
     repository: Annotated[str, Rule(rules.repository)]
-    """The repository's name (its owner is `github:owner`). Required."""
+    """The repository's name (its owner is `github:owner`)."""
     environment: Annotated[str, Rule(rules.environment)] | None = None
-    """A GitHub Environment, created, that the variables and secrets are scoped to."""
+    """A GitHub Environment (created) that the variables and secrets are scoped to; build jobs run
+    in it."""
     branch: Annotated[str, Rule(rules.branch)] = "main"
-    """Pushes to it build; the workflow file is committed to it."""
+    """The branch whose pushes build, and that the workflow file is committed to."""
     reviewers: Reviewers | None = None
-    """The environment's required reviewers, at most 6."""
+    """The environment's required reviewers: at most 6, by numeric id, or by login or team slug
+    (looked up at deploy time)."""
     wait_timer: Annotated[int, Whole(0, 43200)] | None = None
-    """Minutes the environment waits before a job starts."""
+    """Minutes the environment waits before a job may start."""
     deployment_branches: Strings = ()
     """Branch patterns that may deploy to the environment."""
     deployment_tags: Strings = ()
@@ -240,7 +245,7 @@ def _not_reserved(value: str) -> str:
 
 class Notify(Model):
     kind: Literal["dingtalk", "feishu", "slack"]
-    """The webhook's kind. Required."""
+    """The webhook's kind."""
     secret: Annotated[str, Rule(rules.github_name), AfterValidator(_not_reserved)] = "BUILD_NOTIFY_WEBHOOK"  # noqa: S105
     """The repository secret that holds the webhook's URL."""
 
@@ -250,19 +255,21 @@ class Workflow(Model):
     """Where the workflow is committed. Default: `.github/workflows/build-push.yml`, or
     `build-push-<environment>.yml` with an environment."""
     tags: Strings = ()
-    """Tag patterns whose pushes build, e.g. `["v*"]`."""
+    """Tag patterns whose pushes also build, e.g. `["v*"]` (GitHub's filter pattern syntax)."""
     branch_builds: Bool = True
-    """`false`: pushes to the branch do not build; tags and manual runs do."""
+    """`false`: pushes to `github.branch` do not build, only `workflow.tags` and manual runs do
+    (release stacks)."""
     cache: Bool = True
-    """Use the GitHub Actions build cache."""
+    """BuildKit's cache in the GitHub Actions cache, one scope per image."""
     pin_actions: Literal["sha", "tag"] = "sha"
-    """Pin actions by commit SHA, or by major version tag."""
+    """`uses:` by full commit SHA (the version as a comment), or by major version tag."""
     attestations: Bool = False
     """Push provenance and SBOM attestations, in the form ACR accepts."""
     notify: Notify | None = None
-    """A webhook told of failed builds."""
+    """A job that posts to a webhook when a build fails."""
     via_pull_request: Bool = False
-    """Commit the workflow to a branch of its own and open a pull request (for protected branches)."""
+    """Commit the workflow to the branch `acr-pipeline/<stack>-<hash of the file>` and open a pull
+    request, instead of pushing to `github.branch` (for protected branches)."""
 
     @model_validator(mode="after")
     def _something_builds(self) -> Workflow:
@@ -282,28 +289,30 @@ class Settings(Model):
 
     stack: SkipJsonSchema[str] = Field("", alias="stack", exclude=True)
     region: Annotated[str, Rule(rules.region_id)] = Field(alias="alicloud:region")
-    """The registry's Alibaba Cloud region. Required."""
+    """The registry's Alibaba Cloud region, e.g. `cn-hangzhou`."""
     owner: Annotated[str, Rule(rules.github_owner)] = Field(alias="github:owner")
-    """The GitHub user or organization that owns the repository. Required."""
+    """The GitHub user or organization that owns the repository."""
     github_token: Secret | None = Field(None, alias="github:token")
     """A GitHub token for the provider; or export `GITHUB_TOKEN`."""
     registry: Registry
-    """The ACR side. Required."""
+    """The ACR side."""
     images: Annotated[tuple[Image, ...], NonEmpty("image")] = Field(
         default_factory=lambda: (Image.model_validate({"name": "api"}),),
         json_schema_extra={"default": [{"name": "api"}]},
     )
     """One repository, and one `<NAME>_IMAGE_NAME` variable, per image."""
     github: GitHub
-    """The GitHub side. Required."""
+    """The GitHub side."""
     workflow: Workflow = Field(default_factory=lambda: Workflow.model_validate({}))
     """The committed workflow."""
     registry_username: Text | None = Field(None, json_schema_extra={"anyOf": [{"type": "string"}, SECURE]})
     """The registry login, stored as the ALIYUN_REGISTRY_USER secret. Required. May be a secret."""
     registry_password: Secret | None = None
-    """The registry password, stored as the ALIYUN_REGISTRY_PWD secret. Required; must be a secret."""
+    """The registry password, stored as the ALIYUN_REGISTRY_PWD secret. Required; a plaintext value is
+    refused."""
     notify_webhook_url: Secret | None = None
-    """The failure webhook's URL, stored as the workflow.notify.secret secret. Must be a secret."""
+    """With `workflow.notify`: the webhook's URL, which the stack writes into that secret (else set
+    the secret yourself)."""
 
     @field_validator("region")
     @classmethod

@@ -404,3 +404,75 @@ def test_workflow_files_directly_in_the_workflows_dir_with_yaml_suffix(stem: str
     assert workflow_path(f".github/workflows/{stem}.yml") is None
     assert workflow_path(f".github/{stem}.yml") is not None
     assert workflow_path(f".github/workflows/{stem}.txt") is not None
+
+
+# --- every key, every wrong kind of value: our wording, never pydantic's ---------------------
+
+PYDANTIC_WORDING = (
+    "Input should",
+    "Field required",
+    "validation error",
+    "Value error",
+    "pydantic",
+    "Extra inputs",
+)
+WRONG_VALUES: list[Any] = [7, "text", True, [1], {"a": 1}, None, ""]
+
+
+def _key_paths() -> list[tuple[str, ...]]:
+    """Every key the schema declares, as a path of names ("[]" for a list's first item)."""
+    from tools.schema import stack_schema
+
+    whole = stack_schema()
+    defs = whole["$defs"]
+    out: list[tuple[str, ...]] = []
+
+    def walk(props: dict[str, Any], prefix: tuple[str, ...]) -> None:
+        for key, node in props.items():
+            out.append((*prefix, key))
+            ref = node.get("$ref") or node.get("items", {}).get("$ref")
+            if ref:
+                below = (*prefix, key, "[]") if "items" in node else (*prefix, key)
+                walk(defs[ref.rsplit("/", 1)[-1]]["properties"], below)
+
+    walk(whole["properties"]["config"]["properties"], ())
+    return out
+
+
+MINIMAL: dict[str, dict[str, Any]] = {
+    "acr-pipeline:images": {"name": "api"},
+    "publicAccess": {"cidr": "10.0.0.0/8"},
+    "retention": {"keepLastTags": 5},
+    "notify": {"kind": "slack"},
+}
+
+
+def _set(cfg: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node: Any = cfg
+    for i, part in enumerate(path[:-1]):
+        nxt = path[i + 1]
+        if part == "[]":
+            node = node[0]
+            continue
+        default: Any = [dict(MINIMAL.get(part, {}))] if nxt == "[]" else dict(MINIMAL.get(part, {}))
+        if not isinstance(node.get(part), (dict, list)):
+            node[part] = default
+        node = node[part]
+    node[path[-1]] = value
+
+
+@pytest.mark.parametrize("path", _key_paths(), ids=".".join)
+def test_every_key_answers_a_wrong_value_in_our_words(path: tuple[str, ...]) -> None:
+    for value in WRONG_VALUES:
+        cfg = config()
+        _set(cfg, path, value)
+        secret_keys = {*SECRET_KEYS, *(k for k in cfg if k.endswith(("Password", "WebhookUrl", "token")))}
+        try:
+            run_program(encode({k: v for k, v in cfg.items() if v is not None}), secret_keys)
+        except ConfigError as err:
+            message = str(err)
+            leaked = [w for w in PYDANTIC_WORDING if w.lower() in message.lower()]
+            assert not leaked, f"{'.'.join(path)} = {value!r}: pydantic's wording {leaked} in:\n{message}"
+            assert "is not a value this key accepts" not in message, (
+                f"{'.'.join(path)} = {value!r}:\n{message}"
+            )

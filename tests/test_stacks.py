@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tools import check_stacks, synth
+from tools.mock_engine import ROOT_DIR
 
 WORKFLOW = ".github/workflows/build-push.yml"
 DEV = (synth.STACKS_DIR / "Pulumi.dev.yaml").read_text()
@@ -81,8 +82,8 @@ def test_environment_scopes_keep_the_same_names_apart(tmp_path: Path) -> None:
 def test_check_stacks_command_exits_nonzero_naming_the_clash(tmp_path: Path) -> None:
     write_stacks(tmp_path, dev=DEV, copy=DEV)
     result = subprocess.run(
-        [sys.executable, "tools/check_stacks.py", str(tmp_path)],
-        cwd=synth.ROOT_DIR,
+        [sys.executable, "-m", "tools.check_stacks", str(tmp_path)],
+        cwd=ROOT_DIR,
         capture_output=True,
         text=True,
         check=False,

@@ -14,7 +14,7 @@ import pytest
 from components.config import parse
 from tests.conftest import assert_matches_golden
 from tools import synth
-from tools.mock_engine import run_program
+from tools.mock_engine import ROOT_DIR, run_program
 
 STACKS = synth.stack_names()
 
@@ -73,7 +73,8 @@ def _synth_cli(
 ) -> subprocess.CompletedProcess[str]:
     cmd = [
         sys.executable,
-        "tools/synth.py",
+        "-m",
+        "tools.synth",
         stack,
         "--stacks-dir",
         str(stacks_dir),
@@ -81,7 +82,7 @@ def _synth_cli(
         str(out_dir),
         *flags,
     ]
-    return subprocess.run(cmd, cwd=synth.ROOT_DIR, capture_output=True, text=True, check=False, env=env)
+    return subprocess.run(cmd, cwd=ROOT_DIR, capture_output=True, text=True, check=False, env=env)
 
 
 def test_bad_stack_exits_nonzero_with_the_problem_and_no_traceback(tmp_path: Path) -> None:

@@ -13,13 +13,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-ROOT_DIR = Path(__file__).resolve().parent.parent
-if str(ROOT_DIR) not in sys.path:
-    sys.path.insert(0, str(ROOT_DIR))
-
-from components.config import ConfigError, parse  # noqa: E402
-from components.settings import Settings  # noqa: E402
-from tools.synth import STACKS_DIR, StackFileError, stack_config, stack_names  # noqa: E402
+from components.config import ConfigError, parse
+from components.settings import Settings
+from tools.synth import STACKS_DIR, StackFileError, stack_config, stack_names
 
 Claim = tuple[str, ...]
 

@@ -170,10 +170,6 @@ def run_program(
     Exceptions from the program (a ConfigError, say) propagate to the caller; pass your own
     `monitor` to see what had been registered by then.
     """
-    import sys
-
-    if str(ROOT_DIR) not in sys.path:
-        sys.path.insert(0, str(ROOT_DIR))
     monitor = monitor or RecordingMonitor()
     collector = _Collect()
     logger = logging.getLogger(f"acr-pipeline.mock.{id(monitor)}")

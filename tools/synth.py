@@ -24,13 +24,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-ROOT_DIR = Path(__file__).resolve().parent.parent
-if str(ROOT_DIR) not in sys.path:
-    sys.path.insert(0, str(ROOT_DIR))
-
-from components.config import ConfigError  # noqa: E402
-from tools.graph import resource_graph, tree_order, workflow_graph  # noqa: E402
-from tools.mock_engine import PROJECT, Hidden, Registered, Run, run_program  # noqa: E402
+from components.config import ConfigError
+from tools.graph import resource_graph, tree_order, workflow_graph
+from tools.mock_engine import PROJECT, ROOT_DIR, Hidden, Registered, Run, run_program
 
 STACKS_DIR = ROOT_DIR / "stacks"
 BUILD_DIR = ROOT_DIR / "build" / "synth"
