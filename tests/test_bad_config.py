@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from components.config import ConfigError
@@ -26,11 +26,20 @@ class Case:
     expected: list[str]
     """Substrings of the message: the key (as written in the stack file) and the rule."""
     secret_keys: set[str] = field(default_factory=lambda: set(SECRET_KEYS))
+    absent: list[str] = field(default_factory=list)
+    """Substrings the message must not hold (values that must not be echoed)."""
+    count: int | None = None
+    """How many problems exactly, where follow-on errors must not appear."""
 
 
 CASES = [
     # --- secrets
-    Case("plaintext-password", {}, ["acr-pipeline:registryPassword", "pulumi config set --secret"], set()),
+    Case(
+        "plaintext-password",
+        {},
+        ["acr-pipeline:registryPassword", "`pulumi config set --secret registryPassword`"],
+        set(),
+    ),
     Case("missing-password", {"registryPassword": None}, ["acr-pipeline:registryPassword: is required"]),
     Case("plaintext-github-token", {"github:token": "ghp_0123456789abcdef"}, ["github:token", "plaintext"]),
     Case(
@@ -43,8 +52,51 @@ CASES = [
     Case("bad-region", {"alicloud:region": "Hangzhou"}, ['alicloud:region = "Hangzhou"', "region id"]),
     Case("missing-owner", {"github:owner": None}, ["github:owner: is required"]),
     Case("bad-owner", {"github:owner": "-acme"}, ['github:owner = "-acme"', "login"]),
+    # --- typos: a did-you-mean naming the key and the suggestion
+    Case(
+        "namespace-typo",
+        {"acr-pipline:images": [{"name": "web"}]},
+        ["acr-pipline:images: unknown namespace 'acr-pipline' (did you mean 'acr-pipeline:images'?)"],
+    ),
+    Case(
+        "namespace-without-dash",
+        {"acrpipeline:workflow": {"cache": False}},
+        ["did you mean 'acr-pipeline:workflow'?"],
+    ),
+    Case("provider-namespace-typo", {"alicoud:region": "cn-hangzhou"}, ["did you mean 'alicloud:region'?"]),
+    Case("github-namespace-typo", {"githb:owner": "acme"}, ["did you mean 'github:owner'?"]),
+    Case(
+        "region-typo",
+        {"alicloud:region": "cn-hangzou"},
+        ['alicloud:region = "cn-hangzou"', "did you mean 'cn-hangzhou'?"],
+    ),
+    Case(
+        "edition-typo-alone",
+        {"registry": {"edition": "enterprize", "instanceId": None}},
+        ['registry.edition = "enterprize"', "did you mean 'enterprise'?"],
+        count=1,
+    ),
+    Case(
+        "visibility-case",
+        {"registry": {"visibility": "private"}},
+        ["did you mean 'PRIVATE'?"],
+    ),
+    Case("pin-mode-typo", {"workflow": {"pinActions": "shas"}}, ["did you mean 'sha'?"]),
+    Case("notify-kind-typo", {"workflow": {"notify": {"kind": "slak"}}}, ["did you mean 'slack'?"]),
+    Case("scan-trigger-typo", {"registry": {"scan": {"trigger": "onpush"}}}, ["did you mean 'onPush'?"]),
     # --- unknown keys and types
-    Case("unknown-top-level-key", {"registryPasword": "x"}, ["acr-pipeline:registryPasword", "did you mean"]),
+    Case(
+        "unknown-top-level-key",
+        {"registryPasword": "s3cr3t-value"},
+        ["acr-pipeline:registryPasword: unknown key (did you mean 'registryPassword'?)"],
+        absent=["s3cr3t-value"],
+    ),
+    Case(
+        "unknown-key-value-is-not-echoed",
+        {"image": [{"name": "api", "target": "leak-me"}]},
+        ["acr-pipeline:image: unknown key (did you mean 'images'?)"],
+        absent=["leak-me"],
+    ),
     Case(
         "unknown-registry-key",
         {"registry": {"namepsace": "x"}},
@@ -181,6 +233,11 @@ CASES = [
         ["images[1].variable", "case-insensitive"],
     ),
     Case(
+        "names-giving-one-job-id",
+        {"images": [{"name": "web-app"}, {"name": "web.app"}]},
+        ["images[1].name", "same job id as images[0]"],
+    ),
+    Case(
         "reserved-variable",
         {"images": [{"name": "api", "variable": "ALIYUN_REGISTRY_PWD"}]},
         ["images[0].variable", "reserved"],
@@ -229,7 +286,7 @@ CASES = [
     Case(
         "repository-slug",
         {"github": {"repository": "acme/shop"}},
-        ['github.repository = "acme/shop"', "github:owner"],
+        ['github.repository = "acme/shop"', "github:owner", "repository: 'shop'"],
     ),
     Case("missing-repository", {"github": {"repository": None}}, ["github.repository: is required"]),
     Case("bad-branch", {"github": {"branch": "feature..x"}}, ['github.branch = "feature..x"', "branch name"]),
@@ -312,7 +369,7 @@ CASES = [
 
 
 def test_corpus_is_large_and_ids_are_unique() -> None:
-    assert len(CASES) >= 30
+    assert len(CASES) >= 60
     assert len({c.id for c in CASES}) == len(CASES)
 
 
@@ -325,9 +382,11 @@ def test_bad_config_is_refused_before_any_resource_with_a_clear_message(case: Ca
     for expected in case.expected:
         assert expected in message, f"{case.id}: {expected!r} not in:\n{message}"
     assert monitor.registered == [], f"{case.id} registered resources before refusing"
-    for secret in (KNOWN_PASSWORD, WEBHOOK, "ghp_0123456789abcdef"):
-        assert secret not in message, f"{case.id} shows a secret"
+    for secret in (KNOWN_PASSWORD, WEBHOOK, "ghp_0123456789abcdef", *case.absent):
+        assert secret not in message, f"{case.id} shows {secret!r}"
     assert len(message.splitlines()) <= 25
+    if case.count is not None:
+        assert len(err.value.problems) == case.count, f"{case.id}: follow-on errors in:\n{message}"
 
 
 # --- the naming rules against their documented patterns ----------------------------------
@@ -476,3 +535,63 @@ def test_every_key_answers_a_wrong_value_in_our_words(path: tuple[str, ...]) -> 
             assert "is not a value this key accepts" not in message, (
                 f"{'.'.join(path)} = {value!r}:\n{message}"
             )
+
+
+# --- a one-letter typo of any key or namespace is caught, with the key it meant -------------
+
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _typo(word: str, kind: str, at: int, letter: str) -> str:
+    at %= len(word)
+    if kind == "delete":
+        return word[:at] + word[at + 1 :]
+    if kind == "insert":
+        return word[:at] + letter + word[at:]
+    if kind == "replace":
+        return word[:at] + letter + word[at + 1 :]
+    at = min(at, len(word) - 2)  # swap two neighbours
+    return word[:at] + word[at + 1] + word[at] + word[at + 2 :]
+
+
+typos = st.tuples(
+    st.sampled_from(["delete", "insert", "replace", "swap"]), st.integers(0, 40), st.sampled_from(LETTERS)
+)
+# Every key but the provider ones (their namespaces are open: other provider settings are fine).
+TYPO_KEYS = [p for p in _key_paths() if len(p) > 1 or p[0].startswith("acr-pipeline:")]
+
+
+@given(st.sampled_from(TYPO_KEYS), typos)
+def test_a_one_letter_typo_of_any_key_is_refused_with_the_key_meant(
+    path: tuple[str, ...], typo: tuple[str, int, str]
+) -> None:
+    from components.rules import distance
+
+    prefix, _, key = path[-1].rpartition(":")  # a top-level key keeps its namespace
+    wrong = f"{prefix}:{_typo(key, *typo)}" if prefix else _typo(key, *typo)
+    siblings = {p[-1] for p in _key_paths() if p[:-1] == path[:-1]}
+    assume(wrong not in siblings and wrong.lower() != path[-1].lower())
+    cfg = config()
+    _set(cfg, (*path[:-1], wrong), "x")
+    wrong, key = wrong.rpartition(":")[2], key
+    with pytest.raises(ConfigError) as err:
+        run_program(encode(cfg), SECRET_KEYS)
+    (line,) = [
+        p for p in err.value.problems if f".{wrong}: unknown key" in p or f":{wrong}: unknown key" in p
+    ]
+    meant = line.split("did you mean '")[1].split("'")[0]
+    assert distance(meant, wrong) <= distance(key, wrong) == 1
+
+
+@given(st.sampled_from(["acr-pipeline:registry", "alicloud:region", "github:owner"]), typos)
+def test_a_one_letter_typo_of_a_namespace_is_refused_with_the_key_meant(
+    key: str, typo: tuple[str, int, str]
+) -> None:
+    namespace, _, name = key.partition(":")
+    wrong = f"{_typo(namespace, *typo)}:{name}"
+    assume(wrong.partition(":")[0] != namespace)
+    cfg = {**config(), wrong: config()[key]}
+    with pytest.raises(ConfigError) as err:
+        run_program(encode(cfg), SECRET_KEYS)
+    assert f"{wrong}: unknown namespace" in str(err.value)
+    assert f"did you mean '{key}'?" in str(err.value)

@@ -221,6 +221,12 @@ class TestSecretsNeverLeak:
         assert "registryPassword" in str(err.value)
 
 
+def test_a_region_new_to_us_is_reported_as_a_warning_and_the_stack_still_deploys() -> None:
+    run = run_for(**{"alicloud:region": "xx-newland-1"})
+    assert any("xx-newland-1" in w for w in run.warnings)
+    assert run.outputs["registryEndpoint"] == "acme-registry.xx-newland-1.cr.aliyuncs.com"
+
+
 def test_base_config_is_valid_as_written() -> None:
     # Guards the fixtures: every refusal test starts from a config that passes.
     run = run_program(encode(dict(BASE)), SECRET_KEYS)

@@ -88,6 +88,16 @@ class TestDefaults:
         assert settings_for(registry={"createNamespace": "false"}).registry.create_namespace is False
 
 
+class TestRegions:
+    def test_a_known_region_passes_quietly(self) -> None:
+        assert settings_for(**{"alicloud:region": "cn-shanghai"}).warnings == []
+
+    def test_a_region_far_from_every_known_one_is_a_warning_not_an_error(self) -> None:
+        (warning,) = settings_for(**{"alicloud:region": "xx-newland-1"}).warnings
+        assert "'xx-newland-1'" in warning
+        assert "ACR_REGIONS in components/rules.py" in warning
+
+
 class TestSecretValue:
     def test_password_is_kept_but_never_printed(self) -> None:
         s = settings_for()
@@ -98,97 +108,8 @@ class TestSecretValue:
         assert repr(Secret("x")) == "[secret]"
 
 
-class TestRefusals:
-    def test_plaintext_password_is_refused_with_the_fixing_command(self) -> None:
-        message = problems(secret_keys=set())
-        assert "acr-pipeline:registryPassword" in message
-        assert "pulumi config set --secret registryPassword" in message
-        assert KNOWN_PASSWORD not in message
-
-    def test_missing_password_is_refused(self) -> None:
-        assert "registryPassword: is required" in problems(registryPassword=None)
-
-    def test_plaintext_github_token_is_refused_without_showing_it(self) -> None:
-        message = problems(**{"github:token": "ghp_leakme123"})
-        assert "github:token" in message
-        assert "plaintext" in message
-        assert "ghp_leakme123" not in message
-
-    def test_unknown_key_is_named_with_a_suggestion(self) -> None:
-        message = problems(registry={"namepsace": "x"})
-        assert "acr-pipeline:registry.namepsace" in message
-        assert "did you mean 'namespace'" in message
-
-    def test_unknown_top_level_key_is_refused_without_echoing_its_value(self) -> None:
-        message = problems(image=[{"name": "api", "target": "leak-me"}])
-        assert "acr-pipeline:image: unknown key (did you mean 'images'?)" in message
-        assert "leak-me" not in message
-
-    def test_enterprise_requires_instance_id(self) -> None:
-        assert "registry.instanceId: is required" in problems(registry={"instanceId": None})
-
-    def test_enterprise_requires_instance_name_or_endpoint(self) -> None:
-        message = problems(registry={"instanceName": None})
-        assert "registry.endpoint" in message
-        assert "instanceName or endpoint" in message
-
-    def test_external_requires_an_endpoint(self) -> None:
-        message = problems(registry={"edition": "external", "instanceName": None})
-        assert "edition external needs registry.endpoint" in message
-
-    def test_namespace_must_follow_acr_naming_rules(self) -> None:
-        message = problems(registry={"namespace": "Acme_Dev"})
-        assert 'acr-pipeline:registry.namespace = "Acme_Dev"' in message
-        assert "lowercase" in message
-
-    def test_repository_name_must_follow_acr_naming_rules(self) -> None:
-        assert 'images[0].name = "-api"' in problems(images=[{"name": "-api"}])
-
-    def test_expression_syntax_in_a_value_is_refused(self) -> None:
-        message = problems(images=[{"name": "api", "context": "${{ github.token }}"}])
-        assert "images[0].context" in message
-        assert "${{" in message
-
-    def test_duplicate_image_names_are_refused(self) -> None:
-        message = problems(images=[{"name": "api"}, {"name": "api"}])
-        assert "images[1].name" in message
-        assert "images[0]" in message
-
-    def test_two_images_writing_one_variable_are_refused(self) -> None:
-        message = problems(images=[{"name": "web-app"}, {"name": "web.app"}])
-        assert "images[1].variable" in message or "images[1].name" in message
-
-    def test_image_variable_may_not_take_a_registry_name(self) -> None:
-        message = problems(images=[{"name": "api", "variable": "ALIYUN_REGISTRY"}])
-        assert "images[0].variable" in message
-        assert "reserved" in message
-
-    def test_github_prefix_is_reserved(self) -> None:
-        assert "GITHUB_" in problems(images=[{"name": "api", "variable": "GITHUB_API"}])
-
-    def test_workflow_path_must_be_under_github_workflows(self) -> None:
-        message = problems(workflow={"path": "ci/build-push.yml"})
-        assert 'workflow.path = "ci/build-push.yml"' in message
-        assert ".github/workflows/" in message
-
-    def test_workflow_path_must_be_yaml(self) -> None:
-        assert ".yml or .yaml" in problems(workflow={"path": ".github/workflows/build.txt"})
-
-    def test_repository_slug_gets_a_hint(self) -> None:
-        message = problems(github={"repository": "acme/shop"})
-        assert "github:owner" in message
-        assert "'shop'" in message
-
-    def test_platform_must_be_os_slash_arch(self) -> None:
-        assert "images[0].platforms[0]" in problems(images=[{"name": "api", "platforms": ["amd64"]}])
-
-    def test_empty_image_list_is_refused(self) -> None:
-        assert "at least one image" in problems(images=[])
-
-    def test_missing_region_and_owner_are_named(self) -> None:
-        message = problems(**{"alicloud:region": None, "github:owner": None})
-        assert "alicloud:region: is required" in message
-        assert "github:owner: is required" in message
+class TestProblemsTogether:
+    """Each refusal is in the table of tests/test_bad_config.py; here, how they are reported."""
 
     def test_all_problems_are_reported_together(self) -> None:
         with pytest.raises(ConfigError) as err:
