@@ -1,7 +1,7 @@
 # acr-pipeline: `make synth [STACK=dev]` (offline plan) and `make test` (everything).
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STACK  ?= dev
+STACK  ?=
 
 .PHONY: install synth check-stacks schema test lint typecheck clean
 

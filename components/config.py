@@ -35,8 +35,10 @@ class ConfigError(pulumi.RunError):
     A ``pulumi.RunError`` so that `pulumi up` prints the message without a stack trace.
     """
 
-    def __init__(self, problems: list[str], stack: str = "") -> None:
+    def __init__(self, problems: list[str], stack: str = "", keys: list[str] | None = None) -> None:
         self.problems = problems
+        self.keys = keys or [""] * len(problems)
+        """The full key of each problem, for tools that point at the line in a stack file."""
         where = f" of stack '{stack}'" if stack else ""
         lines = "\n".join(f"  - {p}" for p in problems)
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
@@ -49,6 +51,7 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
     Raises :class:`ConfigError` listing every problem found.
     """
     found: dict[str, str] = {}
+    """Full key -> message; keys of the model's problems carry a `#n` suffix to stay apart."""
     data: dict[str, Any] = {"stack": stack}
     for key, raw in values.items():
         if rule := _unknown(key):
@@ -84,7 +87,7 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
             if not any(key == k or key.startswith((f"{k}.", f"{k}[")) for k in found):
                 found[f"{key}#{len(found)}"] = message
     if found:
-        raise ConfigError(list(found.values()), stack)
+        raise ConfigError(list(found.values()), stack, [k.partition("#")[0] for k in found])
     return settings
 
 

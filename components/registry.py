@@ -71,7 +71,7 @@ class AcrRegistry(pulumi.ComponentResource):
         else:
             pulumi.log.warn(
                 "registry.edition 'personal' uses alicloud.cr.Namespace/Repo, which the provider has "
-                "deprecated; move to Enterprise Edition (see README, 'Registry editions').",
+                "deprecated; move to Enterprise Edition (see docs/registry.md, 'Registry editions').",
                 resource=self,
             )
             if reg.create_namespace:

@@ -6,6 +6,9 @@ import copy
 import difflib
 import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +67,11 @@ def config(**overrides: Any) -> dict[str, Any]:
     return cfg
 
 
+def region(name: str) -> dict[str, Any]:
+    """Overrides that set `alicloud:region` (a key no keyword argument can spell)."""
+    return {"alicloud:region": name}
+
+
 def encode(cfg: dict[str, Any]) -> dict[str, str]:
     """As Pulumi hands config to a program: objects and lists as JSON, the rest as text."""
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in cfg.items()}
@@ -79,10 +87,49 @@ def run_for(secret_keys: set[str] | None = None, stack: str = "dev", **overrides
     return run_program(encode(config(**overrides)), keys, stack=stack)
 
 
+FIXTURES = Path(__file__).resolve().parent / "stacks"
+"""Our own stacks for tests of the program's rules and the golden files: replacing the
+examples in stacks/ with a team's own never breaks the suite."""
+
+
+def fixture_settings(stack: str) -> Settings:
+    from tools.stackfile import stack_config
+
+    return parse(*stack_config(stack, FIXTURES), stack)
+
+
 @pytest.fixture(scope="module")
 def default_run() -> Run:
     """The program with the base config (one image, enterprise, repository scope)."""
     return run_for()
+
+
+# --- the workflow checkers ---------------------------------------------------------------------
+
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    assert path, f"{name} is not installed (make install)"
+    return path
+
+
+def lint_workflows(directory: Path) -> list[str]:
+    """actionlint, zizmor and GitHub's workflow schema on every file of `directory`: the
+    output of each checker that found something (an empty list: all clean)."""
+    files = sorted(map(str, directory.iterdir()))
+    commands = {
+        "actionlint": [tool("actionlint"), "-no-color", *files],
+        "zizmor": [tool("zizmor"), "--offline", "--no-progress", str(directory)],
+        "schema": [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
+    }
+    found = []
+    for name, cmd in commands.items():
+        result = subprocess.run(cmd, cwd=directory, capture_output=True, text=True, check=False, timeout=300)
+        if result.returncode != 0 or (name == "zizmor" and "No findings" not in result.stdout):
+            found.append(f"{name}:\n{result.stdout}{result.stderr}")
+    return found
 
 
 # --- golden files ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from tests.conftest import (
     ENTERPRISE_NAMESPACE,
     ENTERPRISE_REPO,
     FILE,
+    FIXTURES,
     GOLDEN_DIR,
     REGENERATE,
     SECRET,
@@ -31,11 +32,11 @@ from tests.conftest import (
     settings_for,
     updating_golden,
 )
-from tools import graph, synth
+from tools import graph, stackfile, synth
 from tools.mock_engine import Registered, Run
 
 ROOT = Path(__file__).resolve().parent.parent
-STACKS = synth.stack_names()
+STACKS = stackfile.stack_names(FIXTURES)
 
 
 # --- a structural Mermaid reader, independent of tools/graph.py -------------------------------
@@ -398,7 +399,7 @@ def test_trigger_lines_name_each_event_and_its_filters(on: Any, lines: list[str]
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_graphs_are_written_and_match_their_golden_files(stack: str, tmp_path: Path) -> None:
-    result = synth.synthesize(stack, out_dir=tmp_path)
+    result = synth.synthesize(stack, out_dir=tmp_path, stacks_dir=FIXTURES)
     resources = (result.target / "graph.mmd").read_text()
     jobs = (result.target / "workflow.mmd").read_text()
     parse_flowchart(resources)
@@ -407,7 +408,7 @@ def test_stack_graphs_are_written_and_match_their_golden_files(stack: str, tmp_p
     assert_matches_golden(jobs, f"{stack}.workflow.mmd")
 
 
-def test_every_graph_golden_file_belongs_to_a_stack() -> None:
+def test_every_graph_golden_file_belongs_to_a_fixture_stack() -> None:
     stale = [p for p in sorted(GOLDEN_DIR.glob("*.mmd")) if p.name.split(".")[0] not in STACKS]
     if updating_golden():
         for path in stale:

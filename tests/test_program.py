@@ -24,6 +24,7 @@ from tests.conftest import (
     VARIABLE,
     config,
     encode,
+    region,
     run_for,
 )
 from tools.mock_engine import RecordingMonitor, Run, run_program
@@ -222,7 +223,7 @@ class TestSecretsNeverLeak:
 
 
 def test_a_region_new_to_us_is_reported_as_a_warning_and_the_stack_still_deploys() -> None:
-    run = run_for(**{"alicloud:region": "xx-newland-1"})
+    run = run_for(**region("xx-newland-1"))
     assert any("xx-newland-1" in w for w in run.warnings)
     assert run.outputs["registryEndpoint"] == "acme-registry.xx-newland-1.cr.aliyuncs.com"
 

@@ -7,6 +7,7 @@ the build-push workflow it generates (tests/test_workflow_render.py covers that 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -78,6 +79,13 @@ def jobs(name: str) -> dict[str, dict[str, Any]]:
     return workflow(name)["jobs"]  # type: ignore[no-any-return]
 
 
+def pulumi_jobs(name: str) -> dict[str, dict[str, Any]]:
+    """The jobs that run Pulumi (not the one that lists the stacks)."""
+    found = {job_id: job for job_id, job in jobs(name).items() if pulumi_steps(job)}
+    assert found, f"{name} runs no {PULUMI_ACTION} step"
+    return found
+
+
 def triggers(doc: dict[str, Any]) -> dict[str, Any]:
     # ruamel reads YAML 1.2, where the key `on` stays a string (YAML 1.1 readers make it True).
     value = doc["on"]
@@ -143,19 +151,29 @@ def test_dependabot_updates_python_packages_and_renovate_every_action_pin() -> N
 
 
 @pytest.mark.parametrize("name", STACK_WORKFLOWS)
-def test_stack_matrix_equals_the_stack_files(name: str) -> None:
-    """A stack file without a preview/deploy/drift entry (or an entry without a file) fails."""
+def test_the_stack_matrix_is_read_from_stacks_at_run_time_never_listed(name: str) -> None:
+    """A team's own stacks, whatever their names, are previewed, deployed and drift-checked."""
     for job_id, job in jobs(name).items():
         if not pulumi_steps(job):
             continue
-        matrix = job["strategy"]["matrix"]
-        assert set(matrix) == {"stack"}, f"{name}.{job_id}: the matrix is the stack list alone"
-        listed = matrix["stack"]
-        assert len(listed) == len(set(listed)), f"{name}.{job_id}: a stack is listed twice"
-        assert set(listed) == stack_files(), (
-            f"{name}.{job_id} lists {sorted(listed)} but stacks/ has {sorted(stack_files())}: "
-            "add or remove the stack in the matrix"
-        )
+        assert job["needs"] == "stacks", f"{name}.{job_id}"
+        assert job["strategy"]["matrix"] == {"stack": "${{ fromJSON(needs.stacks.outputs.stacks) }}"}, job_id
+        assert "needs.stacks.outputs.stacks != '[]'" in job["if"], f"{name}.{job_id}: no stacks, no matrix"
+
+
+@pytest.mark.parametrize("name", STACK_WORKFLOWS)
+def test_the_stack_list_job_finds_exactly_the_stack_files(name: str, tmp_path: Path) -> None:
+    (step,) = [s for s in jobs(name)["stacks"]["steps"] if s.get("id") == "list"]
+    for names in (sorted(stack_files()), ["production"], ["eu-staging", "prod.v2"], []):
+        stacks = tmp_path / "-".join(names or ["none"]) / "stacks"
+        stacks.mkdir(parents=True)
+        for stack in names:
+            (stacks / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+        (stacks / "stack.schema.json").write_text("{}")
+        output = stacks.parent / "output"
+        env = {"GITHUB_OUTPUT": str(output), "PATH": os.environ["PATH"]}
+        subprocess.run([tool("bash"), "-e", "-c", step["run"]], cwd=stacks.parent, env=env, check=True)
+        assert output.read_text() == f"stacks={json.dumps(names, separators=(',', ':'))}\n", names
 
 
 @pytest.mark.parametrize("name", STACK_WORKFLOWS)
@@ -172,7 +190,7 @@ def test_every_pulumi_step_targets_the_matrix_stack(name: str) -> None:
 @pytest.mark.parametrize("name", STACK_WORKFLOWS)
 def test_the_program_environment_is_installed_before_pulumi_runs(name: str) -> None:
     # Pulumi's python host expects .venv (Pulumi.yaml: virtualenv .venv).
-    for job_id, job in jobs(name).items():
+    for job_id, job in pulumi_jobs(name).items():
         runs = [s.get("run") for s in job["steps"]]
         first_pulumi = next(i for i, s in enumerate(job["steps"]) if s in pulumi_steps(job))
         assert "make install" in runs[:first_pulumi], (name, job_id)
@@ -211,7 +229,7 @@ def test_drift_is_scheduled_and_can_be_run_by_hand() -> None:
 
 
 def test_preview_jobs_comment_on_the_pull_request_with_write_permission() -> None:
-    for job_id, job in jobs("preview").items():
+    for job_id, job in pulumi_jobs("preview").items():
         assert job["permissions"]["pull-requests"] == "write", job_id
         (step,) = pulumi_steps(job)
         assert step["with"]["command"] == "preview"
@@ -223,7 +241,7 @@ def test_preview_jobs_comment_on_the_pull_request_with_write_permission() -> Non
 
 
 def test_deploy_runs_up_for_each_stack_in_the_environment_of_that_name() -> None:
-    for job_id, job in jobs("deploy").items():
+    for job_id, job in pulumi_jobs("deploy").items():
         (step,) = pulumi_steps(job)
         assert step["with"]["command"] == "up", job_id
         assert job["environment"] == "${{ matrix.stack }}", job_id
@@ -233,7 +251,7 @@ def test_deploy_runs_up_for_each_stack_in_the_environment_of_that_name() -> None
 def test_one_pulumi_operation_per_stack_and_a_running_up_is_never_cancelled() -> None:
     groups: dict[str, str] = {}
     for name in ("deploy", "drift"):
-        for job_id, job in jobs(name).items():
+        for job_id, job in pulumi_jobs(name).items():
             concurrency = job["concurrency"]
             assert "${{ matrix.stack }}" in concurrency["group"], (name, job_id)
             assert concurrency["cancel-in-progress"] is False, (name, job_id)
@@ -243,7 +261,7 @@ def test_one_pulumi_operation_per_stack_and_a_running_up_is_never_cancelled() ->
 
 
 def test_drift_refreshes_then_fails_on_any_change() -> None:
-    for job_id, job in jobs("drift").items():
+    for job_id, job in pulumi_jobs("drift").items():
         (step,) = pulumi_steps(job)
         assert step["with"]["command"] == "preview", job_id
         assert step["with"]["expect-no-changes"] is True, job_id
@@ -326,10 +344,8 @@ def test_preview_deploy_and_drift_use_the_pinned_pulumi_action() -> None:
                 assert step["uses"] == f"{PULUMI_ACTION}@{pin.sha}", name
 
 
-def test_the_readme_ci_section_names_every_secret_and_variable_the_workflows_read() -> None:
-    text = (ROOT / "README.md").read_text()
-    assert "## CI for this repository" in text, "README.md has no 'CI for this repository' section"
-    section = text.split("## CI for this repository", 1)[1].split("\n## ", 1)[0]
+def test_the_ci_guide_names_every_secret_and_variable_the_workflows_read() -> None:
+    section = (ROOT / "docs" / "ci.md").read_text()
     names = {
         m
         for path in workflow_files()
@@ -337,4 +353,4 @@ def test_the_readme_ci_section_names_every_secret_and_variable_the_workflows_rea
     }
     assert names, "the workflows read no secret or variable"
     missing = sorted(n for n in names if f"`{n}`" not in section)
-    assert not missing, f"README 'CI for this repository' does not list {missing}"
+    assert not missing, f"docs/ci.md does not list {missing}"

@@ -6,7 +6,7 @@ import pytest
 
 from components.config import ConfigError
 from components.fields import Secret
-from tests.conftest import KNOWN_PASSWORD, settings_for
+from tests.conftest import KNOWN_PASSWORD, region, settings_for
 
 
 def problems(**overrides: object) -> str:
@@ -90,10 +90,10 @@ class TestDefaults:
 
 class TestRegions:
     def test_a_known_region_passes_quietly(self) -> None:
-        assert settings_for(**{"alicloud:region": "cn-shanghai"}).warnings == []
+        assert settings_for(**region("cn-shanghai")).warnings == []
 
     def test_a_region_far_from_every_known_one_is_a_warning_not_an_error(self) -> None:
-        (warning,) = settings_for(**{"alicloud:region": "xx-newland-1"}).warnings
+        (warning,) = settings_for(**region("xx-newland-1")).warnings
         assert "'xx-newland-1'" in warning
         assert "ACR_REGIONS in components/rules.py" in warning
 

@@ -1,17 +1,19 @@
-"""Several stacks, one repository: the example stacks never write the same thing, and the
-cross-stack check catches it when two would."""
+"""Several stacks, one repository: the cross-stack check catches two stacks that would write
+the same thing; and a team's own stacks, alone in stacks/, are what `make test` checks."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tools import check_stacks, synth
+from tests.conftest import FIXTURES
+from tools import check_stacks
 from tools.mock_engine import ROOT_DIR
 
 WORKFLOW = ".github/workflows/build-push.yml"
-DEV = (synth.STACKS_DIR / "Pulumi.dev.yaml").read_text()
+DEV = (FIXTURES / "Pulumi.dev.yaml").read_text()
 
 
 def write_stacks(tmp_path: Path, **files: str) -> Path:
@@ -26,22 +28,11 @@ def problems_for(stacks_dir: Path) -> list[str]:
     return check_stacks.clashes(loaded)
 
 
-def test_example_stacks_include_dev_staging_and_prod() -> None:
-    assert {"dev", "staging", "prod"} <= set(synth.stack_names())
-
-
-def test_example_stacks_do_not_clash() -> None:
-    loaded, errors = check_stacks.load_stacks()
+def test_the_fixture_stacks_do_not_clash() -> None:
+    loaded, errors = check_stacks.load_stacks(FIXTURES)
     assert errors == []
+    assert len(loaded) == 3
     assert check_stacks.clashes(loaded) == []
-
-
-def test_example_stacks_each_own_a_workflow_file_and_a_namespace() -> None:
-    loaded, _ = check_stacks.load_stacks()
-    paths = [s.workflow_path for _, s in loaded]
-    namespaces = [s.registry.namespace for _, s in loaded]
-    assert len(set(paths)) == len(paths) == len(loaded)
-    assert len(set(namespaces)) == len(namespaces)
 
 
 def test_two_repository_scoped_stacks_writing_aliyun_registry_clash(tmp_path: Path) -> None:
@@ -91,3 +82,73 @@ def test_check_stacks_command_exits_nonzero_naming_the_clash(tmp_path: Path) -> 
     assert result.returncode == 1
     assert "stacks copy and dev both write" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- make it theirs: a team's own stack, alone in stacks/ ------------------------------------
+
+PRODUCTION = """\
+# yaml-language-server: $schema=./stack.schema.json
+config:
+  alicloud:region: cn-beijing
+  github:owner: example-co
+  acr-pipeline:registry:
+    instanceId: cri-7h2k9m3n4p5q6r7s
+    instanceName: example
+    namespace: payments
+  acr-pipeline:images:
+    - name: gateway
+    - name: ledger
+      context: services/ledger
+  acr-pipeline:github:
+    repository: payments
+  acr-pipeline:registryUsername: pusher@1122334455667788
+  acr-pipeline:registryPassword:
+    secure: v1:AAECAwQFBgcICQoL:AAECAwQFBgcICQoLDA0ODxAREhM=
+"""
+
+
+def _make_test_checks(stacks_dir: Path) -> subprocess.CompletedProcess[str]:
+    """What `make test` runs over stacks/: the generic stack tests and `make check-stacks`."""
+    env = {**os.environ, "ACR_PIPELINE_STACKS": str(stacks_dir)}
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_user_stacks.py"],
+        cwd=ROOT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    checks = subprocess.run(
+        [sys.executable, "-m", "tools.check_stacks"],
+        cwd=ROOT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    return subprocess.CompletedProcess(
+        tests.args,
+        tests.returncode or checks.returncode,
+        tests.stdout + checks.stdout,
+        tests.stderr + checks.stderr,
+    )
+
+
+def test_a_teams_own_stack_alone_in_stacks_passes_and_a_broken_one_fails_naming_file_and_key(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "stack.schema.json").write_text((ROOT_DIR / "stacks" / "stack.schema.json").read_text())
+    stack = tmp_path / "Pulumi.production.yaml"
+    stack.write_text(PRODUCTION)
+    good = _make_test_checks(tmp_path)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "1 stack, no clashes: production" in good.stdout
+
+    stack.write_text(PRODUCTION.replace("namespace: payments", "namespace: Bad!"))
+    bad = _make_test_checks(tmp_path)
+    assert bad.returncode != 0
+    line = 1 + PRODUCTION.splitlines().index("    namespace: payments")
+    where = f'{tmp_path}/Pulumi.production.yaml:{line}: acr-pipeline:registry.namespace = "Bad!"'
+    assert where in bad.stdout, bad.stdout  # the generic test names file, line and key
+    assert where in bad.stderr, bad.stderr  # and so does check-stacks
+    assert "Traceback" not in bad.stderr

@@ -12,20 +12,21 @@ from pathlib import Path
 import pytest
 
 from components.config import parse
-from tests.conftest import assert_matches_golden
-from tools import synth
+from tests.conftest import FIXTURES, assert_matches_golden
+from tools import stackfile, synth
 from tools.mock_engine import ROOT_DIR, run_program
 
-STACKS = synth.stack_names()
+STACKS = stackfile.stack_names(FIXTURES)
+"""Our fixture stacks (tests/stacks); tests/test_user_stacks.py checks whatever stacks/ holds."""
 
 
-def test_there_are_dev_and_prod_stacks() -> None:
+def test_the_fixtures_include_dev_and_prod() -> None:
     assert {"dev", "prod"} <= set(STACKS)
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_file_is_valid_and_its_password_is_a_secret(stack: str) -> None:
-    values, secrets = synth.stack_config(stack)
+    values, secrets = stackfile.stack_config(stack, FIXTURES)
     assert "acr-pipeline:registryPassword" in secrets
     settings = parse(values, secrets, stack)
     assert settings.workflow_path.startswith(".github/workflows/")
@@ -33,7 +34,7 @@ def test_stack_file_is_valid_and_its_password_is_a_secret(stack: str) -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_synth_writes_plan_and_the_committed_workflow(stack: str, tmp_path: Path) -> None:
-    text, target = synth.synth(stack, out_dir=tmp_path)
+    text, target = synth.synth(stack, out_dir=tmp_path, stacks_dir=FIXTURES)
     plan = json.loads((target / "plan.json").read_text())
     (file,) = [r for r in plan["resources"] if r["type"] == synth.FILE_TYPE]
     committed = target / file["inputs"]["file"]
@@ -45,9 +46,9 @@ def test_synth_writes_plan_and_the_committed_workflow(stack: str, tmp_path: Path
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_synth_shows_secrets_as_placeholders_only(stack: str, tmp_path: Path) -> None:
-    values, _ = synth.stack_config(stack)
+    values, _ = stackfile.stack_config(stack, FIXTURES)
     placeholder = values["acr-pipeline:registryPassword"]
-    text, target = synth.synth(stack, out_dir=tmp_path)
+    text, target = synth.synth(stack, out_dir=tmp_path, stacks_dir=FIXTURES)
     written = [p.read_text() for p in target.rglob("*") if p.is_file()]
     assert all(placeholder not in t for t in [text, *written])
     plan = json.loads((target / "plan.json").read_text())
@@ -56,14 +57,14 @@ def test_synth_shows_secrets_as_placeholders_only(stack: str, tmp_path: Path) ->
 
 
 def test_plan_is_the_same_on_every_run(tmp_path: Path) -> None:
-    synth.synth("dev", out_dir=tmp_path / "a")
-    synth.synth("dev", out_dir=tmp_path / "b")
+    synth.synth("dev", out_dir=tmp_path / "a", stacks_dir=FIXTURES)
+    synth.synth("dev", out_dir=tmp_path / "b", stacks_dir=FIXTURES)
     a = (tmp_path / "a" / "dev" / "plan.json").read_text()
     assert a == (tmp_path / "b" / "dev" / "plan.json").read_text()
 
 
 def test_plan_lists_resources_in_dependency_readable_order(tmp_path: Path) -> None:
-    values, secrets = synth.stack_config("dev")
+    values, secrets = stackfile.stack_config("dev", FIXTURES)
     names = [r["name"] for r in synth.plan(run_program(values, secrets))["resources"]]
     assert names.index("registry") < names.index("registry-namespace") < names.index("registry-repo-api")
 
@@ -71,26 +72,23 @@ def test_plan_lists_resources_in_dependency_readable_order(tmp_path: Path) -> No
 def _synth_cli(
     stacks_dir: Path, stack: str, out_dir: Path, *flags: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    chosen = [stack] if stack else []
     cmd = [
         sys.executable,
         "-m",
         "tools.synth",
-        stack,
+        *chosen,
         "--stacks-dir",
         str(stacks_dir),
         "--out-dir",
         str(out_dir),
-        *flags,
     ]
+    cmd += flags
     return subprocess.run(cmd, cwd=ROOT_DIR, capture_output=True, text=True, check=False, env=env)
 
 
 def test_bad_stack_exits_nonzero_with_the_problem_and_no_traceback(tmp_path: Path) -> None:
-    bad = (
-        (synth.STACKS_DIR / "Pulumi.dev.yaml")
-        .read_text()
-        .replace("namespace: acme-dev", "namespace: Acme_Dev")
-    )
+    bad = (FIXTURES / "Pulumi.dev.yaml").read_text().replace("namespace: acme-dev", "namespace: Acme_Dev")
     (tmp_path / "Pulumi.broken.yaml").write_text(bad)
     result = _synth_cli(tmp_path, "broken", tmp_path / "out")
     assert result.returncode == 2
@@ -98,8 +96,29 @@ def test_bad_stack_exits_nonzero_with_the_problem_and_no_traceback(tmp_path: Pat
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_a_stack_file_that_does_not_parse_is_one_line_with_its_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.broken.yaml").write_text("config:\n  acr-pipeline:images: [a, b\n  github:owner: x\n")
+    for cmd in (["-m", "tools.synth", "broken"], ["-m", "tools.check_stacks"]):
+        env = {**os.environ, "ACR_PIPELINE_STACKS": str(tmp_path)}
+        result = subprocess.run(
+            [sys.executable, *cmd], cwd=ROOT_DIR, capture_output=True, text=True, check=False, env=env
+        )
+        assert result.returncode != 0, cmd
+        (line,) = [e for e in result.stderr.splitlines() if "Pulumi.broken.yaml" in e]
+        assert line == f"error: {tmp_path}/Pulumi.broken.yaml:3:15: expected ',' or ']', but got ':'", cmd
+        assert "Traceback" not in result.stderr
+
+
+def test_without_a_stack_synth_shows_dev_or_else_every_stack(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.production.yaml").write_text((FIXTURES / "Pulumi.dev.yaml").read_text())
+    result = _synth_cli(tmp_path, "", tmp_path / "out", env=_cli_env())
+    assert result.returncode == 0, result.stderr
+    assert "Previewing acr-pipeline/production " in result.stdout
+    assert "Stacks (1):" in result.stdout
+
+
 def test_unknown_stack_names_the_known_ones(tmp_path: Path) -> None:
-    result = _synth_cli(synth.STACKS_DIR, "nosuch", tmp_path)
+    result = _synth_cli(FIXTURES, "nosuch", tmp_path)
     assert result.returncode == 2
     assert "dev" in result.stderr
     assert "Traceback" not in result.stderr
@@ -112,7 +131,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> synth.Synthesis:
-    return synth.synthesize("dev", out_dir=tmp_path_factory.mktemp("synth"))
+    return synth.synthesize("dev", out_dir=tmp_path_factory.mktemp("synth"), stacks_dir=FIXTURES)
 
 
 def _cli_env(**extra: str) -> dict[str, str]:
@@ -126,7 +145,7 @@ def _transcript(result: subprocess.CompletedProcess[str], out_dir: Path) -> str:
 
 
 def test_dev_transcript_with_colours_off_matches_its_golden_file(tmp_path: Path) -> None:
-    result = _synth_cli(synth.STACKS_DIR, "dev", tmp_path, env=_cli_env())
+    result = _synth_cli(FIXTURES, "dev", tmp_path, env=_cli_env())
     assert result.returncode == 0, result.stderr
     assert not ANSI.search(result.stdout), "piped output must carry no colour codes"
     assert_matches_golden(_transcript(result, tmp_path), "synth-dev.txt")
@@ -218,10 +237,10 @@ def test_coloured_plan_is_the_plain_plan_plus_colour_codes(dev: synth.Synthesis)
 
 
 def test_color_flag_forces_colours_even_when_piped(tmp_path: Path) -> None:
-    forced = _synth_cli(synth.STACKS_DIR, "dev", tmp_path, "--color", env=_cli_env(NO_COLOR="1"))
+    forced = _synth_cli(FIXTURES, "dev", tmp_path, "--color", env=_cli_env(NO_COLOR="1"))
     assert forced.returncode == 0
     assert ANSI.search(forced.stdout)
-    plain = _synth_cli(synth.STACKS_DIR, "dev", tmp_path, "--no-color", env=_cli_env())
+    plain = _synth_cli(FIXTURES, "dev", tmp_path, "--no-color", env=_cli_env())
     assert ANSI.sub("", forced.stdout) == plain.stdout
 
 
@@ -235,7 +254,7 @@ def test_synth_writes_both_diagrams_beside_the_plan(dev: synth.Synthesis) -> Non
 
 
 def test_synth_all_prints_every_stack_and_ends_with_the_summary_table(tmp_path: Path) -> None:
-    result = _synth_cli(synth.STACKS_DIR, "all", tmp_path, env=_cli_env())
+    result = _synth_cli(FIXTURES, "all", tmp_path, env=_cli_env())
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for stack in STACKS:
@@ -286,18 +305,19 @@ def test_summary_scope_is_the_repository_or_its_environment() -> None:
 
 
 def test_synth_all_reports_each_bad_stack_and_exits_nonzero_at_the_end(tmp_path: Path) -> None:
-    dev_text = (synth.STACKS_DIR / "Pulumi.dev.yaml").read_text()
+    dev_text = (FIXTURES / "Pulumi.dev.yaml").read_text()
     (tmp_path / "Pulumi.alpha.yaml").write_text(
         dev_text.replace("namespace: acme-dev", "namespace: Acme_Dev")
     )
     (tmp_path / "Pulumi.good.yaml").write_text(dev_text)
     (tmp_path / "Pulumi.zulu.yaml").write_text("config: [not, a, map]\n")
+    line = 1 + dev_text.splitlines().index("    namespace: acme-dev")
     result = _synth_cli(tmp_path, "all", tmp_path / "out", env=_cli_env())
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
-    assert "error: stack alpha: " in result.stderr
-    assert 'acr-pipeline:registry.namespace = "Acme_Dev"' in result.stderr
-    assert "error: stack zulu: Pulumi.zulu.yaml: 'config' must be a map" in result.stderr
+    assert "error: invalid configuration of stack 'alpha' (1 problem):" in result.stderr
+    assert f'Pulumi.alpha.yaml:{line}: acr-pipeline:registry.namespace = "Acme_Dev"' in result.stderr
+    assert "Pulumi.zulu.yaml:1:1: a stack file is a map with a `config:` map of keys" in result.stderr
     assert "Previewing acr-pipeline/good " in result.stdout, "a good stack is still shown"
     table = result.stdout.split("\nStacks (3):\n", 1)[1]
     assert re.search(r"^ +alpha +error: invalid configuration", table, flags=re.M)

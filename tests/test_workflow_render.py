@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +10,10 @@ import pytest
 from ruamel.yaml import YAML
 
 from components.pins import PINS
-from components.settings import Settings
 from components.workflow_render import render
-from tests.conftest import assert_matches_golden, settings_for
-from tools.synth import stack_config, stack_names
+from tests.conftest import FIXTURES, assert_matches_golden, fixture_settings, lint_workflows, settings_for
+from tools.stackfile import stack_names
 
-BIN = Path(sys.executable).parent
 SHA_REF = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)@(?P<sha>[0-9a-f]{40})$")
 
 
@@ -60,14 +55,6 @@ def evaluate(condition: str, event: str, ref_type: str, needs_result: str, outpu
     return bool(eval(expr, {"__builtins__": {}}))  # noqa: S307 - a test over our own expressions
 
 
-# Representative settings: the checkers run on every one of them.
-def stack_settings(name: str) -> Settings:
-    from components.config import parse
-
-    values, secrets = stack_config(name)
-    return parse(values, secrets, name)
-
-
 RENDERINGS: dict[str, Any] = {
     "one-image": {},
     "three-images-multi-arch": {
@@ -95,7 +82,7 @@ GOLDEN = ("one-image", "three-images-multi-arch", "tags-environment-no-cache", "
 
 def all_renderings() -> dict[str, str]:
     texts = {name: render(settings_for(**cfg)) for name, cfg in RENDERINGS.items()}
-    texts.update({f"stack-{name}": render(stack_settings(name)) for name in stack_names()})
+    texts.update({f"stack-{name}": render(fixture_settings(name)) for name in stack_names(FIXTURES)})
     return texts
 
 
@@ -392,36 +379,11 @@ def workflow_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def tool(name: str) -> str:
-    path = shutil.which(name, path=str(BIN)) or shutil.which(name)
-    assert path, f"{name} is not installed (make install)"
-    return path
-
-
-def check(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, timeout=300)
-
-
-def test_renderings_cover_every_stack(workflow_dir: Path) -> None:
+def test_renderings_cover_every_fixture_stack(workflow_dir: Path) -> None:
     names = {p.stem for p in workflow_dir.iterdir()}
-    assert {f"stack-{s}" for s in stack_names()} <= names
+    assert {f"stack-{s}" for s in stack_names(FIXTURES)} <= names
     assert len(names) >= len(RENDERINGS) + 2
 
 
-def test_actionlint_finds_nothing(workflow_dir: Path) -> None:
-    result = check([tool("actionlint"), "-no-color", *sorted(map(str, workflow_dir.iterdir()))], workflow_dir)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_zizmor_finds_nothing(workflow_dir: Path) -> None:
-    result = check([tool("zizmor"), "--offline", "--no-progress", str(workflow_dir)], workflow_dir)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "No findings" in result.stdout, result.stdout
-
-
-def test_github_workflow_schema_accepts_them(workflow_dir: Path) -> None:
-    files = sorted(map(str, workflow_dir.iterdir()))
-    result = check(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files], workflow_dir
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_actionlint_zizmor_and_the_workflow_schema_find_nothing(workflow_dir: Path) -> None:
+    assert lint_workflows(workflow_dir) == []

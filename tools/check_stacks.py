@@ -15,7 +15,15 @@ from pathlib import Path
 
 from components.config import ConfigError, parse
 from components.settings import Settings
-from tools.synth import STACKS_DIR, StackFileError, stack_config, stack_names
+from tools.stackfile import (
+    STACKS_DIR,
+    StackFileError,
+    describe,
+    secure_problems,
+    shown,
+    stack_config,
+    stack_names,
+)
 
 Claim = tuple[str, ...]
 
@@ -42,7 +50,7 @@ def claims(s: Settings) -> list[Claim]:
     return out
 
 
-def describe(claim: Claim) -> str:
+def describe_claim(claim: Claim) -> str:
     kind, *rest = claim
     if kind in ("GitHub variable", "GitHub secret"):
         repo, scope, name = rest
@@ -59,31 +67,45 @@ def clashes(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
     for stack, settings in stacks:
         for claim in claims(settings):
             if claim in owner and owner[claim] != stack:
-                found.append(f"stacks {owner[claim]} and {stack} both write the {describe(claim)}")
+                found.append(f"stacks {owner[claim]} and {stack} both write the {describe_claim(claim)}")
             owner.setdefault(claim, stack)
     return found
 
 
 def load_stacks(stacks_dir: Path = STACKS_DIR) -> tuple[list[tuple[str, Settings]], list[str]]:
+    """Every stack that validates, and a description of each that does not."""
     loaded: list[tuple[str, Settings]] = []
     errors: list[str] = []
     for name in stack_names(stacks_dir):
         try:
-            values, secrets = stack_config(name, stacks_dir)
-            loaded.append((name, parse(values, secrets, name)))
+            loaded.append((name, parse(*stack_config(name, stacks_dir), name)))
         except (ConfigError, StackFileError) as err:
-            errors.append(str(err))
+            errors.append(describe(err, name, stacks_dir))
     return loaded, errors
 
 
+def check(stacks_dir: Path = STACKS_DIR) -> tuple[list[str], list[str], list[str]]:
+    """(problems, notices, the stacks that validate) for every stack file in `stacks_dir`."""
+    if not stack_names(stacks_dir):
+        where = shown(stacks_dir)
+        return [f"no stack files (Pulumi.<stack>.yaml) in {where}: see README, 'Make it yours'"], [], []
+    loaded, problems = load_stacks(stacks_dir)
+    notices: list[str] = []
+    for name, _ in loaded:
+        found, said = secure_problems(name, stacks_dir)
+        problems += found
+        notices += said
+    return problems + clashes(loaded), notices, [name for name, _ in loaded]
+
+
 def main(argv: list[str] | None = None) -> int:
-    stacks_dir = Path(argv[0]) if argv else STACKS_DIR
-    loaded, errors = load_stacks(stacks_dir)
-    problems = errors + clashes(loaded)
+    problems, notices, names = check(Path(argv[0]) if argv else STACKS_DIR)
+    for notice in notices:
+        print(f"notice: {notice}")
     if problems:
         print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
         return 1
-    print(f"{len(loaded)} stacks, no clashes: {', '.join(name for name, _ in loaded)}")
+    print(f"{len(names)} stack{'s' if len(names) != 1 else ''}, no clashes: {', '.join(names)}")
     return 0
 
 

@@ -22,57 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from components.config import ConfigError
 from tools.graph import resource_graph, tree_order, workflow_graph
 from tools.mock_engine import PROJECT, ROOT_DIR, Hidden, Registered, Run, run_program
+from tools.stackfile import STACKS_DIR, StackFileError, describe, shown, stack_config, stack_names
 
-STACKS_DIR = ROOT_DIR / "stacks"
 BUILD_DIR = ROOT_DIR / "build" / "synth"
 FILE_TYPE = "github:index/repositoryFile:RepositoryFile"
 STACK_TYPE = "pulumi:pulumi:Stack"
 SECRET = "[secret]"  # noqa: S105 - the placeholder shown instead of a secret
 ALL = "all"
 WIDTH = 110  # where long dependency lists wrap, as the code does
-
-
-class StackFileError(Exception):
-    pass
-
-
-def _shown(path: Path) -> str:
-    return str(path.relative_to(ROOT_DIR)) if path.is_relative_to(ROOT_DIR) else str(path)
-
-
-def stack_names(stacks_dir: Path = STACKS_DIR) -> list[str]:
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
-
-
-def stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[str, str], set[str]]:
-    """A stack file's config as Pulumi hands it to a program: `ns:key` -> string, plus the
-    secret keys. Each `secure:` value becomes a placeholder (synth never decrypts)."""
-    path = stacks_dir / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        known = ", ".join(stack_names(stacks_dir)) or "none"
-        raise StackFileError(f"no stack file {_shown(path)} (stacks: {known})")
-    data = YAML(typ="safe").load(path.read_text()) or {}
-    raw = data.get("config") or {}
-    if not isinstance(raw, dict):
-        raise StackFileError(f"{path.name}: 'config' must be a map of keys to values")
-    values: dict[str, str] = {}
-    secrets: set[str] = set()
-    for key, value in raw.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            values[key] = f"synth-placeholder-for-{key}"
-            secrets.add(key)
-        elif isinstance(value, bool):
-            values[key] = "true" if value else "false"
-        elif isinstance(value, (dict, list)):
-            values[key] = json.dumps(value)
-        else:
-            values[key] = str(value)
-    return values, secrets
 
 
 def _public(value: Any) -> Any:
@@ -374,13 +334,15 @@ def render_summary(rows: Sequence[Summary | tuple[str, str]], color: bool = Fals
 
 
 def _written_line(result: Synthesis) -> str:
-    return f"Wrote {_shown(result.target)}/: {', '.join(result.written)}\n"
+    return f"Wrote {shown(result.target)}/: {', '.join(result.written)}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
-        "stack", nargs="?", default="dev", help=f"stack name (stacks/Pulumi.<stack>.yaml), or '{ALL}'"
+        "stack",
+        nargs="?",
+        help=f"stack name (stacks/Pulumi.<stack>.yaml), or '{ALL}'; default: dev if there is one, else all",
     )
     parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where the stack files are")
     parser.add_argument("--out-dir", type=Path, default=BUILD_DIR, help="where plans and files go")
@@ -392,9 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     color = use_color(args.color, sys.stdout.isatty(), os.environ)
-    stacks = stack_names(args.stacks_dir) if args.stack == ALL else [args.stack]
+    known = stack_names(args.stacks_dir)
+    args.stack = args.stack or ("dev" if "dev" in known else ALL)
+    stacks = known if args.stack == ALL else [args.stack]
     if not stacks:
-        print(f"error: no stack files (Pulumi.<stack>.yaml) in {_shown(args.stacks_dir)}", file=sys.stderr)
+        print(f"error: no stack files (Pulumi.<stack>.yaml) in {shown(args.stacks_dir)}", file=sys.stderr)
         return 2
 
     rows: list[Summary | tuple[str, str]] = []
@@ -403,9 +367,9 @@ def main(argv: list[str] | None = None) -> int:
             result = synthesize(stack, args.out_dir, args.stacks_dir)
         except (ConfigError, StackFileError) as err:
             # A user's mistake: the message names the key, value and rule; no stack trace.
-            where = f"stack {stack}: " if args.stack == ALL else ""
-            print(f"error: {where}{err}", file=sys.stderr)
-            rows.append((stack, "invalid configuration (see the messages above)"))
+            print(f"error: {describe(err, stack, args.stacks_dir)}", file=sys.stderr)
+            what = "invalid configuration" if isinstance(err, ConfigError) else "stack file unusable"
+            rows.append((stack, f"{what} (see the messages above)"))
             continue
         if any(isinstance(row, Summary) for row in rows):
             sys.stdout.write("\n")
