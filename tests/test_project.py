@@ -58,16 +58,17 @@ def test_runtime_requirements_hold_the_providers() -> None:
         assert package in text, package
 
 
-def test_readme_workflow_excerpt_is_what_the_dev_stack_renders() -> None:
+def test_docs_workflow_excerpt_is_what_the_dev_stack_renders() -> None:
     from components.config import parse
     from components.workflow_render import render
-    from tools.synth import stack_config
+    from tests.conftest import FIXTURES
+    from tools.stackfile import stack_config
 
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("```yaml\n# Managed by acr-pipeline")
-    excerpt = readme[start + len("```yaml\n") : readme.index("```", start + 7)]
-    rendered = render(parse(*stack_config("dev"), "dev")).splitlines()
+    page = (ROOT / "docs" / "workflow.md").read_text()
+    start = page.index("```yaml\n# Managed by acr-pipeline")
+    excerpt = page[start + len("```yaml\n") : page.index("```", start + 7)]
+    rendered = render(parse(*stack_config("dev", FIXTURES), "dev")).splitlines()
     shown = [line for line in excerpt.splitlines() if "..." not in line]
     assert len(shown) > 40
     missing = [line for line in shown if line not in rendered]
-    assert not missing, f"README excerpt lines not in the dev workflow: {missing}"
+    assert not missing, f"docs/workflow.md excerpt lines not in the dev workflow: {missing}"
