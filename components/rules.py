@@ -69,6 +69,9 @@ platform = pattern(
 build_stage = pattern(
     r"[A-Za-z0-9][A-Za-z0-9._-]*", "a build stage name is letters, digits, '.', '_' and '-'"
 )
+label = pattern(
+    r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?", "an OCI label key is lowercase letters, digits, '.' and '-'"
+)
 build_arg = pattern(r"[A-Za-z_][A-Za-z0-9_]*", "a build argument name is letters, digits and '_'")
 runner_label = pattern(r"[A-Za-z0-9][A-Za-z0-9._-]*", "a runner label is letters, digits, '.', '_' and '-'")
 

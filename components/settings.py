@@ -174,6 +174,9 @@ class Image(Model):
     """Build arguments: plain text in the workflow, so never secrets."""
     target: Annotated[str, Rule(rules.build_stage)] | None = None
     """The Dockerfile stage to build."""
+    labels: dict[Annotated[str, Rule(rules.label)], Text] = Field(default_factory=dict)
+    """Extra OCI labels, e.g. `org.opencontainers.image.vendor: ACME`, beside those
+    docker/metadata-action sets (title, source, revision, created, version)."""
     immutable_tags: Bool = False
     """Enterprise Edition: tags never move; only `sha-` and full-version tags are pushed."""
 

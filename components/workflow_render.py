@@ -182,6 +182,7 @@ def _build_job(settings: Settings, image: Image) -> CommentedMap:
                 # Only the rules below decide `latest` (the default would add it on tags too).
                 "flavor": "latest=false",
                 "tags": _block(IMMUTABLE_TAG_RULES if image.immutable_tags else TAG_RULES),
+                **({"labels": _block([f"{k}={v}" for k, v in image.labels.items()])} if image.labels else {}),
             },
             {"id": "meta"},
         )

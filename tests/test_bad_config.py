@@ -278,6 +278,11 @@ CASES = [
         ["images[0].buildArgs.BAD-NAME", "letters, digits"],
     ),
     Case(
+        "label-key-uppercase",
+        {"images": [{"name": "api", "labels": {"Team": "x"}}]},
+        ["images[0].labels.Team", "OCI label key"],
+    ),
+    Case(
         "build-arg-not-text",
         {"images": [{"name": "api", "buildArgs": {"X": {"a": 1}}}]},
         ["images[0].buildArgs.X", "never secrets"],

@@ -293,6 +293,12 @@ class TestBuildOptions:
         assert build["build-args"].splitlines() == ["VERSION=1.2", "BASE=alpine:3"]
         assert build["target"] == "runtime"
 
+    def test_extra_labels_go_to_the_metadata_action_which_adds_its_own(self) -> None:
+        image = {"name": "api", "labels": {"org.opencontainers.image.vendor": "ACME", "team": "payments"}}
+        meta = steps(build_job(wf(images=[image])))["docker/metadata-action"]["with"]
+        assert meta["labels"].splitlines() == ["org.opencontainers.image.vendor=ACME", "team=payments"]
+        assert "labels" not in steps(build_job(wf()))["docker/metadata-action"]["with"]
+
     def test_a_dockerfile_outside_the_context_is_watched_too(self) -> None:
         doc = wf(images=[{"name": "api", "dockerfile": "docker/api.Dockerfile"}])
         filters = load(steps(doc["jobs"]["changes"])["dorny/paths-filter"]["with"]["filters"])
