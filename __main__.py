@@ -4,13 +4,16 @@ build-push workflow that uses them. Reads settings, wires components, exports ou
 import pulumi
 
 from components import config
+from components.adoption import adoption
 from components.github_settings import GitHubActionsSettings, GitHubSettingsArgs
-from components.registry import AcrRegistry, RegistryArgs
+from components.registry import AcrRegistry, RegistryArgs, registry_summary
 from components.workflow import WorkflowFile, WorkflowFileArgs
 from components.workflow_render import render
 
 # Every configuration error is reported here, before any resource is registered.
 settings = config.load()
+# With `adopt`, what already exists is looked up and imported; otherwise nothing is looked up.
+existing = adoption(settings)
 
 registry = AcrRegistry(
     "registry",
@@ -19,6 +22,7 @@ registry = AcrRegistry(
         images=settings.images,
         source=f"{settings.owner}/{settings.github.repository}",
         stack=settings.stack,
+        adoption=existing,
     ),
 )
 
@@ -28,6 +32,7 @@ actions = GitHubActionsSettings(
     GitHubSettingsArgs(
         github=settings.github,
         variables=settings.variables,
+        adoption=existing,
         secrets=settings.secrets,
         repository_secrets=settings.repository_secrets,
     ),
@@ -40,10 +45,11 @@ workflow = WorkflowFile(
         repository=settings.github.repository,
         branch=settings.github.branch,
         path=settings.workflow_path,
-        content=render(settings),
+        content=render(settings, existing.existing.workflow_name),
         stack=settings.stack,
         depends_on=[*actions.prerequisites, *registry.prerequisites],
         via_pull_request=settings.workflow.via_pull_request,
+        import_id=existing.workflow_file(),
     ),
 )
 
@@ -52,4 +58,4 @@ pulumi.export("images", {image.name: settings.image_reference(image) for image i
 pulumi.export("workflowPath", settings.workflow_path)
 pulumi.export("variables", list(settings.variables))
 pulumi.export("secrets", list(settings.secret_names))
-pulumi.export("registrySettings", settings.registry_summary())
+pulumi.export("registrySettings", registry_summary(settings))

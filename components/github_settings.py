@@ -9,6 +9,7 @@ from typing import cast
 import pulumi
 import pulumi_github as github
 
+from components.adoption import Adoption
 from components.fields import Secret
 from components.settings import GitHub
 
@@ -19,6 +20,8 @@ class GitHubSettingsArgs:
     """The repository, and the environment with its protection rules when there is one."""
     variables: dict[str, str]
     """Variable name -> value (plain text: these are visible in the repository settings)."""
+    adoption: Adoption
+    """Which variables and which environment already exist, and their import IDs."""
     secrets: dict[str, Secret] = field(default_factory=dict)
     """Secret name -> value, at the stack's scope; written as Pulumi secrets, never shown."""
     repository_secrets: dict[str, Secret] = field(default_factory=dict)
@@ -41,6 +44,7 @@ class GitHubActionsSettings(pulumi.ComponentResource):
     ) -> None:
         super().__init__("acr-pipeline:github:GitHubActionsSettings", name, None, opts)
         self.repository = args.github.repository
+        self.adoption = args.adoption
         self.policies = []
         self.environment = self._environment(name, args.github) if args.github.environment else None
         env_name = self.environment.environment if self.environment else None
@@ -62,11 +66,13 @@ class GitHubActionsSettings(pulumi.ComponentResource):
         self.prerequisites = [*self.variables.values(), *self.secrets.values(), *self.policies]
         self.register_outputs({"variables": list(self.variables), "secrets": list(self.secrets)})
 
-    def _options(self) -> pulumi.ResourceOptions:
-        # GitHub writes variables and secrets with an upsert: on replacement the default
-        # create-before-delete would write the new value, then delete it. Delete first.
+    def _options(self, import_id: str | None = None) -> pulumi.ResourceOptions:
+        # On replacement (a new environment, say) the default create-before-delete would fail
+        # or lose the value: creating a variable that exists is a POST that GitHub answers with
+        # 409 (resource_github_actions_variable.go, resourceGithubActionsVariableCreate), and a
+        # secret is a PUT upsert that the delete of the old one then removes. Delete first.
         # Logical names come from the GitHub names, so reordering images replaces nothing.
-        return pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+        return pulumi.ResourceOptions(parent=self, delete_before_replace=True, import_=import_id)
 
     def _variable(
         self, resource_name: str, var: str, value: str, env_name: pulumi.Output[str] | None
@@ -78,7 +84,7 @@ class GitHubActionsSettings(pulumi.ComponentResource):
             repository=self.repository,
             variable_name=var,
             value=value,
-            opts=self._options(),
+            opts=self._options(self.adoption.variable(var)),
             **scope,
         )
         return resource
@@ -113,6 +119,10 @@ class GitHubActionsSettings(pulumi.ComponentResource):
             repository=self.repository,
             environment=env.environment,
             reviewers=reviewers,
+            # Required reviewers mean something only if an admin cannot skip them and the
+            # person who pushed cannot approve their own run (the provider's defaults allow both).
+            can_admins_bypass=reviewers is None,
+            prevent_self_review=reviewers is not None,
             wait_timer=env.wait_timer,
             deployment_branch_policy=(
                 github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
@@ -121,7 +131,13 @@ class GitHubActionsSettings(pulumi.ComponentResource):
                 if restricted
                 else None
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            # Creating an environment is a PUT that overwrites an existing one's protections
+            # (resource_github_repository_environment.go, ...Create): an existing one is imported
+            # instead, so `pulumi preview` shows what changes. Deleting it would delete its
+            # secrets too, including the team's own: `pulumi destroy` leaves it.
+            opts=pulumi.ResourceOptions(
+                parent=self, retain_on_delete=True, import_=self.adoption.environment()
+            ),
         )
         refs = [("branch", p) for p in env.deployment_branches] + [("tag", p) for p in env.deployment_tags]
         self.policies = [

@@ -4,11 +4,13 @@ access, retention and scanning rules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_alicloud as alicloud
 
-from components.settings import SCAN_TRIGGERS, Image, Registry
+from components.adoption import Adoption
+from components.settings import SCAN_TRIGGERS, Image, Registry, Settings
 
 
 @dataclass(frozen=True)
@@ -17,8 +19,10 @@ class RegistryArgs:
     images: tuple[Image, ...]
     source: str
     """Where the images are built from (`owner/repository`), for the repository summary."""
-    stack: str = ""
+    stack: str
     """The stack's name, to keep instance-wide rule names apart between stacks."""
+    adoption: Adoption
+    """Which of the namespace and repositories already exist, and their import IDs."""
 
 
 class AcrRegistry(pulumi.ComponentResource):
@@ -28,117 +32,106 @@ class AcrRegistry(pulumi.ComponentResource):
     """
 
     namespace: pulumi.CustomResource | None
-    """The namespace resource, or None when it is adopted (`createNamespace: false`) or external."""
+    """The namespace resource, or None when it is someone else's (`createNamespace: false`) or external."""
     repositories: dict[str, pulumi.CustomResource]
     """Image name -> repository resource."""
+    acl: list[pulumi.CustomResource]
+    """The internet ACL entries the stack adds (Enterprise Edition, `publicAccess`)."""
     rules: list[pulumi.CustomResource]
-    """Internet endpoint ACL, retention and scan rules (Enterprise Edition, when configured)."""
-    internet_endpoint: pulumi.CustomResource | None
-    """The internet endpoint ACL, when the stack manages it: runners log in through it."""
+    """Retention and scan rules (Enterprise Edition, when configured)."""
     prerequisites: list[pulumi.Resource]
-    """What a workflow run needs in place: the repositories and the internet access (not the
-    retention and scan rules)."""
+    """What a workflow run needs in place: the repositories and the internet ACL entries it logs
+    in through (not the retention and scan rules)."""
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("acr-pipeline:registry:AcrRegistry", name, None, opts)
-        reg = args.registry
-        # Images are data: by default the namespace and repositories outlive `pulumi destroy`.
-        child = pulumi.ResourceOptions(parent=self, retain_on_delete=reg.retain_on_delete)
-
-        self.namespace = None
-        self.repositories = {}
-        self.rules = []
-        self.internet_endpoint = None
-        self.prerequisites = []
+        reg, adopt = args.registry, args.adoption
+        self.namespace, self.repositories, self.acl, self.rules, self.prerequisites = None, {}, [], [], []
         if reg.edition == "external":
             self.register_outputs({})
             return
 
+        def kept(import_id: str | None) -> pulumi.ResourceOptions:
+            # Images are data: by default the namespace and repositories outlive `pulumi
+            # destroy`, adopted ones as well. An existing one is imported, never re-created.
+            return pulumi.ResourceOptions(
+                parent=self, retain_on_delete=reg.retain_on_delete, import_=import_id
+            )
+
         # The namespace name flows from the resource when we create it, so every repository
-        # waits for its namespace; an adopted namespace is just its configured name.
+        # waits for its namespace; someone else's namespace is just its configured name.
         namespace_name: pulumi.Input[str] = reg.namespace
-        if reg.edition == "enterprise":
-            if reg.create_namespace:
-                enterprise_ns = alicloud.cs.RegistryEnterpriseNamespace(
-                    f"{name}-namespace",
-                    instance_id=reg.instance_id or "",
-                    name=reg.namespace,
-                    auto_create=False,
-                    default_visibility=reg.visibility,
-                    opts=child,
-                )
-                self.namespace, namespace_name = enterprise_ns, enterprise_ns.name
-        else:
+        enterprise = reg.edition == "enterprise"
+        if not enterprise:
             pulumi.log.warn(
                 "registry.edition 'personal' uses alicloud.cr.Namespace/Repo, which the provider has "
                 "deprecated; move to Enterprise Edition (see docs/registry.md, 'Registry editions').",
                 resource=self,
             )
-            if reg.create_namespace:
-                personal_ns = alicloud.cr.Namespace(
-                    f"{name}-namespace",
-                    name=reg.namespace,
-                    auto_create=False,
-                    default_visibility=reg.visibility,
-                    opts=child,
-                )
-                self.namespace, namespace_name = personal_ns, personal_ns.name
+        if reg.create_namespace:
+            kind = alicloud.cs.RegistryEnterpriseNamespace if enterprise else alicloud.cr.Namespace
+            where = {"instance_id": reg.instance_id} if enterprise else {}
+            namespace = kind(
+                f"{name}-namespace",
+                name=reg.namespace,
+                auto_create=False,
+                default_visibility=reg.visibility,
+                opts=kept(adopt.namespace()),
+                **where,
+            )
+            self.namespace, namespace_name = namespace, namespace.name
 
         for image in args.images:
             summary = f"{image.name}: built and pushed by GitHub Actions from {args.source}"[:80]
-            if reg.edition == "enterprise":
+            common = {
+                "namespace": namespace_name,
+                "name": image.name,
+                "repo_type": reg.visibility,
+                "summary": summary,
+            }
+            options = kept(adopt.repository(image.name))
+            if enterprise:
                 repo: pulumi.CustomResource = alicloud.cs.RegistryEnterpriseRepo(
                     f"{name}-repo-{image.name}",
-                    instance_id=reg.instance_id or "",
-                    namespace=namespace_name,
-                    name=image.name,
-                    repo_type=reg.visibility,
-                    summary=summary,
+                    instance_id=reg.instance_id,
                     tag_immutability=image.immutable_tags,
-                    opts=child,
+                    opts=options,
+                    **common,
                 )
             else:
-                repo = alicloud.cr.Repo(
-                    f"{name}-repo-{image.name}",
-                    namespace=namespace_name,
-                    name=image.name,
-                    repo_type=reg.visibility,
-                    summary=summary,
-                    opts=child,
-                )
+                repo = alicloud.cr.Repo(f"{name}-repo-{image.name}", opts=options, **common)
             self.repositories[image.name] = repo
 
-        if reg.edition == "enterprise":
+        if enterprise:
             self._enterprise_rules(name, reg, namespace_name, args.stack)
-
-        self.prerequisites = [*self.repositories.values(), *filter(None, [self.internet_endpoint])]
+        self.prerequisites = [*self.repositories.values(), *self.acl]
         self.register_outputs({"repositories": {k: r.id for k, r in self.repositories.items()}})
 
     def _enterprise_rules(
         self, name: str, reg: Registry, namespace_name: pulumi.Input[str], stack: str
     ) -> None:
         instance_id = reg.instance_id or ""
-        repos = list(self.repositories.values())
-        after_repos = pulumi.ResourceOptions(parent=self, depends_on=repos)
-
-        if reg.public_access is not None:
-            # The internet endpoint and its ACL belong to the whole instance: one stack per
-            # instance owns this (opt-in; the cross-stack check refuses two). Destroying the
-            # stack leaves it as it is, since other stacks' pipelines push through it.
-            self.internet_endpoint = alicloud.cr.InternetEndpoint(
-                f"{name}-internet-endpoint",
-                instance_id=instance_id,
-                entries=[
-                    alicloud.cr.InternetEndpointEntryArgs(entry=e.cidr, comment=e.comment)
-                    for e in reg.public_access
-                ],
-                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        after_repos = pulumi.ResourceOptions(parent=self, depends_on=list(self.repositories.values()))
+        for entry in reg.public_access or ():
+            # One policy per entry: the stack adds and removes its own entries and never touches
+            # the others (alicloud.cr.InternetEndpoint would reconcile the whole ACL to this list
+            # and delete entries made elsewhere: resource_alicloud_cr_internet_endpoint.go,
+            # resourceAlicloudCrInternetEndpointUpdate). The endpoint itself must be enabled.
+            self.acl.append(
+                alicloud.cr.EndpointAclPolicy(
+                    f"{name}-acl-{entry.cidr}",
+                    instance_id=instance_id,
+                    endpoint_type="internet",
+                    module_name="Registry",
+                    entry=entry.cidr,
+                    description=entry.comment,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
             )
-            self.rules.append(self.internet_endpoint)
 
         if reg.retention is not None:
             keep = reg.retention
-            # A namespace the stack owns is cleaned as a whole; in an adopted (shared)
+            # A namespace the stack owns is cleaned as a whole; in someone else's (shared)
             # namespace only the stack's own repositories are touched.
             scopes: list[tuple[str, str | None]] = (
                 [("NAMESPACE", None)]
@@ -175,6 +168,22 @@ class AcrRegistry(pulumi.ComponentResource):
                     scan_type=reg.scan.type,
                     trigger_type=SCAN_TRIGGERS[reg.scan.trigger],
                     repo_tag_filter_pattern=reg.scan.tag_pattern,
-                    opts=after_repos,
+                    # A replacement keeps the name: the old rule goes first.
+                    opts=pulumi.ResourceOptions.merge(
+                        after_repos, pulumi.ResourceOptions(delete_before_replace=True)
+                    ),
                 )
             )
+
+
+def registry_summary(s: Settings) -> dict[str, Any]:
+    """The registry-wide settings a stack manages, for the stack outputs (no secrets here)."""
+    reg = s.registry
+    return {
+        "edition": reg.edition,
+        "namespace": reg.namespace,
+        "publicAccess": [e.cidr for e in reg.public_access] if reg.public_access is not None else None,
+        "retention": reg.retention.model_dump(by_alias=True) if reg.retention else None,
+        "scan": {"trigger": SCAN_TRIGGERS[reg.scan.trigger], "type": reg.scan.type} if reg.scan else None,
+        "immutableTags": [i.name for i in s.images if i.immutable_tags],
+    }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -48,6 +49,8 @@ USER_SECRET = "ALIYUN_REGISTRY_USER"  # noqa: S105 - a name, not a value
 PASSWORD_SECRET = "ALIYUN_REGISTRY_PWD"  # noqa: S105 - a name, not a value
 RESERVED_NAMES = (REGISTRY_VARIABLE, USER_SECRET, PASSWORD_SECRET)
 SCAN_TRIGGERS = {"onPush": "AUTO", "manual": "MANUAL"}
+
+
 # --- the registry ------------------------------------------------------------------------------
 
 
@@ -254,6 +257,9 @@ class Notify(Model):
 
 
 class Workflow(Model):
+    name: Text | None = None
+    """The workflow's `name:`, which `workflow_run` chains on it depend on. Default:
+    `build-push (<stack>)`; with `adopt`, the name of the workflow file it takes over."""
     path: Annotated[str, Rule(rules.workflow_path)] | None = None
     """Where the workflow is committed. Default: `.github/workflows/build-push.yml`, or
     `build-push-<environment>.yml` with an environment."""
@@ -308,6 +314,9 @@ class Settings(Model):
     """The GitHub side."""
     workflow: Workflow = Field(default_factory=lambda: Workflow.model_validate({}))
     """The committed workflow."""
+    adopt: Bool = False
+    """Take over what already exists (variables, the environment, the workflow file, the namespace
+    and repositories): look each up and import it instead of creating it. See docs/adopt.md."""
     registry_username: Text | None = Field(None, json_schema_extra={"anyOf": [{"type": "string"}, SECURE]})
     """The registry login, stored as the ALIYUN_REGISTRY_USER secret. Required. May be a secret."""
     registry_password: Secret | None = None
@@ -402,27 +411,24 @@ class Settings(Model):
     def secret_names(self) -> tuple[str, ...]:
         return (*self.secrets, *self.repository_secrets)
 
-    def registry_summary(self) -> dict[str, Any]:
-        """The registry-wide settings a stack manages, for the stack outputs (no secrets here)."""
-        reg = self.registry
-        return {
-            "edition": reg.edition,
-            "namespace": reg.namespace,
-            "publicAccess": [e.cidr for e in reg.public_access] if reg.public_access is not None else None,
-            "retention": reg.retention.model_dump(by_alias=True) if reg.retention else None,
-            "scan": {"trigger": SCAN_TRIGGERS[reg.scan.trigger], "type": reg.scan.type} if reg.scan else None,
-            "immutableTags": [i.name for i in self.images if i.immutable_tags],
-        }
-
 
 Found = list[tuple[tuple[str | int, ...], Any, str]]
 
+# Two images may not share these: (field reported, what must differ, the rule).
+UNIQUE: tuple[tuple[str, Callable[[Image], str], str], ...] = (
+    ("name", lambda image: image.name, "two images with the same name"),
+    ("name", lambda image: image.key, "two images whose names give the same job id"),
+    (
+        "variable",
+        lambda image: image.variable.upper(),
+        "two images write the same GitHub variable (names are case-insensitive)",
+    ),
+)
+
 
 def _image_rules(s: Settings) -> Found:
-    found: Found = []
-    at = f"{PROJECT}:images"
-    notify = s.workflow.notify.secret.upper() if s.workflow.notify else None
-    seen: dict[str, dict[str, int]] = {"name": {}, "key": {}, "variable": {}}
+    at, found = f"{PROJECT}:images", Found()
+    reserved = {*RESERVED_NAMES, *([s.workflow.notify.secret.upper()] if s.workflow.notify else [])}
     for i, image in enumerate(s.images):
         if s.registry.edition == "personal" and (
             rule := rules.acr_name("repository", "personal")(image.name)
@@ -432,25 +438,15 @@ def _image_rules(s: Settings) -> Found:
             found.append(
                 ((at, i, "immutableTags"), True, "is an Enterprise Edition setting (registry.edition)")
             )
-        if image.variable.upper() in (*RESERVED_NAMES, notify):
+        if image.variable.upper() in reserved:
             found.append(
                 ((at, i, "variable"), image.variable, "is reserved for another setting; choose another name")
             )
-        for kind, field, value, rule in (
-            ("name", "name", image.name, "two images with the same name"),
-            ("key", "name", image.key, "two images whose names give the same job id"),
-            (
-                "variable",
-                "variable",
-                image.variable.upper(),
-                "two images write the same GitHub variable (names are case-insensitive)",
-            ),
-        ):
-            if value in seen[kind]:
-                found.append(
-                    ((at, i, field), getattr(image, field), f"{rule} as images[{seen[kind][value]}]")
-                )
-            seen[kind].setdefault(value, i)
+    for field, same, rule in UNIQUE:
+        first: dict[str, int] = {}
+        for i, image in enumerate(s.images):
+            if (j := first.setdefault(same(image), i)) != i:
+                found.append(((at, i, field), getattr(image, field), f"{rule} as images[{j}]"))
     return found
 
 

@@ -22,6 +22,8 @@ class WorkflowFileArgs:
     """Every variable, secret and repository: the commit triggers a run that needs them all."""
     via_pull_request: bool = False
     """Commit to a branch of its own and open a pull request into `branch` (protected branches)."""
+    import_id: str | None = None
+    """The import ID of the workflow file already committed there (adoption), or None."""
 
 
 class WorkflowFile(pulumi.ComponentResource):
@@ -41,16 +43,21 @@ class WorkflowFile(pulumi.ComponentResource):
         depends_on = list(args.depends_on)
 
         target: pulumi.Input[str] = args.branch
+        # In pull-request mode the branch name carries the content's hash, and a new name makes a
+        # new branch (a rename is the provider's default, of a branch GitHub may have deleted at
+        # the merge), so a new file and a new pull request (`branch` and `head_ref` are ForceNew).
+        # The old ones are forgotten, not deleted: merged, their branch may be gone already.
+        review = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         if args.via_pull_request:
-            # The branch name carries the content's hash: each change to the file makes a new
-            # branch, file and pull request (and removes the old ones), even after a merge.
             digest = hashlib.sha256(args.content.encode()).hexdigest()[:10]
             head = github.Branch(
                 f"{name}-branch",
                 repository=args.repository,
                 branch=f"acr-pipeline/{args.stack}-{digest}",
                 source_branch=args.branch,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions.merge(
+                    review, pulumi.ResourceOptions(replace_on_changes=["branch"])
+                ),
             )
             target = head.branch
 
@@ -61,13 +68,18 @@ class WorkflowFile(pulumi.ComponentResource):
             file=args.path,
             content=args.content,
             commit_message=f"ci: update {args.path} (acr-pipeline stack {args.stack})",
-            # A hand-written build-push.yml already in the repository is taken over.
-            overwrite_on_create=True,
+            # A file that exists is refused unless this is set (resource_github_repository_file.go,
+            # ...Create: "refusing to overwrite existing file"): a hand-written workflow is taken
+            # over only with `adopt`, which imports it. A pull request's branch is ours, and holds
+            # the base branch's copy of the file from the start.
+            overwrite_on_create=args.via_pull_request,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=depends_on,
                 # Same file path on replacement: create-before-delete would delete the new file.
                 delete_before_replace=True,
+                retain_on_delete=args.via_pull_request,
+                import_=args.import_id,
             ),
         )
 
@@ -83,6 +95,6 @@ class WorkflowFile(pulumi.ComponentResource):
                     "The variables, secrets and registry repositories it uses already exist; "
                     "merging starts the first build."
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.file]),
+                opts=pulumi.ResourceOptions.merge(review, pulumi.ResourceOptions(depends_on=[self.file])),
             )
         self.register_outputs({"path": self.path})

@@ -253,10 +253,11 @@ def _notify_job(notify: Notify, needs: list[str]) -> CommentedMap:
     return job
 
 
-def workflow(settings: Settings) -> CommentedMap:
-    """The workflow as an ordered mapping (what `render` emits)."""
+def workflow(settings: Settings, adopted_name: str | None = None) -> CommentedMap:
+    """The workflow as an ordered mapping (what `render` emits). Its name is the configured
+    one, else that of the workflow it takes over (`adopt`), else `build-push (<stack>)`."""
     doc = CommentedMap()
-    doc["name"] = f"build-push ({settings.stack})"
+    doc["name"] = settings.workflow.name or adopted_name or f"build-push ({settings.stack})"
     push = CommentedMap()
     if settings.workflow.branch_builds:
         push["branches"] = CommentedSeq([settings.github.branch])
@@ -291,6 +292,6 @@ def _dump(data: Any) -> str:
     return out.getvalue()
 
 
-def render(settings: Settings) -> str:
+def render(settings: Settings, adopted_name: str | None = None) -> str:
     """The workflow file's exact text."""
-    return _dump(workflow(settings))
+    return _dump(workflow(settings, adopted_name))

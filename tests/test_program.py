@@ -173,7 +173,8 @@ class TestWorkflowFile:
         (file,) = run.of_type(FILE)
         assert file.plain("branch") == "develop"
         assert file.plain("file") == ".github/workflows/images.yaml"
-        assert file.plain("overwriteOnCreate") is True
+        # A hand-written workflow at that path is refused, not overwritten: `adopt` imports it.
+        assert file.plain("overwriteOnCreate") is False
 
     def test_content_is_plain_rendered_text_not_an_output(self, default_run: Run) -> None:
         (file,) = default_run.of_type(FILE)
@@ -240,22 +241,27 @@ SCAN_RULE = "alicloud:cr/scanRule:ScanRule"
 DEPLOY_POLICY = "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
 BRANCH = "github:index/branch:Branch"
 PULL_REQUEST = "github:index/repositoryPullRequest:RepositoryPullRequest"
-RULE_TYPES = {INTERNET_ENDPOINT, LIFECYCLE_RULE, SCAN_RULE}
+ACL_ENTRY = "alicloud:cr/endpointAclPolicy:EndpointAclPolicy"
+RULE_TYPES = {INTERNET_ENDPOINT, ACL_ENTRY, LIFECYCLE_RULE, SCAN_RULE}
 
 
 class TestRegistrySettings:
     def test_nothing_is_managed_on_the_instance_unless_asked(self, default_run: Run) -> None:
         assert not [r for r in default_run.custom() if r.type in RULE_TYPES]
 
-    def test_public_access_manages_the_internet_endpoint_acl(self) -> None:
+    def test_public_access_adds_one_acl_entry_per_cidr_to_the_internet_endpoint(self) -> None:
         entries = [{"cidr": "203.0.113.0/24", "comment": "office"}, {"cidr": "0.0.0.0/0"}]
         run = run_for(registry={"publicAccess": entries})
-        (endpoint,) = run.of_type(INTERNET_ENDPOINT)
-        assert endpoint.plain("instanceId") == "cri-abc123def456"
-        assert endpoint.plain("entries") == [
-            {"entry": "203.0.113.0/24", "comment": "office"},
-            {"entry": "0.0.0.0/0", "comment": "acr-pipeline"},
+        policies = run.of_type(ACL_ENTRY)
+        assert [(p.plain("entry"), p.plain("description")) for p in policies] == [
+            ("203.0.113.0/24", "office"),
+            ("0.0.0.0/0", "acr-pipeline"),
         ]
+        for policy in policies:
+            assert policy.plain("instanceId") == "cri-abc123def456"
+            assert (policy.plain("endpointType"), policy.plain("moduleName")) == ("internet", "Registry")
+        # Never the whole ACL: that resource would delete entries the stack did not make.
+        assert run.of_type(INTERNET_ENDPOINT) == []
 
     def test_retention_covers_an_owned_namespace(self) -> None:
         run = run_for(registry={"retention": {"keepLastTags": 50, "keepTagPattern": "^v[0-9].*"}})
@@ -286,16 +292,11 @@ class TestRegistrySettings:
         assert rule.plain("triggerType") == "AUTO"
         assert rule.plain("scanType") == "VUL"
 
-    def test_workflow_file_waits_for_the_internet_endpoint_the_runner_logs_in_through(self) -> None:
+    def test_workflow_file_waits_for_the_acl_entries_the_runner_logs_in_through(self) -> None:
         run = run_for(registry={"publicAccess": [{"cidr": "0.0.0.0/0"}]})
-        (endpoint,) = run.of_type(INTERNET_ENDPOINT)
+        (entry,) = run.of_type(ACL_ENTRY)
         (file,) = run.of_type(FILE)
-        assert endpoint.urn in file.dependencies
-
-    def test_internet_endpoint_outlives_the_stack_because_the_instance_is_shared(self) -> None:
-        run = run_for(registry={"publicAccess": [{"cidr": "0.0.0.0/0"}], "retainOnDelete": False})
-        (endpoint,) = run.of_type(INTERNET_ENDPOINT)
-        assert endpoint.retain_on_delete
+        assert entry.urn in file.dependencies
 
     def test_scan_rule_names_differ_between_stacks_sharing_a_namespace(self) -> None:
         dev = run_for(stack="dev", registry={"scan": {}})

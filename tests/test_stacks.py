@@ -63,6 +63,26 @@ def test_two_stacks_creating_one_namespace_clash(tmp_path: Path) -> None:
     assert any("ACR namespace acme-dev" in p and "dev and qa" in p for p in found)
 
 
+def test_two_stacks_adding_one_internet_acl_entry_clash_but_different_entries_do_not(tmp_path: Path) -> None:
+    qa = DEV.replace("namespace: acme-dev", "namespace: acme-qa").replace(
+        "branch: main", "branch: main\n    environment: qa"
+    )
+    acl = "\n    publicAccess:\n      - cidr: {}"
+    dev = DEV.replace("namespace: acme-dev", "namespace: acme-dev" + acl.format("203.0.113.0/24"))
+    found = problems_for(
+        write_stacks(
+            tmp_path,
+            dev=dev,
+            qa=qa.replace("namespace: acme-qa", "namespace: acme-qa" + acl.format("203.0.113.0/24")),
+        )
+    )
+    assert found == [
+        "stacks dev and qa both write the internet ACL entry 203.0.113.0/24 of instance cri-8x2kd7sf1mqa3vno"
+    ]
+    other = qa.replace("namespace: acme-qa", "namespace: acme-qa" + acl.format("198.51.100.0/24"))
+    assert problems_for(write_stacks(tmp_path, dev=dev, qa=other)) == []
+
+
 def test_environment_scopes_keep_the_same_names_apart(tmp_path: Path) -> None:
     qa = DEV.replace("namespace: acme-dev", "namespace: acme-qa").replace(
         "branch: main", "branch: main\n    environment: qa"

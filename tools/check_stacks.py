@@ -45,8 +45,7 @@ def claims(s: Settings) -> list[Claim]:
         if reg.create_namespace:
             out.append(("ACR namespace", where, reg.namespace))
         out += [("ACR repository", where, f"{reg.namespace}/{image.name}") for image in s.images]
-        if reg.public_access is not None:
-            out.append(("internet endpoint ACL of instance", where))
+        out += [("internet ACL entry", where, entry.cidr) for entry in reg.public_access or ()]
     return out
 
 
@@ -58,6 +57,9 @@ def describe_claim(claim: Claim) -> str:
     if kind == "workflow file":
         repo, branch, path = rest
         return f"workflow file {path} on {repo}@{branch}"
+    if kind == "internet ACL entry":
+        where, cidr = rest
+        return f"internet ACL entry {cidr} of instance {where}"
     return f"{kind} {' '.join(reversed(rest))}"
 
 

@@ -60,6 +60,9 @@ class Registered:
     delete_before_replace: bool
     retain_on_delete: bool
     protect: bool
+    import_id: str = ""
+    """The `import` option: the ID of an existing object to take over ("" to create)."""
+    replace_on_changes: tuple[str, ...] = ()
 
     def plain(self, key: str) -> Any:
         """An input's value, with any secret wrapper removed."""
@@ -70,11 +73,23 @@ class Registered:
         return isinstance(self.inputs.get(key), Hidden)
 
 
-# The only data-source calls the program may make: looking up environment reviewers given
-# by name. Anything else is a design change (the endpoint is computed, never looked up).
-LOOKUPS = {
+# The data-source calls the program may make: reviewers given by name, and with `adopt` the
+# lookups of components/adoption.py. Offline, nothing exists yet: each adoption lookup lists
+# nothing, so every object is created (the real preview decides). Anything else is a design
+# change (the endpoint is computed, never looked up).
+REVIEWER_LOOKUPS = {
     "github:index/getUser:getUser": "username",
     "github:index/getTeam:getTeam": "slug",
+}
+ADOPTION_LOOKUPS: dict[str, dict[str, Any]] = {
+    "github:index/getActionsVariables:getActionsVariables": {"variables": []},
+    "github:index/getActionsEnvironmentVariables:getActionsEnvironmentVariables": {"variables": []},
+    "github:index/getRepositoryEnvironments:getRepositoryEnvironments": {"environments": []},
+    "github:index/getRepositoryFile:getRepositoryFile": {},
+    "alicloud:cs/getRegistryEnterpriseNamespaces:getRegistryEnterpriseNamespaces": {"namespaces": []},
+    "alicloud:cs/getRegistryEnterpriseRepos:getRegistryEnterpriseRepos": {"repos": []},
+    "alicloud:cr/getNamespaces:getNamespaces": {"namespaces": []},
+    "alicloud:cr/getRepos:getRepos": {"repos": []},
 }
 
 
@@ -83,24 +98,31 @@ def fake_id(name: str) -> int:
     return 100000 + sum((i + 1) * ord(c) for i, c in enumerate(name))
 
 
-class _Mocks(pulumi_mocks.Mocks):
+class OfflineMocks(pulumi_mocks.Mocks):
+    """Every registration succeeds with its inputs as outputs; lookups answer as above."""
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
+        return args.resource_id or f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        if args.token not in LOOKUPS:
-            raise AssertionError(f"unexpected provider function call: {args.token}")
         self.calls.append((args.token, dict(args.args)))
-        name = str(args.args[LOOKUPS[args.token]])
-        return {"id": str(fake_id(name)), LOOKUPS[args.token]: name}, []
+        return self.answer(args.token, dict(args.args)), []
+
+    def answer(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
+        if token in REVIEWER_LOOKUPS:
+            name = str(args[REVIEWER_LOOKUPS[token]])
+            return {"id": str(fake_id(name)), REVIEWER_LOOKUPS[token]: name}
+        if token in ADOPTION_LOOKUPS:
+            return dict(ADOPTION_LOOKUPS[token])
+        raise AssertionError(f"unexpected provider function call: {token}")
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    def __init__(self) -> None:
-        self.recorder = _Mocks()
+    def __init__(self, mocks: OfflineMocks | None = None) -> None:
+        self.recorder = mocks or OfflineMocks()
         super().__init__(self.recorder)
         self.registered: list[Registered] = []
 
@@ -119,6 +141,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     retain_on_delete=bool(request.retainOnDelete),
                     protect=bool(request.protect),
+                    import_id=request.importId,
+                    replace_on_changes=tuple(request.replaceOnChanges),
                 )
             )
         return response
@@ -179,7 +203,7 @@ def run_program(
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     ROOT.set(None)  # a fresh Stack resource for every run
     pulumi.runtime.set_mocks(
-        _Mocks(), project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
+        monitor.recorder, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
     )
 
     exported: dict[str, Any] = {}

@@ -1,0 +1,345 @@
+"""The real program against a world that answers like GitHub and ACR (tests/world.py): a fresh
+repository, a pipeline made by hand and taken over with `adopt`, half of one, an environment
+with protections of its own, pull-request mode across a merge, the registry's shared ACL, a
+workflow file edited by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import SECRET_KEYS, config, encode
+from tests.world import (
+    BRANCH,
+    EE_NAMESPACE,
+    EE_REPO,
+    ENVIRONMENT,
+    FILE,
+    HANDMADE_WORKFLOW,
+    KINDS,
+    NAMESPACE,
+    REPO,
+    SECRET,
+    VARIABLE,
+    Deployment,
+    Environment,
+    Registry,
+    World,
+    WorldError,
+    handmade,
+)
+
+WORKFLOW = ".github/workflows/build-push.yml"
+
+
+def fresh() -> World:
+    return World(instances={"cri-abc123def456": Registry()})
+
+
+def up(world: World, **overrides: Any) -> Deployment:
+    return world.up(encode(config(**overrides)), SECRET_KEYS)
+
+
+def ops(deployment: Deployment, type_: str) -> list[str]:
+    return [s.op for s in deployment.steps if s.type == type_]
+
+
+class TestAFreshRepository:
+    def test_everything_is_created_and_the_workflow_is_committed_last(self) -> None:
+        world = fresh()
+        first = up(world, images=[{"name": "api"}, {"name": "web"}])
+        assert first.errors == []
+        assert {s.op for s in first.steps} == {"create"}
+        assert world.instances["cri-abc123def456"].namespaces == {"acme-dev": {"api", "web"}}
+        assert set(world.variables) == {"ALIYUN_REGISTRY", "API_IMAGE_NAME", "WEB_IMAGE_NAME"}
+        assert set(world.secrets) == {"ALIYUN_REGISTRY_USER", "ALIYUN_REGISTRY_PWD"}
+        assert world.log[-1] == f"PUT file {WORKFLOW} on main", "the commit that triggers the first run"
+        assert world.overwritten == []
+
+    def test_a_normal_run_looks_nothing_up(self) -> None:
+        assert up(fresh()).run.calls == []
+
+    def test_a_second_up_changes_nothing(self) -> None:
+        world = fresh()
+        up(world)
+        log = list(world.log)
+        second = up(world)
+        assert second.changes == []
+        assert second.errors == []
+        assert world.log == log
+
+
+class TestAHandMadePipelineWithoutAdopt:
+    """What the team behind the original request saw on its first `pulumi up`."""
+
+    def test_every_existing_object_refuses_to_be_created_and_no_workflow_is_committed(self) -> None:
+        world = handmade(fresh())
+        deployment = up(world)
+        errors = "\n".join(deployment.errors)
+        assert "409 Already exists - Variable already exists" in errors
+        assert "alicloud_cr_ee_namespace CreateNamespace Failed!!!" in errors
+        assert ops(deployment, VARIABLE) == ["failed", "failed"]
+        # The workflow waits for what failed: the hand-made one stays, untouched.
+        assert ops(deployment, FILE) == ["skipped"]
+        assert world.files[("main", WORKFLOW)].content == HANDMADE_WORKFLOW
+
+    def test_a_workflow_file_that_exists_is_refused_not_overwritten(self) -> None:
+        world = fresh()
+        world.edit_file(WORKFLOW, HANDMADE_WORKFLOW)
+        deployment = up(world)
+        assert any("refusing to overwrite existing file" in e for e in deployment.errors)
+        assert world.files[("main", WORKFLOW)].content == HANDMADE_WORKFLOW
+
+
+class TestAdoptingTheHandMadePipeline:
+    @pytest.fixture
+    def adopted(self) -> tuple[World, Deployment]:
+        world = handmade(fresh())
+        return world, up(world, adopt=True)
+
+    def test_each_existing_object_is_imported_by_its_provider_id_and_nothing_existing_is_created(
+        self, adopted: tuple[World, Deployment]
+    ) -> None:
+        world, deployment = adopted
+        assert deployment.errors == []
+        imports = sorted(line for line in world.log if line.startswith("IMPORT"))
+        assert imports == sorted(
+            [
+                "IMPORT RegistryEnterpriseNamespace cri-abc123def456:acme-dev",
+                "IMPORT ActionsVariable shop:ALIYUN_REGISTRY",
+                "IMPORT ActionsVariable shop:API_IMAGE_NAME",
+                "IMPORT RegistryEnterpriseRepo cri-abc123def456:acme-dev:api",
+                f"IMPORT RepositoryFile shop:{WORKFLOW}:main",
+            ]
+        )
+        assert not [
+            line
+            for line in world.log
+            if line.startswith(("POST variable", "CreateNamespace", "CreateRepository"))
+        ]
+
+    def test_the_workflow_keeps_its_name_so_workflow_run_chains_still_fire(
+        self, adopted: tuple[World, Deployment]
+    ) -> None:
+        world, _ = adopted
+        content = world.files[("main", WORKFLOW)].content
+        assert content.startswith("# Managed by acr-pipeline")
+        assert "\nname: Build and Push\n" in content
+
+    def test_secrets_are_overwritten_in_place_never_deleted(self, adopted: tuple[World, Deployment]) -> None:
+        world, deployment = adopted
+        assert ops(deployment, SECRET) == ["create", "create"]  # a PUT: there is no moment without them
+        assert sorted(world.overwritten) == ["secret ALIYUN_REGISTRY_PWD", "secret ALIYUN_REGISTRY_USER"]
+        assert not [line for line in world.log if line.startswith("DELETE")]
+
+    def test_one_lookup_per_kind_with_names_matched_exactly(self) -> None:
+        world = handmade(fresh())
+        world.instances["cri-abc123def456"].namespaces["acme-dev-old"] = {"api"}  # unanchored decoys
+        world.instances["cri-abc123def456"].namespaces["acme-dev"].add("api2")
+        deployment = up(world, adopt=True)
+        tokens = [token.rsplit(":", 1)[-1] for token, _ in deployment.run.calls]
+        assert sorted(tokens) == sorted(
+            [
+                "getActionsVariables",
+                "getRepositoryFile",
+                "getRegistryEnterpriseNamespaces",
+                "getRegistryEnterpriseRepos",
+            ]
+        )
+        regexes = {token.rsplit(":", 1)[-1]: args.get("nameRegex") for token, args in deployment.run.calls}
+        assert regexes["getRegistryEnterpriseNamespaces"] == "^(acme\\-dev)$"
+        assert deployment.errors == []
+        assert world.instances["cri-abc123def456"].namespaces["acme-dev-old"] == {"api"}
+
+    def test_a_second_up_after_adoption_changes_nothing(self, adopted: tuple[World, Deployment]) -> None:
+        world, _ = adopted
+        log = list(world.log)
+        second = up(world, adopt=True)
+        assert second.errors == []
+        assert second.changes == []
+        assert world.log == log
+
+    def test_preview_shows_each_import_and_what_changes_and_changes_nothing(self) -> None:
+        world = handmade(fresh())
+        world.variables["API_IMAGE_NAME"] = "old-namespace/api"
+        before = copy_of(world)
+        preview = world.preview(encode(config(adopt=True)), SECRET_KEYS)
+        imported = {s.name: s.detail for s in preview.steps if s.op == "import"}
+        assert imported["github-var-API_IMAGE_NAME"] == "value"
+        assert imported["github-var-ALIYUN_REGISTRY"] == ""
+        assert imported["workflow-file"] == "content"
+        assert copy_of(world) == before
+
+    def test_a_configured_workflow_name_wins_over_the_adopted_one(self) -> None:
+        world = handmade(fresh())
+        up(world, adopt=True, workflow={"name": "images"})
+        assert "\nname: images\n" in world.files[("main", WORKFLOW)].content
+
+    def test_adopted_registry_objects_outlive_destroy_and_their_images_are_never_touched(
+        self, adopted: tuple[World, Deployment]
+    ) -> None:
+        world, _ = adopted
+        steps = world.destroy()
+        forgotten = {s.type for s in steps if s.op == "forget"}
+        assert {EE_NAMESPACE, EE_REPO, ENVIRONMENT} & forgotten == {EE_NAMESPACE, EE_REPO}
+        assert world.instances["cri-abc123def456"].namespaces == {"acme-dev": {"api"}}
+
+
+def copy_of(world: World) -> Any:
+    return (dict(world.variables), dict(world.secrets), dict(world.files), list(world.log), dict(world.state))
+
+
+class TestPersonalEdition:
+    def test_the_hand_made_personal_pipeline_is_adopted_with_slash_ids(self) -> None:
+        world = handmade(World(), edition="personal")
+        personal = {"edition": "personal", "instanceId": None, "instanceName": None}
+        deployment = up(world, adopt=True, registry=personal)
+        assert deployment.errors == []
+        assert "IMPORT Namespace acme-dev" in world.log
+        assert "IMPORT Repo acme-dev/api" in world.log
+        assert ops(deployment, NAMESPACE) == ["import"]
+        assert ops(deployment, REPO) == ["import"]
+
+    def test_without_adopt_the_personal_namespace_refuses_too(self) -> None:
+        world = handmade(World(), edition="personal")
+        deployment = up(world, registry={"edition": "personal", "instanceId": None, "instanceName": None})
+        assert any("alicloud_cr_namespace CreateNamespace Failed!!!" in e for e in deployment.errors)
+
+
+class TestPartlyExisting:
+    def test_the_namespace_and_one_repository_are_imported_the_other_created(self) -> None:
+        world = fresh()
+        world.instances["cri-abc123def456"].namespaces["acme-dev"] = {"api"}
+        deployment = up(world, adopt=True, images=[{"name": "api"}, {"name": "worker"}])
+        assert deployment.errors == []
+        registry = {s.name: s.op for s in deployment.steps if s.name.startswith("registry-")}
+        assert registry == {
+            "registry-namespace": "import",
+            "registry-repo-api": "import",
+            "registry-repo-worker": "create",
+        }
+        assert "IMPORT RegistryEnterpriseRepo cri-abc123def456:acme-dev:api" in world.log
+        assert "CreateRepository acme-dev/worker" in world.log
+        assert world.instances["cri-abc123def456"].namespaces["acme-dev"] == {"api", "worker"}
+
+
+class TestAnEnvironmentWithProtectionsOfItsOwn:
+    @staticmethod
+    def protected() -> World:
+        world = fresh()
+        world.environments["staging"] = Environment(
+            reviewers=[{"teams": [42]}],
+            wait_timer=30,
+            secrets={"DEPLOY_KEY": "theirs", "ALIYUN_REGISTRY_PWD": "old"},
+        )
+        return world
+
+    def test_without_adopt_it_is_silently_overwritten(self) -> None:
+        world = self.protected()
+        assert up(world, github={"environment": "staging"}).errors == []
+        assert world.overwritten[0] == "environment staging: reviewers, wait_timer"
+        assert world.environments["staging"].reviewers == []
+
+    def test_with_adopt_it_is_imported_and_the_preview_names_the_protections_that_would_change(self) -> None:
+        world = self.protected()
+        preview = world.preview(encode(config(adopt=True, github={"environment": "staging"})), SECRET_KEYS)
+        (step,) = [s for s in preview.steps if s.type == ENVIRONMENT]
+        assert (step.op, step.detail) == ("import", "reviewers, wait_timer")
+        assert world.environments["staging"].reviewers == [{"teams": [42]}], "a preview changes nothing"
+
+    def test_configured_reviewers_cannot_be_bypassed_or_self_approved(self) -> None:
+        world = self.protected()
+        github = {"environment": "staging", "reviewers": {"teams": [42]}, "waitTimer": 30}
+        deployment = up(world, adopt=True, github=github)
+        assert deployment.errors == []
+        env = world.environments["staging"]
+        assert (env.reviewers, env.wait_timer) == ([{"teams": [42]}], 30)
+        assert (env.can_admins_bypass, env.prevent_self_review) == (False, True)
+
+    def test_their_own_secrets_are_left_alone_and_destroy_keeps_the_environment(self) -> None:
+        world = self.protected()
+        up(world, adopt=True, github={"environment": "staging"})
+        env = world.environments["staging"]
+        assert env.secrets["DEPLOY_KEY"] == "theirs"
+        assert "secret ALIYUN_REGISTRY_PWD of environment staging" in world.overwritten
+        world.destroy()
+        assert "staging" in world.environments
+        assert world.environments["staging"].secrets == {"DEPLOY_KEY": "theirs"}
+
+
+class TestPullRequestMode:
+    def test_after_a_merge_a_new_change_opens_a_new_branch_file_and_pull_request(self) -> None:
+        world = fresh()
+        first = up(world, workflow={"viaPullRequest": True})
+        assert first.errors == []
+        (pull,) = world.pulls
+        world.merge(pull)  # and GitHub deletes the merged branch
+        assert pull.head not in world.branches
+        second = up(world, workflow={"viaPullRequest": True}, images=[{"name": "api"}, {"name": "web"}])
+        assert second.errors == []
+        assert {(s.name, s.op) for s in second.steps if s.op in ("replace", "forget")} >= {
+            ("workflow-branch", "replace"),
+            ("workflow-file", "replace"),
+            ("workflow-pull-request", "replace"),
+        }
+        new = world.pulls[-1]
+        assert new.state == "open"
+        assert new.head != pull.head
+        assert new.head in world.branches
+        assert "web-build-and-push" in world.files[(new.head, WORKFLOW)].content
+
+    def test_renaming_a_branch_github_already_deleted_fails(self) -> None:
+        # Why the branch is replaced, not renamed (the provider's default for a new name).
+        world = fresh()
+        kind = KINDS[BRANCH]
+        with pytest.raises(WorldError, match="404"):
+            kind.update(world, "shop:gone", {"branch": "gone"}, {"branch": "new"}, {})
+
+
+class TestTheInstancesSharedAcl:
+    def test_public_access_adds_its_entries_and_never_deletes_the_others(self) -> None:
+        world = fresh()
+        acl = world.instances["cri-abc123def456"].acl
+        acl["10.0.0.0/8"] = "office, by hand"
+        up(world, registry={"publicAccess": [{"cidr": "203.0.113.0/24"}]})
+        assert acl == {"10.0.0.0/8": "office, by hand", "203.0.113.0/24": "acr-pipeline"}
+        up(world, registry={"publicAccess": [{"cidr": "198.51.100.0/24"}]})
+        assert acl == {"10.0.0.0/8": "office, by hand", "198.51.100.0/24": "acr-pipeline"}
+        world.destroy()
+        assert acl == {"10.0.0.0/8": "office, by hand"}
+
+
+class TestAWorkflowEditedByHand:
+    def test_the_next_update_is_refused_until_a_refresh_reads_the_new_file(self) -> None:
+        world = fresh()
+        up(world)
+        world.edit_file(WORKFLOW, "name: edited by hand\n")
+        stale = up(world, images=[{"name": "api"}, {"name": "web"}])
+        assert any("409" in e and "does not match" in e for e in stale.errors)
+        world.refresh()  # `pulumi up --refresh`
+        fixed = up(world, images=[{"name": "api"}, {"name": "web"}])
+        assert fixed.errors == []
+        assert world.files[("main", WORKFLOW)].content.startswith("# Managed by acr-pipeline")
+
+
+class TestImportIds:
+    @pytest.mark.parametrize(
+        ("type_", "import_id", "message"),
+        [
+            (VARIABLE, "shop", 'unexpected ID format ("shop"); expected 2 parts'),
+            (VARIABLE, "shop:NOPE", "404"),
+            (ENVIRONMENT, "shop:nope", "404"),
+            (FILE, "shop:.github/workflows/build-push.yml", "expected 3 parts"),
+            (EE_NAMESPACE, "cri-abc123def456", "expected 2 parts"),
+            (EE_NAMESPACE, "cri-abc123def456:nope", "NAMESPACE_NOT_EXIST"),
+            (EE_REPO, "cri-abc123def456:acme-dev", "expected 3 parts"),
+            (REPO, "acme-dev:api", "expected 2 parts"),
+        ],
+    )
+    def test_an_import_id_of_the_wrong_form_or_of_nothing_is_refused(
+        self, type_: str, import_id: str, message: str
+    ) -> None:
+        world = handmade(fresh())
+        with pytest.raises(WorldError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            KINDS[type_].read(world, import_id)

@@ -1,0 +1,791 @@
+"""A simulated world: one GitHub repository and Alibaba Cloud Container Registry, holding what
+exists before `pulumi up`, answering the way the real providers do.
+
+Mocks that accept everything prove little: creating a variable that exists is a 409, an ACR
+namespace that exists refuses to be created again, an environment is silently overwritten.
+The world runs the real `__main__.py` on Pulumi's mock engine (tools/mock_engine.py), answers
+its data-source calls from what exists, then plays the deployment the way the engine does
+(each resource created, imported, updated, replaced or left as it is, against the stack's
+state, in dependency order; deletions last) and applies each step to its objects with the
+provider's semantics. Each behaviour cites the provider source it mirrors:
+terraform-provider-github v6.13.0 (bridged by pulumi-github 6.15; paths under github/) and
+terraform-provider-alicloud (bridged by pulumi-alicloud 4.0; paths under alicloud/).
+
+A failed step fails the resources that depend on it and leaves the others to run (like
+`pulumi up --continue-on-error`), so one deployment shows every failure at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tools.mock_engine import Hidden, OfflineMocks, RecordingMonitor, Registered, Run, run_program
+
+GH = "github:index/"
+VARIABLE = f"{GH}actionsVariable:ActionsVariable"
+ENV_VARIABLE = f"{GH}actionsEnvironmentVariable:ActionsEnvironmentVariable"
+SECRET = f"{GH}actionsSecret:ActionsSecret"
+ENV_SECRET = f"{GH}actionsEnvironmentSecret:ActionsEnvironmentSecret"
+ENVIRONMENT = f"{GH}repositoryEnvironment:RepositoryEnvironment"
+POLICY = f"{GH}repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
+FILE = f"{GH}repositoryFile:RepositoryFile"
+BRANCH = f"{GH}branch:Branch"
+PULL = f"{GH}repositoryPullRequest:RepositoryPullRequest"
+EE_NAMESPACE = "alicloud:cs/registryEnterpriseNamespace:RegistryEnterpriseNamespace"
+EE_REPO = "alicloud:cs/registryEnterpriseRepo:RegistryEnterpriseRepo"
+NAMESPACE = "alicloud:cr/namespace:Namespace"
+REPO = "alicloud:cr/repo:Repo"
+ACL = "alicloud:cr/endpointAclPolicy:EndpointAclPolicy"
+
+
+class WorldError(Exception):
+    """What the provider answers when it refuses a step."""
+
+
+def blob_sha(content: str) -> str:
+    """Git's blob id, which GitHub's contents API calls `sha`."""
+    data = content.encode()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Hidden):
+        return _plain(value.value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _parts(import_id: str, count: int, sep: str = ":") -> list[str]:
+    """github/util.go parseID: SplitN on ':', the last part keeps any further ':'; a ':'
+    inside an earlier part is written '??'. (alicloud/common.go ParseResourceId splits on
+    every ':', which for these IDs comes to the same.)"""
+    parts = import_id.split(sep, count - 1)
+    if len(parts) != count:
+        raise WorldError(f'unexpected ID format ("{import_id}"); expected {count} parts separated by "{sep}"')
+    return [p.replace("??", ":") for p in parts]
+
+
+# --- what exists -------------------------------------------------------------------------------
+
+
+@dataclass
+class Environment:
+    """github/resource_github_repository_environment.go: protections, and what lives in it."""
+
+    reviewers: list[dict[str, Any]] = field(default_factory=list)
+    wait_timer: int = 0
+    can_admins_bypass: bool = True
+    prevent_self_review: bool = False
+    branch_policy: dict[str, Any] | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    policies: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class File:
+    content: str
+
+    @property
+    def sha(self) -> str:
+        return blob_sha(self.content)
+
+
+@dataclass
+class Pull:
+    head: str
+    base: str
+    state: str = "open"
+
+
+@dataclass
+class Registry:
+    """An ACR instance's namespaces (name -> repository names) and internet ACL entries."""
+
+    namespaces: dict[str, set[str]] = field(default_factory=dict)
+    acl: dict[str, str] = field(default_factory=dict)
+    """CIDR -> comment."""
+
+
+@dataclass
+class StateEntry:
+    type: str
+    id: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    retain_on_delete: bool
+    import_id: str
+
+
+@dataclass
+class Step:
+    op: str
+    """create, import, update, replace, delete, forget (retained), same, failed, skipped."""
+    type: str
+    name: str
+    detail: str = ""
+
+
+@dataclass
+class Deployment:
+    run: Run
+    steps: list[Step]
+    errors: list[str]
+
+    def named(self, *ops: str) -> list[str]:
+        return [s.name for s in self.steps if s.op in ops]
+
+    @property
+    def changes(self) -> list[Step]:
+        return [s for s in self.steps if s.op != "same"]
+
+
+@dataclass
+class World:
+    """GitHub `owner/repository` and Container Registry, as they exist."""
+
+    repository: str = "shop"
+    branches: set[str] = field(default_factory=lambda: {"main"})
+    files: dict[tuple[str, str], File] = field(default_factory=dict)
+    """(branch, path) -> file."""
+    variables: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    environments: dict[str, Environment] = field(default_factory=dict)
+    pulls: list[Pull] = field(default_factory=list)
+    instances: dict[str, Registry] = field(default_factory=dict)
+    """Enterprise Edition instances by id."""
+    personal: Registry = field(default_factory=Registry)
+    """The account's Personal Edition registry in the region."""
+    state: dict[str, StateEntry] = field(default_factory=dict)
+    """The stack's state: what Pulumi manages, by URN."""
+    log: list[str] = field(default_factory=list)
+    """Every write the providers made, in order (`POST variable API_IMAGE_NAME`, ...)."""
+    overwritten: list[str] = field(default_factory=list)
+    """What a create replaced without a word (PUT upserts)."""
+
+    # --- changes by hand -----------------------------------------------------------------------
+
+    def edit_file(self, path: str, content: str, branch: str = "main") -> None:
+        self.files[(branch, path)] = File(content)
+
+    def merge(self, pull: Pull, delete_branch: bool = True) -> None:
+        """Merge a pull request as GitHub does, and delete its head branch (the common setting)."""
+        for (branch, path), file in list(self.files.items()):
+            if branch == pull.head:
+                self.files[(pull.base, path)] = File(file.content)
+        pull.state = "merged"
+        if delete_branch:
+            self.branches.discard(pull.head)
+            self.files = {k: v for k, v in self.files.items() if k[0] != pull.head}
+
+    # --- the program against the world ---------------------------------------------------------
+
+    def up(self, config: Mapping[str, str], secret_keys: Collection[str], stack: str = "dev") -> Deployment:
+        """`pulumi up`: the program runs against what exists, then each step is applied."""
+        run = run_program(config, secret_keys, stack=stack, monitor=RecordingMonitor(WorldMocks(self)))
+        steps, errors = self._steps(run)
+        return Deployment(run, steps, errors)
+
+    def preview(
+        self, config: Mapping[str, str], secret_keys: Collection[str], stack: str = "dev"
+    ) -> Deployment:
+        """`pulumi preview`: the same steps, played on a copy, so nothing here changes."""
+        return copy.deepcopy(self).up(config, secret_keys, stack)
+
+    def refresh(self) -> None:
+        """`pulumi refresh`: the state reads what exists (a file's content and sha, above all)."""
+        for urn, entry in list(self.state.items()):
+            kind = KINDS.get(entry.type)
+            if kind is None:
+                continue
+            try:
+                entry.inputs.update(kind.read(self, entry.id))
+                entry.outputs.update(kind.outputs(self, entry.id))
+            except WorldError:
+                del self.state[urn]  # gone: Read removes it from state (d.SetId(""))
+
+    def destroy(self) -> list[Step]:
+        steps = []
+        for urn, entry in reversed(list(self.state.items())):
+            name = urn.rsplit("::", 1)[-1]
+            if entry.retain_on_delete:
+                steps.append(Step("forget", entry.type, name))
+            elif (kind := KINDS.get(entry.type)) is not None:
+                kind.delete(self, entry.id, entry.inputs, entry.outputs)
+                steps.append(Step("delete", entry.type, name))
+            del self.state[urn]
+        return steps
+
+    def _steps(self, run: Run) -> tuple[list[Step], list[str]]:
+        steps: list[Step] = []
+        errors: list[str] = []
+        failed: set[str] = set()
+        later: list[tuple[str, StateEntry]] = []  # replaced (create-before-delete): deleted last
+        registered = {r.urn for r in run.resources}
+        for r in run.custom():
+            if failed & set(r.dependencies):
+                steps.append(Step("skipped", r.type, r.name, "a resource it needs failed"))
+                failed.add(r.urn)
+                continue
+            try:
+                step = self._step(r, later)
+            except WorldError as err:
+                steps.append(Step("failed", r.type, r.name, str(err)))
+                errors.append(f"{r.type} ({r.name}): {err}")
+                failed.add(r.urn)
+                continue
+            steps.append(step)
+        if errors:
+            return steps, errors  # the engine does not delete after a failed update
+        for name, entry in later:
+            steps.append(self._remove(name, entry))
+        for urn, entry in reversed([(u, e) for u, e in self.state.items() if u not in registered]):
+            steps.append(self._remove(urn.rsplit("::", 1)[-1], entry))
+            del self.state[urn]
+        return steps, errors
+
+    def _step(self, r: Registered, later: list[tuple[str, StateEntry]]) -> Step:
+        kind = KINDS.get(r.type, Kind())
+        inputs = _plain(r.inputs)
+        old = self.state.get(r.urn)
+        if old is None and r.import_id:
+            # Import, then update where the program differs (pulumi/pulumi#19339, Pulumi 3.174.0).
+            imported = kind.read(self, r.import_id)
+            self.log.append(f"IMPORT {r.type.rsplit(':', 1)[-1]} {r.import_id}")
+            self.state[r.urn] = StateEntry(
+                r.type,
+                r.import_id,
+                imported,
+                kind.outputs(self, r.import_id),
+                r.retain_on_delete,
+                r.import_id,
+            )
+            changed = kind.diff(imported, inputs)
+            if changed & (kind.force_new | set(r.replace_on_changes)):
+                raise WorldError(f"importing would replace it ({', '.join(sorted(changed))} differ)")
+            if changed:
+                kind.update(self, r.import_id, imported, inputs, self.state[r.urn].outputs)
+                self.state[r.urn].inputs = inputs
+            return Step("import", r.type, r.name, ", ".join(sorted(changed)))
+        if old is None:
+            object_id = kind.create(self, inputs)
+            self.state[r.urn] = StateEntry(
+                r.type, object_id, inputs, kind.outputs(self, object_id), r.retain_on_delete, ""
+            )
+            return Step("create", r.type, r.name)
+        changed = kind.diff(old.inputs, inputs)
+        old.retain_on_delete = r.retain_on_delete
+        if not changed:
+            return Step("same", r.type, r.name)
+        if changed & (kind.force_new | set(r.replace_on_changes)):
+            if r.delete_before_replace:
+                self._remove(r.name, old)
+            else:
+                later.append((r.name, old))
+            object_id = kind.create(self, inputs)
+            self.state[r.urn] = StateEntry(
+                r.type, object_id, inputs, kind.outputs(self, object_id), r.retain_on_delete, ""
+            )
+            return Step("replace", r.type, r.name, ", ".join(sorted(changed)))
+        kind.update(self, old.id, old.inputs, inputs, old.outputs)
+        old.inputs = inputs
+        old.outputs = kind.outputs(self, old.id)
+        return Step("update", r.type, r.name, ", ".join(sorted(changed)))
+
+    def _remove(self, name: str, entry: StateEntry) -> Step:
+        if entry.retain_on_delete:
+            return Step("forget", entry.type, name)
+        KINDS.get(entry.type, Kind()).delete(self, entry.id, entry.inputs, entry.outputs)
+        return Step("delete", entry.type, name)
+
+    # --- GitHub's objects ----------------------------------------------------------------------
+
+    def scope(self, environment: str | None) -> tuple[dict[str, str], dict[str, str]]:
+        """The variables and secrets of the repository, or of one of its environments."""
+        if environment is None:
+            return self.variables, self.secrets
+        if environment not in self.environments:
+            raise WorldError(f"404 Not Found: environment {environment}")
+        env = self.environments[environment]
+        return env.variables, env.secrets
+
+
+class WorldMocks(OfflineMocks):
+    """The program's data-source calls, answered from what exists."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    def answer(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
+        w, name = self.world, token.rsplit(":", 1)[-1]
+        if name == "getActionsVariables":
+            return {"variables": [{"name": k, "value": v} for k, v in w.variables.items()]}
+        if name == "getActionsEnvironmentVariables":
+            variables, _ = w.scope(args["environment"])
+            return {"variables": [{"name": k, "value": v} for k, v in variables.items()]}
+        if name == "getRepositoryEnvironments":
+            return {"environments": [{"name": e, "nodeId": f"EN_{e}"} for e in w.environments]}
+        if name == "getRepositoryFile":
+            # data_source_github_repository_file.go: a missing file is no error, an empty result.
+            found = w.files.get((args.get("branch") or "main", args["file"]))
+            return {"content": found.content, "sha": found.sha, "file": args["file"]} if found else {}
+        # alicloud/data_source_alicloud_cr_*: nameRegex is Go's regexp.MatchString: unanchored.
+        matches = re.compile(args.get("nameRegex") or "").search
+        if name == "getRegistryEnterpriseNamespaces":
+            spaces = w.instances[args["instanceId"]].namespaces
+            return {
+                "namespaces": [{"id": f"{args['instanceId']}:{n}", "name": n} for n in spaces if matches(n)]
+            }
+        if name == "getRegistryEnterpriseRepos":
+            spaces = w.instances[args["instanceId"]].namespaces
+            repos = [(n, r) for n, rs in spaces.items() if n == args.get("namespace", n) for r in sorted(rs)]
+            return {
+                "repos": [{"id": f"crr-{n}-{r}", "namespace": n, "name": r} for n, r in repos if matches(r)]
+            }
+        if name == "getNamespaces":
+            return {"namespaces": [{"name": n} for n in w.personal.namespaces if matches(n)]}
+        if name == "getRepos":
+            names = sorted(w.personal.namespaces.get(args["namespace"], ()))
+            return {"repos": [{"namespace": args["namespace"], "name": r} for r in names if matches(r)]}
+        return super().answer(token, args)
+
+
+# --- how each provider answers ---------------------------------------------------------------
+
+
+class Kind:
+    """A resource type's create, read (import and refresh), update and delete in the world.
+    The default accepts everything (types whose existing-object behaviour no test needs)."""
+
+    force_new: frozenset[str] = frozenset()
+    compared: tuple[str, ...] | None = None
+    """The inputs a diff looks at (None: all the program gives)."""
+
+    def diff(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
+        keys = self.compared or tuple({*old, *new})
+        return {k for k in keys if (old.get(k) or None) != (new.get(k) or None)}
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        return f"{inputs.get('name', 'object')}-{len(world.log)}"
+
+    def read(self, world: World, object_id: str) -> dict[str, Any]:
+        raise WorldError(f"cannot import {object_id}")
+
+    def outputs(self, world: World, object_id: str) -> dict[str, Any]:
+        return {}
+
+    def update(
+        self, world: World, object_id: str, old: dict[str, Any], new: dict[str, Any], outputs: dict[str, Any]
+    ) -> None:
+        pass
+
+    def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        pass
+
+
+class VariableKind(Kind):
+    """github/resource_github_actions_variable.go (and ..._environment_variable.go)."""
+
+    force_new = frozenset({"variableName", "environment"})
+    compared = ("repository", "environment", "variableName", "value")
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        env, name = inputs.get("environment"), inputs["variableName"]
+        variables, _ = world.scope(env)
+        # resourceGithubActionsVariableCreate: a POST (go-github postVariable), no 409 handling.
+        if name.upper() in (v.upper() for v in variables):
+            where = f"environments/{env}/variables" if env else "actions/variables"
+            url = f"repos/acme/{world.repository}/{where}"
+            raise WorldError(f"POST {url}: 409 Already exists - Variable already exists []")
+        variables[name.upper()] = inputs["value"]
+        world.log.append(f"POST variable {name}")
+        return f"{inputs['repository']}:{env + ':' if env else ''}{name}"
+
+    def read(self, world: World, object_id: str) -> dict[str, Any]:
+        # ...Import: parseID2 / parseID3, then GET the variable (an error fails the import).
+        env_scoped = object_id.count(":") >= 2
+        repo, *rest = _parts(object_id, 3 if env_scoped else 2)
+        env, name = (rest[0], rest[1]) if env_scoped else (None, rest[0])
+        variables, _ = world.scope(env)
+        if repo != world.repository or name.upper() not in variables:
+            raise WorldError(f"GET variable {name}: 404 Not Found")
+        found = {"repository": repo, "variableName": name, "value": variables[name.upper()]}
+        return {**found, "environment": env} if env else found
+
+    def update(
+        self, world: World, object_id: str, old: dict[str, Any], new: dict[str, Any], outputs: dict[str, Any]
+    ) -> None:
+        variables, _ = world.scope(new.get("environment"))
+        variables[new["variableName"].upper()] = new["value"]  # ...Update: a PATCH
+        world.log.append(f"PATCH variable {new['variableName']}")
+
+    def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        variables, _ = world.scope(inputs.get("environment"))
+        if variables.pop(inputs["variableName"].upper(), None) is None:
+            raise WorldError("DELETE variable: 404 Not Found")  # ...Delete returns the 404
+        world.log.append(f"DELETE variable {inputs['variableName']}")
+
+
+class SecretKind(Kind):
+    """github/resource_github_actions_secret.go (and ..._environment_secret.go): create and
+    update are the same PUT (CreateOrUpdateRepoSecret), which overwrites without a word."""
+
+    force_new = frozenset({"secretName", "environment"})
+    compared = ("repository", "environment", "secretName", "value")
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        env, name = inputs.get("environment"), inputs["secretName"]
+        _, secrets = world.scope(env)
+        if name.upper() in secrets:
+            world.overwritten.append(f"secret {name}" + (f" of environment {env}" if env else ""))
+        secrets[name.upper()] = inputs["value"]
+        world.log.append(f"PUT secret {name}")
+        return f"{inputs['repository']}:{env + ':' if env else ''}{name}"
+
+    def update(
+        self, world: World, object_id: str, old: dict[str, Any], new: dict[str, Any], outputs: dict[str, Any]
+    ) -> None:
+        self.create(world, new)
+
+    def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        _, secrets = world.scope(inputs.get("environment"))
+        secrets.pop(inputs["secretName"].upper(), None)
+        world.log.append(f"DELETE secret {inputs['secretName']}")
+
+
+class EnvironmentKind(Kind):
+    """github/resource_github_repository_environment.go."""
+
+    force_new = frozenset({"environment"})
+    compared = (
+        "environment",
+        "reviewers",
+        "waitTimer",
+        "canAdminsBypass",
+        "preventSelfReview",
+        "deploymentBranchPolicy",
+    )
+
+    @staticmethod
+    def protections(inputs: Mapping[str, Any]) -> dict[str, Any]:
+        # go-github CreateUpdateEnvironment has no omitempty: what is unset is sent as null, so
+        # it clears; a nil wait timer is 0, a nil canAdminsBypass is true (the schema defaults).
+        return {
+            "reviewers": inputs.get("reviewers") or [],
+            "wait_timer": int(inputs.get("waitTimer") or 0),
+            "can_admins_bypass": inputs.get("canAdminsBypass", True),
+            "prevent_self_review": bool(inputs.get("preventSelfReview", False)),
+            "branch_policy": inputs.get("deploymentBranchPolicy"),
+        }
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        # ...Create: a PUT with no existence check: an existing environment is taken as it is
+        # and its protections are overwritten (its secrets and variables stay).
+        name, after = inputs["environment"], self.protections(inputs)
+        if name in world.environments:
+            before = self.protections(self.read(world, f"{inputs['repository']}:{name}"))
+            if lost := [k for k in before if before[k] != after[k]]:
+                world.overwritten.append(f"environment {name}: {', '.join(lost)}")
+        self._write(world.environments.setdefault(name, Environment()), after)
+        world.log.append(f"PUT environment {name}")
+        return f"{inputs['repository']}:{name}"
+
+    def _write(self, env: Environment, p: dict[str, Any]) -> None:
+        env.reviewers, env.wait_timer, env.branch_policy = p["reviewers"], p["wait_timer"], p["branch_policy"]
+        env.can_admins_bypass, env.prevent_self_review = p["can_admins_bypass"], p["prevent_self_review"]
+
+    def read(self, world: World, object_id: str) -> dict[str, Any]:
+        repo, name = _parts(object_id, 2)  # ...Import: "<repository>:<environment>"
+        env = world.environments.get(name)
+        if repo != world.repository or env is None:
+            raise WorldError(f"GET environment {name}: 404 Not Found")
+        return {
+            "repository": repo,
+            "environment": name,
+            "reviewers": env.reviewers or None,
+            "waitTimer": env.wait_timer,
+            "canAdminsBypass": env.can_admins_bypass,
+            "preventSelfReview": env.prevent_self_review,
+            "deploymentBranchPolicy": env.branch_policy,
+        }
+
+    def diff(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
+        a, b = self.protections(old), self.protections(new)
+        return {k for k in a if a[k] != b[k]} | (
+            {"environment"} if old.get("environment") != new.get("environment") else set()
+        )
+
+    def update(
+        self, world: World, object_id: str, old: dict[str, Any], new: dict[str, Any], outputs: dict[str, Any]
+    ) -> None:
+        self._write(world.environments[new["environment"]], self.protections(new))
+        world.log.append(f"PUT environment {new['environment']}")
+
+    def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        # ...Delete; GitHub deletes the environment's secrets and variables with it.
+        world.environments.pop(inputs["environment"], None)
+        world.log.append(f"DELETE environment {inputs['environment']}")
+
+
+class PolicyKind(Kind):
+    """..._repository_environment_deployment_policy.go: a POST per pattern."""
+
+    force_new = frozenset({"environment"})
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        env = world.environments.get(inputs["environment"])
+        if env is None:
+            raise WorldError("404 Not Found: environment")
+        kind = "branch" if inputs.get("branchPattern") else "tag"
+        env.policies.append((kind, inputs.get("branchPattern") or inputs["tagPattern"]))
+        world.log.append(f"POST deployment policy {env.policies[-1]}")
+        return f"{inputs['repository']}:{inputs['environment']}:{len(env.policies)}"
+
+
+class FileKind(Kind):
+    """github/resource_github_repository_file.go."""
+
+    force_new = frozenset({"file", "branch"})
+    compared = ("repository", "file", "branch", "content")
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        branch, path = inputs.get("branch") or "main", inputs["file"]
+        if branch not in world.branches:  # checkRepositoryBranchExists
+            where = f"acme/{world.repository}"
+            raise WorldError(f"branch {branch} not found in repository {where} or repository is not readable")
+        if (branch, path) in world.files and not inputs.get("overwriteOnCreate"):
+            raise WorldError(
+                "refusing to overwrite existing file: configure `overwrite_on_create` to `true` to override"
+            )
+        world.files[(branch, path)] = File(inputs["content"])
+        world.log.append(f"PUT file {path} on {branch}")
+        return f"{inputs['repository']}:{path}:{branch}"
+
+    def read(self, world: World, object_id: str) -> dict[str, Any]:
+        repo, path, branch = _parts(object_id, 3)  # ...Import: parseID3
+        found = world.files.get((branch or "main", path))
+        if repo != world.repository or found is None:
+            raise WorldError(
+                f"filePath {path} is not a file in repository acme/{repo} or repository is not readable"
+            )
+        return {"repository": repo, "file": path, "branch": branch or "main", "content": found.content}
+
+    def outputs(self, world: World, object_id: str) -> dict[str, Any]:
+        _, path, branch = _parts(object_id, 3)
+        found = world.files.get((branch or "main", path))
+        return {"sha": found.sha} if found else {}
+
+    def update(
+        self, world: World, object_id: str, old: dict[str, Any], new: dict[str, Any], outputs: dict[str, Any]
+    ) -> None:
+        # ...Update sends the blob sha recorded in state; GitHub refuses a stale one.
+        key = (new.get("branch") or "main", new["file"])
+        current = world.files.get(key)
+        if current is not None and current.sha != outputs.get("sha"):
+            raise WorldError(
+                f"PUT contents/{new['file']}: 409 {new['file']} does not match {outputs.get('sha')}"
+            )
+        world.files[key] = File(new["content"])
+        world.log.append(f"PUT file {new['file']} on {key[0]}")
+
+    def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        world.files.pop((inputs.get("branch") or "main", inputs["file"]), None)
+        world.log.append(f"DELETE file {inputs['file']}")
+
+
+class BranchKind(Kind):
+    """github/resource_github_branch.go: `branch` is not ForceNew; a new name is a rename."""
+
+    force_new = frozenset({"repository", "sourceBranch"})
+    compared = ("repository", "branch", "sourceBranch")
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        # ...Create swallows "422 Reference already exists" and takes the branch as it is.
+        name, source = inputs["branch"], inputs.get("sourceBranch") or "main"
+        if name not in world.branches:
+            world.branches.add(name)
+            for (branch, path), file in list(world.files.items()):
+                if branch == source:
+                    world.files[(name, path)] = File(file.content)
+            world.log.append(f"POST branch {name}")
+        return f"{inputs['repository']}:{name}"
+
+    def update(
+        self, world: World, object_id: str, old: dict[str, Any], new: dict[str, Any], outputs: dict[str, Any]
+    ) -> None:
+        if old["branch"] not in world.branches:  # ...Update: Repositories.RenameBranch
+            raise WorldError(f"POST branches/{old['branch']}/rename: 404 Branch not found")
+        world.branches.discard(old["branch"])
+        world.branches.add(new["branch"])
+
+    def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        if inputs["branch"] not in world.branches:
+            raise WorldError("DELETE git/refs: 422 Reference does not exist")  # ...Delete returns it
+        world.branches.discard(inputs["branch"])
+
+
+class PullKind(Kind):
+    """github/resource_github_repository_pull_request.go: `head_ref` is ForceNew."""
+
+    force_new = frozenset({"headRef", "baseRepository"})
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        world.pulls.append(Pull(inputs["headRef"], inputs["baseRef"]))
+        world.log.append(f"POST pull request {inputs['headRef']} -> {inputs['baseRef']}")
+        return str(len(world.pulls))
+
+
+class NamespaceKind(Kind):
+    """alicloud/resource_alicloud_cr_ee_namespace.go (Enterprise) and ..._cr_namespace.go."""
+
+    force_new = frozenset({"instanceId", "name"})
+    compared: tuple[str, ...] = ("instanceId", "name", "defaultVisibility")
+
+    def __init__(self, enterprise: bool) -> None:
+        self.enterprise = enterprise
+
+    def registry(self, world: World, instance_id: str | None) -> Registry:
+        if not self.enterprise:
+            return world.personal
+        if instance_id not in world.instances:
+            raise WorldError(f"INSTANCE_NOT_EXIST: {instance_id}")
+        return world.instances[instance_id]
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        reg, name = self.registry(world, inputs.get("instanceId")), inputs["name"]
+        # ...Create: no special case for a namespace that exists; the API refuses it and the
+        # provider wraps the answer in DefaultErrorMsg (alicloud/errors.go).
+        if name in reg.namespaces:
+            resource = "alicloud_cr_ee_namespace" if self.enterprise else "alicloud_cr_namespace"
+            raise WorldError(
+                f"Resource {resource} CreateNamespace Failed!!! {{Code: NAMESPACE_ALREADY_EXIST}}"
+            )
+        reg.namespaces[name] = set()
+        world.log.append(f"CreateNamespace {name}")
+        return f"{inputs['instanceId']}:{name}" if self.enterprise else name
+
+    def read(self, world: World, object_id: str) -> dict[str, Any]:
+        instance, name = _parts(object_id, 2) if self.enterprise else (None, object_id)
+        if ":" in name or name not in self.registry(world, instance).namespaces:
+            raise WorldError(f"NAMESPACE_NOT_EXIST: {object_id}")
+        return {"name": name, **({"instanceId": instance} if instance else {})}
+
+    def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        self.registry(world, inputs.get("instanceId")).namespaces.pop(inputs["name"], None)
+        world.log.append(f"DeleteNamespace {inputs['name']}")
+
+
+class RepoKind(NamespaceKind):
+    """alicloud/resource_alicloud_cr_ee_repo.go (Enterprise) and ..._cr_repo.go."""
+
+    force_new = frozenset({"instanceId", "namespace", "name"})
+    compared = ("instanceId", "namespace", "name", "repoType", "summary", "tagImmutability")
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        reg, ns, name = self.registry(world, inputs.get("instanceId")), inputs["namespace"], inputs["name"]
+        if ns not in reg.namespaces:
+            raise WorldError(
+                f"Resource alicloud_cr_ee_repo CreateRepository Failed!!! {{Code: NAMESPACE_NOT_EXIST: {ns}}}"
+            )
+        if name in reg.namespaces[ns]:
+            resource, action = (
+                ("alicloud_cr_ee_repo", "CreateRepository")
+                if self.enterprise
+                else ("alicloud_cr_repo", "CreateRepo")
+            )
+            raise WorldError(f"Resource {resource} {action} Failed!!! {{Code: REPO_ALREADY_EXIST}}")
+        reg.namespaces[ns].add(name)
+        world.log.append(f"CreateRepository {ns}/{name}")
+        return f"{inputs['instanceId']}:{ns}:{name}" if self.enterprise else f"{ns}/{name}"
+
+    def read(self, world: World, object_id: str) -> dict[str, Any]:
+        if self.enterprise:
+            instance, ns, name = _parts(object_id, 3)  # ParseResourceId(id, 3)
+        else:
+            instance, (ns, name) = None, _parts(object_id, 2, "/")  # SLASH_SEPARATED
+        if ":" in name or name not in self.registry(world, instance).namespaces.get(ns, ()):
+            raise WorldError(f"REPO_NOT_EXIST: {object_id}")
+        return {"namespace": ns, "name": name, **({"instanceId": instance} if instance else {})}
+
+    def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        self.registry(world, inputs.get("instanceId")).namespaces.get(inputs["namespace"], set()).discard(
+            inputs["name"]
+        )
+        world.log.append(f"DeleteRepository {inputs['namespace']}/{inputs['name']}")
+
+
+class AclKind(Kind):
+    """alicloud/resource_alicloud_cr_endpoint_acl_policy.go: one entry; every field ForceNew;
+    delete removes that entry only."""
+
+    force_new = frozenset({"instanceId", "entry", "endpointType", "description", "moduleName"})
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        acl = world.instances[inputs["instanceId"]].acl
+        if inputs["entry"] in acl:
+            raise WorldError(
+                "Resource alicloud_cr_instance_endpoint_acl_policy CreateInstanceEndpointAclPolicy Failed!!!"
+            )
+        acl[inputs["entry"]] = inputs.get("description") or ""
+        world.log.append(f"CreateInstanceEndpointAclPolicy {inputs['entry']}")
+        return f"{inputs['instanceId']}:internet:{inputs['entry']}"
+
+    def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        world.instances[inputs["instanceId"]].acl.pop(inputs["entry"], None)
+        world.log.append(f"DeleteInstanceEndpointAclPolicy {inputs['entry']}")
+
+
+KINDS: dict[str, Kind] = {
+    VARIABLE: VariableKind(),
+    ENV_VARIABLE: VariableKind(),
+    SECRET: SecretKind(),
+    ENV_SECRET: SecretKind(),
+    ENVIRONMENT: EnvironmentKind(),
+    POLICY: PolicyKind(),
+    FILE: FileKind(),
+    BRANCH: BranchKind(),
+    PULL: PullKind(),
+    EE_NAMESPACE: NamespaceKind(enterprise=True),
+    EE_REPO: RepoKind(enterprise=True),
+    NAMESPACE: NamespaceKind(enterprise=False),
+    REPO: RepoKind(enterprise=False),
+    ACL: AclKind(),
+}
+
+
+def handmade(world: World, edition: str = "enterprise", instance: str = "cri-abc123def456") -> World:
+    """The pipeline of the original request, made by hand: the namespace and `api` repository,
+    the two variables, the two secrets, and a `build-push.yml` named "Build and Push"."""
+    registry = world.instances.setdefault(instance, Registry()) if edition == "enterprise" else world.personal
+    registry.namespaces["acme-dev"] = {"api"}
+    endpoint = (
+        "acme-registry.cn-hangzhou.cr.aliyuncs.com"
+        if edition == "enterprise"
+        else "registry.cn-hangzhou.aliyuncs.com"
+    )
+    world.variables.update({"ALIYUN_REGISTRY": endpoint, "API_IMAGE_NAME": "acme-dev/api"})
+    world.secrets.update({"ALIYUN_REGISTRY_USER": "old-user", "ALIYUN_REGISTRY_PWD": "old-password"})
+    world.edit_file(".github/workflows/build-push.yml", HANDMADE_WORKFLOW)
+    return world
+
+
+HANDMADE_WORKFLOW = """\
+name: Build and Push
+on:
+  push:
+    branches: [main]
+jobs:
+  api-build-and-push:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+"""
