@@ -365,6 +365,11 @@ CASES = [
         ["github.deploymentBranches", "pushes to github.branch 'main'", "workflow.branchBuilds: false"],
     ),
     Case(
+        "environment-star-does-not-cross-a-slash",
+        {"github": {"environment": "prod", "branch": "release/2026/q1", "deploymentBranches": ["release/*"]}},
+        ["github.deploymentBranches", "pushes to github.branch 'release/2026/q1'"],
+    ),
+    Case(
         "webhook-without-notify",
         {"notifyWebhookUrl": WEBHOOK},
         ["notifyWebhookUrl", "workflow.notify"],
@@ -600,3 +605,14 @@ def test_a_one_letter_typo_of_a_namespace_is_refused_with_the_key_meant(
         run_program(encode(cfg), SECRET_KEYS)
     assert f"{wrong}: unknown namespace" in str(err.value)
     assert f"did you mean '{key}'?" in str(err.value)
+
+
+@given(st.from_regex(r"\A[a-z]{1,8}\Z"), st.from_regex(r"\A[a-z]{1,8}\Z"))
+def test_github_patterns_star_stops_at_a_slash_and_double_star_crosses_it(first: str, second: str) -> None:
+    from components.rules import github_glob
+
+    assert github_glob("release/*").match(f"release/{first}")
+    assert not github_glob("release/*").match(f"release/{first}/{second}")
+    assert github_glob("release/**").match(f"release/{first}/{second}")
+    assert github_glob("v[0-9]*").match(f"v1{first}")
+    assert not github_glob("v?").match(f"v/{first}")

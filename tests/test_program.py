@@ -298,6 +298,10 @@ class TestRegistrySettings:
         (file,) = run.of_type(FILE)
         assert entry.urn in file.dependencies
 
+    def test_a_replaced_scan_rule_goes_first_so_its_name_is_free(self) -> None:
+        (rule,) = run_for(registry={"scan": {}}).of_type(SCAN_RULE)
+        assert rule.delete_before_replace
+
     def test_scan_rule_names_differ_between_stacks_sharing_a_namespace(self) -> None:
         dev = run_for(stack="dev", registry={"scan": {}})
         qa = run_for(stack="qa", registry={"scan": {}})
@@ -365,6 +369,14 @@ class TestEnvironmentProtection:
         policies = {(r.plain("branchPattern"), r.plain("tagPattern")) for r in run.of_type(DEPLOY_POLICY)}
         assert policies == {("main", None), (None, "v*")}
 
+    def test_the_environment_outlives_destroy_and_its_reviewers_cannot_be_skipped(self) -> None:
+        run = run_for(github={"environment": "production", "reviewers": {"teams": [42]}})
+        (env,) = run.of_type(ENVIRONMENT)
+        assert env.retain_on_delete, "deleting it would delete the team's own secrets in it"
+        assert (env.plain("canAdminsBypass"), env.plain("preventSelfReview")) == (False, True)
+        (plain,) = run_for(github={"environment": "staging"}).of_type(ENVIRONMENT)
+        assert (plain.plain("canAdminsBypass"), plain.plain("preventSelfReview")) == (True, False)
+
     def test_workflow_file_waits_for_the_deployment_rules(self) -> None:
         run = run_for(github={"environment": "production", "deploymentBranches": ["main"]})
         (file,) = run.of_type(FILE)
@@ -410,6 +422,19 @@ class TestPullRequestMode:
         assert one.of_type(BRANCH)[0].plain("branch") != other.of_type(BRANCH)[0].plain("branch")
         same = run_for(workflow={"viaPullRequest": True})
         assert one.of_type(BRANCH)[0].plain("branch") == same.of_type(BRANCH)[0].plain("branch")
+
+    def test_a_new_branch_name_replaces_the_branch_and_old_ones_are_forgotten_not_deleted(self) -> None:
+        run = run_for(workflow={"viaPullRequest": True})
+        (branch,) = run.of_type("github:index/branch:Branch")
+        assert branch.replace_on_changes == ("branch",), "a rename would hit a branch deleted at the merge"
+        for r in (
+            branch,
+            *run.of_type(FILE),
+            *run.of_type("github:index/repositoryPullRequest:RepositoryPullRequest"),
+        ):
+            assert r.retain_on_delete, r.name
+        (file,) = run.of_type(FILE)
+        assert file.plain("overwriteOnCreate") is True, "the new branch holds the base branch's copy"
 
     def test_direct_mode_opens_no_pull_request(self, default_run: Run) -> None:
         assert not default_run.of_type(PULL_REQUEST)

@@ -188,6 +188,21 @@ def test_every_pulumi_step_targets_the_matrix_stack(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", STACK_WORKFLOWS)
+def test_the_pulumi_cli_is_pinned_at_a_version_that_imports_then_updates(name: str) -> None:
+    for job_id, job in pulumi_jobs(name).items():
+        (step,) = pulumi_steps(job)
+        version = str(step["with"]["pulumi-version"])
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{name}.{job_id}: pin an exact CLI version"
+        assert tuple(map(int, version.split("."))) >= (3, 174, 0), f"{name}.{job_id}: adopt needs 3.174.0+"
+
+
+def test_deploy_refreshes_first_so_a_hand_edited_workflow_file_does_not_409() -> None:
+    for job in pulumi_jobs("deploy").values():
+        (step,) = pulumi_steps(job)
+        assert step["with"]["refresh"] is True
+
+
+@pytest.mark.parametrize("name", STACK_WORKFLOWS)
 def test_the_program_environment_is_installed_before_pulumi_runs(name: str) -> None:
     # Pulumi's python host expects .venv (Pulumi.yaml: virtualenv .venv).
     for job_id, job in pulumi_jobs(name).items():

@@ -322,3 +322,29 @@ def test_synth_all_reports_each_bad_stack_and_exits_nonzero_at_the_end(tmp_path:
     table = result.stdout.split("\nStacks (3):\n", 1)[1]
     assert re.search(r"^ +alpha +error: invalid configuration", table, flags=re.M)
     assert re.search(r"^ +good +\S+", table, flags=re.M)
+
+
+def test_with_adopt_synth_lists_what_the_real_preview_would_import_if_it_exists(tmp_path: Path) -> None:
+    text = (FIXTURES / "Pulumi.dev.yaml").read_text()
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        text.replace("  acr-pipeline:github:", "  acr-pipeline:adopt: true\n  acr-pipeline:github:")
+    )
+    result = _synth_cli(tmp_path, "dev", tmp_path / "out", env=_cli_env())
+    assert result.returncode == 0, result.stderr
+    section = result.stdout.split("Adoption (adopt: true):", 1)[1].split("\nOutputs:", 1)[0]
+    assert "nothing is looked up" in section
+    assert "`pulumi preview` imports each of these that already exists" in section
+    for what, import_id in [
+        ("variable API_IMAGE_NAME", "shop:API_IMAGE_NAME"),
+        ("namespace acme-dev", "cri-8x2kd7sf1mqa3vno:acme-dev"),
+        ("repository worker", "cri-8x2kd7sf1mqa3vno:acme-dev:worker"),
+        ("workflow file .github/workflows/build-push.yml", "shop:.github/workflows/build-push.yml:main"),
+    ]:
+        assert re.search(rf"= {re.escape(what)} +{re.escape(import_id)}$", section, flags=re.M), what
+    plan = json.loads((tmp_path / "out" / "dev" / "plan.json").read_text())
+    assert {"what": "repository api", "importId": "cri-8x2kd7sf1mqa3vno:acme-dev:api"} in plan["adoption"]
+
+
+def test_without_adopt_the_plan_has_no_adoption_section(dev: synth.Synthesis) -> None:
+    assert "adoption" not in dev.plan
+    assert "Adoption" not in synth.render_plan("dev", dev.plan)

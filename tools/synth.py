@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.config import ConfigError
+from components.adoption import ImportIds
+from components.config import ConfigError, parse
 from tools.graph import resource_graph, tree_order, workflow_graph
 from tools.mock_engine import PROJECT, ROOT_DIR, Hidden, Registered, Run, run_program
 from tools.stackfile import STACKS_DIR, StackFileError, describe, shown, stack_config, stack_names
@@ -206,6 +207,17 @@ def render_plan(stack: str, data: Mapping[str, Any], color: bool = False) -> str
         )
         lines += ["     " + line for line in details]
 
+    if data.get("adoption"):
+        lines += [
+            "",
+            paint("Adoption (adopt: true):", "bold"),
+            "    Offline, nothing is looked up, so the plan above creates everything. The real",
+            "    `pulumi preview` imports each of these that already exists (and shows what changes):",
+        ]
+        width = max(len(c["what"]) for c in data["adoption"])
+        mark = paint("=", "green")
+        lines += [f"    {mark} {c['what'].ljust(width)}  {c['importId']}" for c in data["adoption"]]
+
     if data["warnings"]:
         lines += ["", paint("Diagnostics:", "bold")]
         lines += [f"    {paint('warning:', 'yellow')} {w}" for w in data["warnings"]]
@@ -277,6 +289,10 @@ def synthesize(stack: str, out_dir: Path = BUILD_DIR, stacks_dir: Path = STACKS_
     values, secrets = stack_config(stack, stacks_dir)
     run = run_program(values, secrets, stack=stack)
     data = plan(run)
+    settings = parse(values, secrets, stack)
+    if settings.adopt:
+        # Offline, nothing exists: the plan creates everything. What `adopt` would import instead:
+        data["adoption"] = [{"what": what, "importId": i} for what, i in ImportIds(settings).candidates()]
     target = out_dir / stack
     target.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {
