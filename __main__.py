@@ -6,6 +6,7 @@ import pulumi
 from components import config
 from components.adoption import adoption
 from components.github_settings import GitHubActionsSettings, GitHubSettingsArgs
+from components.oidc import PushRole, PushRoleArgs
 from components.registry import AcrRegistry, RegistryArgs, registry_summary
 from components.workflow import WorkflowFile, WorkflowFileArgs
 from components.workflow_render import render
@@ -26,12 +27,16 @@ registry = AcrRegistry(
     ),
 )
 
-# Values come from settings, not resource outputs, so GitHub is written in parallel with ACR.
+# With `auth.mode: oidc`, a RAM role that admits this repository's runs replaces the password.
+role = PushRole("oidc", PushRoleArgs(settings)) if settings.auth.mode == "oidc" else None
+
+# Values come from settings, not resource outputs (but the RAM role's ARN), so GitHub is written
+# in parallel with ACR.
 actions = GitHubActionsSettings(
     "github",
     GitHubSettingsArgs(
         github=settings.github,
-        variables=settings.variables,
+        variables={**settings.variables, **(role.variables if role else {})},
         adoption=existing,
         secrets=settings.secrets,
         repository_secrets=settings.repository_secrets,
@@ -47,7 +52,7 @@ workflow = WorkflowFile(
         path=settings.workflow_path,
         content=render(settings, existing.existing.workflow_name),
         stack=settings.stack,
-        depends_on=[*actions.prerequisites, *registry.prerequisites],
+        depends_on=[*actions.prerequisites, *registry.prerequisites, *(role.prerequisites if role else [])],
         via_pull_request=settings.workflow.via_pull_request,
         import_id=existing.workflow_file(),
     ),
@@ -56,6 +61,6 @@ workflow = WorkflowFile(
 pulumi.export("registryEndpoint", settings.endpoint)
 pulumi.export("images", {image.name: settings.image_reference(image) for image in settings.images})
 pulumi.export("workflowPath", settings.workflow_path)
-pulumi.export("variables", list(settings.variables))
+pulumi.export("variables", list(settings.variable_names))
 pulumi.export("secrets", list(settings.secret_names))
 pulumi.export("registrySettings", registry_summary(settings))

@@ -18,7 +18,7 @@ from components.settings import GitHub
 class GitHubSettingsArgs:
     github: GitHub
     """The repository, and the environment with its protection rules when there is one."""
-    variables: dict[str, str]
+    variables: dict[str, pulumi.Input[str]]
     """Variable name -> value (plain text: these are visible in the repository settings)."""
     adoption: Adoption
     """Which variables and which environment already exist, and their import IDs."""
@@ -75,7 +75,7 @@ class GitHubActionsSettings(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, delete_before_replace=True, import_=import_id)
 
     def _variable(
-        self, resource_name: str, var: str, value: str, env_name: pulumi.Output[str] | None
+        self, resource_name: str, var: str, value: pulumi.Input[str], env_name: pulumi.Output[str] | None
     ) -> pulumi.CustomResource:
         kind = github.ActionsVariable if env_name is None else github.ActionsEnvironmentVariable
         scope = {} if env_name is None else {"environment": env_name}

@@ -125,7 +125,9 @@ class AcrRegistry(pulumi.ComponentResource):
                     module_name="Registry",
                     entry=entry.cidr,
                     description=entry.comment,
-                    opts=pulumi.ResourceOptions(parent=self),
+                    # Every field is ForceNew: a new comment replaces the entry, and the same CIDR
+                    # cannot be added twice, so the old entry goes first.
+                    opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
                 )
             )
 

@@ -76,6 +76,16 @@ build_arg = pattern(r"[A-Za-z_][A-Za-z0-9_]*", "a build argument name is letters
 runner_label = pattern(r"[A-Za-z0-9][A-Za-z0-9._-]*", "a runner label is letters, digits, '.', '_' and '-'")
 
 
+# RAM (Alibaba's docs for CreateOIDCProvider and for ARNs): a provider name is 1-128 letters,
+# digits, '.', '_' and '-'; a fingerprint is a certificate's SHA-1, 40 hex digits.
+oidc_provider = pattern(
+    r"create|acs:ram::[0-9]+:oidc-provider/[A-Za-z0-9._-]{1,128}",
+    "is `create`, or the ARN of an existing provider: acs:ram::<account-id>:oidc-provider/<name>",
+)
+ram_name = pattern(r"[A-Za-z0-9._-]{1,128}", "a RAM name is 1-128 letters, digits, '.', '_' and '-'")
+fingerprint = pattern(r"[0-9a-fA-F]{40}", "a fingerprint is a certificate's SHA-1: 40 hexadecimal digits")
+
+
 def cidr(value: str) -> str | None:
     try:
         ipaddress.ip_network(value, strict=True)

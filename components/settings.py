@@ -47,7 +47,23 @@ PROJECT = "acr-pipeline"
 REGISTRY_VARIABLE = "ALIYUN_REGISTRY"
 USER_SECRET = "ALIYUN_REGISTRY_USER"  # noqa: S105 - a name, not a value
 PASSWORD_SECRET = "ALIYUN_REGISTRY_PWD"  # noqa: S105 - a name, not a value
-RESERVED_NAMES = (REGISTRY_VARIABLE, USER_SECRET, PASSWORD_SECRET)
+# With `auth.mode: oidc`, these variables instead of the two secrets (aliyun's actions read them).
+ROLE_VARIABLE, PROVIDER_VARIABLE = "ALIYUN_ROLE_ARN", "ALIYUN_OIDC_PROVIDER_ARN"
+REGION_VARIABLE, INSTANCE_VARIABLE = "ALIYUN_REGION", "ALIYUN_ACR_INSTANCE_ID"
+RESERVED_NAMES = (
+    REGISTRY_VARIABLE,
+    USER_SECRET,
+    PASSWORD_SECRET,
+    ROLE_VARIABLE,
+    PROVIDER_VARIABLE,
+    REGION_VARIABLE,
+    INSTANCE_VARIABLE,
+)
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+STS_AUDIENCE = "sts.aliyuncs.com"
+# SHA-1 fingerprints of the certificates GitHub's issuer presents (the two widely published for
+# token.actions.githubusercontent.com); docs/oidc.md says how to compute them again.
+GITHUB_FINGERPRINTS = ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd")
 SCAN_TRIGGERS = {"onPush": "AUTO", "manual": "MANUAL"}
 
 
@@ -288,6 +304,43 @@ class Workflow(Model):
         return self
 
 
+# --- how the workflow logs in -------------------------------------------------------------------
+
+
+class Auth(Model):
+    mode: Literal["password", "oidc"] = "password"
+    """`password`: a registry login kept in two GitHub secrets. `oidc`: no password anywhere; each
+    build trades GitHub's OIDC token for a temporary ACR token through a RAM role that admits this
+    repository only (Enterprise Edition). See docs/oidc.md."""
+    oidc_provider: Annotated[str, Rule(rules.oidc_provider)] = "create"
+    """`create`: this stack creates the account's GitHub OIDC provider (there is one per issuer per
+    account); otherwise the ARN of the one another stack created."""
+    provider_name: Annotated[str, Rule(rules.ram_name)] = "github-actions"
+    """The name of the OIDC provider this stack creates."""
+    fingerprints: Annotated[
+        tuple[Annotated[str, Rule(rules.fingerprint)], ...], NonEmpty("fingerprint"), AfterValidator(distinct)
+    ] = GITHUB_FINGERPRINTS
+    """SHA-1 fingerprints of the issuer's certificates, for the provider this stack creates (1-5)."""
+    session_seconds: Annotated[int, Whole(900, 43200)] = 3600
+    """How long a build's temporary credentials last."""
+
+    @model_validator(mode="after")
+    def _provider_settings_need_a_provider(self) -> Auth:
+        found = [
+            (
+                (to_camel(k),),
+                getattr(self, k),
+                "is for a provider this stack creates (auth.oidcProvider: create)",
+            )
+            for k in ("provider_name", "fingerprints")
+            if k in self.model_fields_set and self.oidc_provider != "create"
+        ]
+        if len(self.fingerprints) > 5:
+            found.append((("fingerprints",), list(self.fingerprints), "RAM keeps at most 5 fingerprints"))
+        problems(*found)
+        return self
+
+
 # --- the whole stack -----------------------------------------------------------------------------
 
 
@@ -314,14 +367,17 @@ class Settings(Model):
     """The GitHub side."""
     workflow: Workflow = Field(default_factory=lambda: Workflow.model_validate({}))
     """The committed workflow."""
+    auth: Auth = Field(default_factory=lambda: Auth.model_validate({}))
+    """How the workflow logs in to the registry."""
     adopt: Bool = False
     """Take over what already exists (variables, the environment, the workflow file, the namespace
     and repositories): look each up and import it instead of creating it. See docs/adopt.md."""
     registry_username: Text | None = Field(None, json_schema_extra={"anyOf": [{"type": "string"}, SECURE]})
-    """The registry login, stored as the ALIYUN_REGISTRY_USER secret. Required. May be a secret."""
+    """The registry login, stored as the ALIYUN_REGISTRY_USER secret. Required with `auth.mode:
+    password`, unused with `oidc`. May be a secret."""
     registry_password: Secret | None = None
-    """The registry password, stored as the ALIYUN_REGISTRY_PWD secret. Required; a plaintext value is
-    refused."""
+    """The registry password, stored as the ALIYUN_REGISTRY_PWD secret. Required with `auth.mode:
+    password`, unused with `oidc`; a plaintext value is refused."""
     notify_webhook_url: Secret | None = None
     """With `workflow.notify`: the webhook's URL, which the stack writes into that secret (else set
     the secret yourself)."""
@@ -388,12 +444,27 @@ class Settings(Model):
 
     @property
     def variables(self) -> dict[str, str]:
-        """GitHub Actions variables, name -> value, in a stable order."""
-        return {REGISTRY_VARIABLE: self.endpoint, **{i.variable: self.image_path(i) for i in self.images}}
+        """GitHub Actions variables known from settings, name -> value, in a stable order (with
+        OIDC, the role's ARN, and a provider's this stack creates, come from the RAM resources)."""
+        values = {REGISTRY_VARIABLE: self.endpoint, **{i.variable: self.image_path(i) for i in self.images}}
+        if self.auth.mode == "oidc":
+            values.update({REGION_VARIABLE: self.region, INSTANCE_VARIABLE: self.registry.instance_id or ""})
+            if self.auth.oidc_provider != "create":
+                values[PROVIDER_VARIABLE] = self.auth.oidc_provider
+        return values
+
+    @property
+    def variable_names(self) -> tuple[str, ...]:
+        """Every variable the stack writes, those from resource outputs included."""
+        late = (ROLE_VARIABLE, PROVIDER_VARIABLE) if self.auth.mode == "oidc" else ()
+        return tuple(dict.fromkeys((*self.variables, *late)))
 
     @property
     def secrets(self) -> dict[str, Secret]:
-        """The login secrets, name -> value, at the stack's scope (repository or environment)."""
+        """The login secrets, name -> value, at the stack's scope (repository or environment):
+        none with OIDC, which is the point."""
+        if self.auth.mode == "oidc":
+            return {}
         return {
             USER_SECRET: Secret(self.registry_username or ""),
             PASSWORD_SECRET: self.registry_password or Secret(""),
@@ -466,12 +537,25 @@ def _environment_admits_branch(s: Settings) -> Found:
 
 def _credentials(s: Settings) -> Found:
     found: Found = []
+    if s.auth.mode == "oidc":
+        if s.registry.edition != "enterprise":
+            rule = "oidc needs registry.edition: enterprise (its temporary tokens are per instance)"
+            found.append(((f"{PROJECT}:auth", "mode"), "oidc", rule))
+        for key, value in (
+            ("registryUsername", s.registry_username),
+            ("registryPassword", s.registry_password),
+        ):
+            if value is not None:
+                rule = f"is not used with auth.mode: oidc (no password anywhere): `pulumi config rm {key}`"
+                found.append(((f"{PROJECT}:{key}",), MISSING, rule))
+    if s.notify_webhook_url is not None and s.workflow.notify is None:
+        rule = "is set but workflow.notify is not: add workflow.notify.kind"
+        found.append(((f"{PROJECT}:notifyWebhookUrl",), MISSING, rule))
+    if s.auth.mode == "oidc":
+        return found
     if s.registry_username is None:
         found.append(((f"{PROJECT}:registryUsername",), MISSING, "is required"))
     if s.registry_password is None or s.registry_password.reveal() == "":
         rule = "is required; set it with `pulumi config set --secret registryPassword`"
         found.append(((f"{PROJECT}:registryPassword",), MISSING, rule))
-    if s.notify_webhook_url is not None and s.workflow.notify is None:
-        rule = "is set but workflow.notify is not: add workflow.notify.kind"
-        found.append(((f"{PROJECT}:notifyWebhookUrl",), MISSING, rule))
     return found

@@ -17,7 +17,19 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from components.pins import uses
-from components.settings import PASSWORD_SECRET, REGISTRY_VARIABLE, USER_SECRET, Image, Notify, Settings
+from components.settings import (
+    INSTANCE_VARIABLE,
+    PASSWORD_SECRET,
+    PROVIDER_VARIABLE,
+    REGION_VARIABLE,
+    REGISTRY_VARIABLE,
+    ROLE_VARIABLE,
+    STS_AUDIENCE,
+    USER_SECRET,
+    Image,
+    Notify,
+    Settings,
+)
 
 RUNNER = "ubuntu-latest"
 
@@ -136,6 +148,57 @@ def _changes_job(settings: Settings) -> CommentedMap:
     return job
 
 
+def _push_permissions(settings: Settings) -> CommentedMap:
+    """A job that pushes reads the code; with OIDC it may also ask GitHub for an ID token
+    (jobs that push, and only they)."""
+    permissions = CommentedMap(contents="read")
+    if settings.auth.mode == "oidc":
+        permissions["id-token"] = "write"
+    return permissions
+
+
+def _var(name: str) -> str:
+    return f"${{{{ vars.{name} }}}}"
+
+
+def _login(settings: Settings) -> list[CommentedMap]:
+    """The steps that log in to the registry: the only ones that see a credential."""
+    mode = settings.workflow.pin_actions
+    if settings.auth.mode == "password":
+        login = {
+            "registry": _var(REGISTRY_VARIABLE),
+            "username": f"${{{{ secrets.{USER_SECRET} }}}}",
+            "password": f"${{{{ secrets.{PASSWORD_SECRET} }}}}",
+        }
+        return [_step("Log in to Alibaba Cloud Container Registry", "docker/login-action", mode, login)]
+    # GitHub's OIDC token -> STS credentials of the stack's RAM role -> a temporary registry login.
+    credentials = {
+        "role-to-assume": _var(ROLE_VARIABLE),
+        "oidc-provider-arn": _var(PROVIDER_VARIABLE),
+        "audience": STS_AUDIENCE,
+        "role-session-expiration": settings.auth.session_seconds,
+    }
+    outputs = "${{ steps.aliyun.outputs.aliyun-%s }}"
+    login = {
+        "login-server": _var(REGISTRY_VARIABLE),
+        "region-id": _var(REGION_VARIABLE),
+        "instance-id": _var(INSTANCE_VARIABLE),
+        "access-key-id": outputs % "access-key-id",
+        "access-key-secret": outputs % "access-key-secret",
+        "security-token": outputs % "security-token",
+    }
+    return [
+        _step(
+            "Trade the job's OIDC token for temporary credentials",
+            "aliyun/configure-aliyun-credentials-action",
+            mode,
+            credentials,
+            {"id": "aliyun"},
+        ),
+        _step("Log in to Alibaba Cloud Container Registry", "aliyun/acr-login", mode, login),
+    ]
+
+
 def _build_job(settings: Settings, image: Image) -> CommentedMap:
     mode = settings.workflow.pin_actions
     job = CommentedMap()
@@ -152,33 +215,21 @@ def _build_job(settings: Settings, image: Image) -> CommentedMap:
     job["runs-on"] = RUNNER
     if settings.github.environment:
         job["environment"] = settings.github.environment
-    job["permissions"] = CommentedMap(contents="read")
+    job["permissions"] = _push_permissions(settings)
 
     steps = CommentedSeq([_checkout(mode)])
     multi_arch = len(image.platforms) > 1
     if multi_arch:
         steps.append(_step("Set up QEMU", "docker/setup-qemu-action", mode))
     steps.append(_step("Set up Docker Buildx", "docker/setup-buildx-action", mode))
-    # The only step that sees the registry credentials.
-    steps.append(
-        _step(
-            "Log in to Alibaba Cloud Container Registry",
-            "docker/login-action",
-            mode,
-            {
-                "registry": f"${{{{ vars.{REGISTRY_VARIABLE} }}}}",
-                "username": f"${{{{ secrets.{USER_SECRET} }}}}",
-                "password": f"${{{{ secrets.{PASSWORD_SECRET} }}}}",
-            },
-        )
-    )
+    steps += _login(settings)
     steps.append(
         _step(
             "Extract image metadata",
             "docker/metadata-action",
             mode,
             {
-                "images": f"${{{{ vars.{REGISTRY_VARIABLE} }}}}/${{{{ vars.{image.variable} }}}}",
+                "images": f"{_var(REGISTRY_VARIABLE)}/{_var(image.variable)}",
                 # Only the rules below decide `latest` (the default would add it on tags too).
                 "flavor": "latest=false",
                 "tags": _block(IMMUTABLE_TAG_RULES if image.immutable_tags else TAG_RULES),

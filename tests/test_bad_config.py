@@ -52,6 +52,65 @@ CASES = [
     Case("bad-region", {"alicloud:region": "Hangzhou"}, ['alicloud:region = "Hangzhou"', "region id"]),
     Case("missing-owner", {"github:owner": None}, ["github:owner: is required"]),
     Case("bad-owner", {"github:owner": "-acme"}, ['github:owner = "-acme"', "login"]),
+    # --- keyless pushes
+    Case(
+        "oidc-on-personal-edition",
+        {
+            "auth": {"mode": "oidc"},
+            "registry": {"edition": "personal", "instanceId": None},
+            "registryUsername": None,
+            "registryPassword": None,
+        },
+        ["acr-pipeline:auth.mode", "registry.edition: enterprise"],
+        set(),
+    ),
+    Case(
+        "oidc-session-too-long",
+        {
+            "auth": {"mode": "oidc", "sessionSeconds": 86400},
+            "registryUsername": None,
+            "registryPassword": None,
+        },
+        ["acr-pipeline:auth.sessionSeconds = 86400", "900 to 43200"],
+        set(),
+    ),
+    Case(
+        "oidc-malformed-provider-arn",
+        {
+            "auth": {"mode": "oidc", "oidcProvider": "arn:aws:iam::1:oidc-provider/x"},
+            "registryUsername": None,
+            "registryPassword": None,
+        },
+        ["acr-pipeline:auth.oidcProvider", "acs:ram::<account-id>:oidc-provider/<name>"],
+        set(),
+    ),
+    Case(
+        "oidc-and-a-password",
+        {"auth": {"mode": "oidc"}},
+        [
+            "acr-pipeline:registryPassword: is not used with auth.mode: oidc",
+            "pulumi config rm registryPassword",
+        ],
+    ),
+    Case(
+        "oidc-fingerprints-for-a-provider-it-does-not-create",
+        {
+            "auth": {
+                "mode": "oidc",
+                "oidcProvider": "acs:ram::1234:oidc-provider/gh",
+                "fingerprints": ["a" * 40],
+            },
+            "registryUsername": None,
+            "registryPassword": None,
+        },
+        ["acr-pipeline:auth.fingerprints", "auth.oidcProvider: create"],
+        set(),
+    ),
+    Case(
+        "oidc-mode-typo",
+        {"auth": {"mode": "odic"}},
+        ['acr-pipeline:auth.mode = "odic"', "did you mean 'oidc'?"],
+    ),
     # --- typos: a did-you-mean naming the key and the suggestion
     Case(
         "namespace-typo",

@@ -253,9 +253,9 @@ class TestRegistrySettings:
         entries = [{"cidr": "203.0.113.0/24", "comment": "office"}, {"cidr": "0.0.0.0/0"}]
         run = run_for(registry={"publicAccess": entries})
         policies = run.of_type(ACL_ENTRY)
-        assert [(p.plain("entry"), p.plain("description")) for p in policies] == [
-            ("203.0.113.0/24", "office"),
+        assert sorted((p.plain("entry"), p.plain("description")) for p in policies) == [
             ("0.0.0.0/0", "acr-pipeline"),
+            ("203.0.113.0/24", "office"),
         ]
         for policy in policies:
             assert policy.plain("instanceId") == "cri-abc123def456"

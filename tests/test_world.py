@@ -306,6 +306,9 @@ class TestTheInstancesSharedAcl:
         assert acl == {"10.0.0.0/8": "office, by hand", "203.0.113.0/24": "acr-pipeline"}
         up(world, registry={"publicAccess": [{"cidr": "198.51.100.0/24"}]})
         assert acl == {"10.0.0.0/8": "office, by hand", "198.51.100.0/24": "acr-pipeline"}
+        renamed = up(world, registry={"publicAccess": [{"cidr": "198.51.100.0/24", "comment": "runners"}]})
+        assert renamed.errors == [], "a new comment replaces the entry: the old one goes first"
+        assert acl == {"10.0.0.0/8": "office, by hand", "198.51.100.0/24": "runners"}
         world.destroy()
         assert acl == {"10.0.0.0/8": "office, by hand"}
 

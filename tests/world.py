@@ -41,6 +41,10 @@ EE_REPO = "alicloud:cs/registryEnterpriseRepo:RegistryEnterpriseRepo"
 NAMESPACE = "alicloud:cr/namespace:Namespace"
 REPO = "alicloud:cr/repo:Repo"
 ACL = "alicloud:cr/endpointAclPolicy:EndpointAclPolicy"
+OIDC_PROVIDER = "alicloud:ims/oidcProvider:OidcProvider"
+ROLE = "alicloud:ram/role:Role"
+POLICY_RAM = "alicloud:ram/policy:Policy"
+ATTACHMENT = "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment"
 
 
 class WorldError(Exception):
@@ -164,8 +168,12 @@ class World:
     """Enterprise Edition instances by id."""
     personal: Registry = field(default_factory=Registry)
     """The account's Personal Edition registry in the region."""
+    ram: dict[str, set[str]] = field(
+        default_factory=lambda: {"oidc-provider": set(), "role": set(), "policy": set()}
+    )
+    """RAM entities of the account by kind: names."""
     state: dict[str, StateEntry] = field(default_factory=dict)
-    """The stack's state: what Pulumi manages, by URN."""
+    """What Pulumi manages, by URN (which names the stack)."""
     log: list[str] = field(default_factory=list)
     """Every write the providers made, in order (`POST variable API_IMAGE_NAME`, ...)."""
     overwritten: list[str] = field(default_factory=list)
@@ -191,7 +199,7 @@ class World:
     def up(self, config: Mapping[str, str], secret_keys: Collection[str], stack: str = "dev") -> Deployment:
         """`pulumi up`: the program runs against what exists, then each step is applied."""
         run = run_program(config, secret_keys, stack=stack, monitor=RecordingMonitor(WorldMocks(self)))
-        steps, errors = self._steps(run)
+        steps, errors = self._steps(run, stack)
         return Deployment(run, steps, errors)
 
     def preview(
@@ -224,7 +232,7 @@ class World:
             del self.state[urn]
         return steps
 
-    def _steps(self, run: Run) -> tuple[list[Step], list[str]]:
+    def _steps(self, run: Run, stack: str) -> tuple[list[Step], list[str]]:
         steps: list[Step] = []
         errors: list[str] = []
         failed: set[str] = set()
@@ -247,7 +255,10 @@ class World:
             return steps, errors  # the engine does not delete after a failed update
         for name, entry in later:
             steps.append(self._remove(name, entry))
-        for urn, entry in reversed([(u, e) for u, e in self.state.items() if u not in registered]):
+        ours = f"urn:pulumi:{stack}::"  # the state holds every stack's resources
+        for urn, entry in reversed(
+            [(u, e) for u, e in self.state.items() if u.startswith(ours) and u not in registered]
+        ):
             steps.append(self._remove(urn.rsplit("::", 1)[-1], entry))
             del self.state[urn]
         return steps, errors
@@ -744,6 +755,28 @@ class AclKind(Kind):
         world.log.append(f"DeleteInstanceEndpointAclPolicy {inputs['entry']}")
 
 
+class RamKind(Kind):
+    """RAM entities named by the stack (alicloud/resource_alicloud_ims_oidc_provider.go,
+    resource_alicloud_ram_role.go, resource_alicloud_ram_policy.go): a name is unique in the
+    account, and creating one that exists is refused (EntityAlreadyExists)."""
+
+    def __init__(self, entity: str, name_field: str) -> None:
+        self.entity, self.name_field = entity, name_field
+        self.force_new = frozenset({name_field})
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        names, name = world.ram[self.entity], inputs[self.name_field]
+        if name in names:
+            raise WorldError(f"EntityAlreadyExists.{self.entity}: {name}")
+        names.add(name)
+        world.log.append(f"Create {self.entity} {name}")
+        return str(name)
+
+    def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        world.ram[self.entity].discard(inputs[self.name_field])
+        world.log.append(f"Delete {self.entity} {inputs[self.name_field]}")
+
+
 KINDS: dict[str, Kind] = {
     VARIABLE: VariableKind(),
     ENV_VARIABLE: VariableKind(),
@@ -759,6 +792,9 @@ KINDS: dict[str, Kind] = {
     NAMESPACE: NamespaceKind(enterprise=False),
     REPO: RepoKind(enterprise=False),
     ACL: AclKind(),
+    OIDC_PROVIDER: RamKind("oidc-provider", "oidcProviderName"),
+    ROLE: RamKind("role", "roleName"),
+    POLICY_RAM: RamKind("policy", "policyName"),
 }
 
 

@@ -32,11 +32,14 @@ def claims(s: Settings) -> list[Claim]:
     """What one stack writes, each as a tuple whose first item says what kind of thing it is."""
     repo = f"{s.owner}/{s.github.repository}"
     scope = s.scope
-    out: list[Claim] = [("GitHub variable", repo, scope, name.upper()) for name in s.variables]
+    out: list[Claim] = [("GitHub variable", repo, scope, name.upper()) for name in s.variable_names]
     out += [("GitHub secret", repo, scope, name.upper()) for name in s.secrets]
     out += [("GitHub secret", repo, "repository", name.upper()) for name in s.repository_secrets]
     if s.github.environment:
         out.append(("GitHub environment", repo, s.github.environment))
+    if s.auth.mode == "oidc" and s.auth.oidc_provider == "create":
+        # One GitHub OIDC provider per account: one stack creates it, the others name its ARN.
+        out.append(("GitHub OIDC provider", s.auth.provider_name))
     # A pull-request stack commits to a branch of its own, but the file lands on the same path.
     out.append(("workflow file", repo, s.github.branch, s.workflow_path))
     reg = s.registry

@@ -98,14 +98,26 @@ def fake_id(name: str) -> int:
     return 100000 + sum((i + 1) * ord(c) for i, c in enumerate(name))
 
 
+# Outputs the providers compute that the program reads, as they look (`acs:ram::<account>:...`).
+ACCOUNT = "1234567890123456"
+COMPUTED: dict[str, Any] = {
+    "alicloud:ims/oidcProvider:OidcProvider": lambda i: {
+        "arn": f"acs:ram::{ACCOUNT}:oidc-provider/{i['oidcProviderName']}"
+    },
+    "alicloud:ram/role:Role": lambda i: {"arn": f"acs:ram::{ACCOUNT}:role/{i['roleName'].lower()}"},
+}
+
+
 class OfflineMocks(pulumi_mocks.Mocks):
-    """Every registration succeeds with its inputs as outputs; lookups answer as above."""
+    """Every registration succeeds with its inputs (and the outputs above) as outputs; lookups
+    answer as above."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        return args.resource_id or f"{args.name}-id", dict(args.inputs)
+        computed = COMPUTED.get(args.typ, lambda _: {})(args.inputs)
+        return args.resource_id or f"{args.name}-id", {**args.inputs, **computed}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.calls.append((args.token, dict(args.args)))

@@ -13,6 +13,7 @@ trace. Colours only on a terminal, never under NO_COLOR; `--color`/`--no-color` 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -116,7 +117,11 @@ def _scalar(value: Any) -> str:
 def pretty(value: Any, indent: str = "") -> list[str]:
     """A value the way `pulumi preview --diff` prints it: strings quoted, maps with aligned
     keys, lists with `[i]:` indices, one item a line. The first line has no indent (it
-    follows `key: `); nested lines start with `indent`."""
+    follows `key: `); nested lines start with `indent`. A JSON document in a string (a RAM
+    policy) is shown as the data it holds, as `pulumi preview` does."""
+    if isinstance(value, str) and value.startswith("{"):
+        with contextlib.suppress(json.JSONDecodeError):
+            value = json.loads(value)
     if isinstance(value, dict) and value:
         width = max(len(str(k)) for k in value)
         lines = ["{"]

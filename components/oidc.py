@@ -1,0 +1,151 @@
+"""Keyless pushes (`auth.mode: oidc`): GitHub's OIDC token -> a RAM role -> a temporary ACR token.
+
+The build job asks GitHub for an OIDC token, `aliyun/configure-aliyun-credentials-action`
+trades it for STS credentials of a RAM role (AssumeRoleWithOIDC), and `aliyun/acr-login` turns
+those into a temporary registry login (GetAuthorizationToken): no password is stored anywhere.
+The role's trust policy admits only this repository's runs (its environment, or its branch and
+release tags) for GitHub's issuer and the STS audience; its policy allows push and pull on this
+stack's repositories and nothing else. Policy documents are data, serialized by
+`Output.json_dumps`, never formatted as text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_alicloud as alicloud
+
+from components.settings import GITHUB_ISSUER, PROVIDER_VARIABLE, ROLE_VARIABLE, STS_AUDIENCE, Settings
+
+
+def subjects(s: Settings) -> list[str]:
+    """The `sub` claims that may assume the role: GitHub sets `...:environment:<env>` for a job
+    that runs in an environment, else `...:ref:<ref>`. Never a wildcard owner or repository."""
+    repo = f"repo:{s.owner}/{s.github.repository}"
+    if s.github.environment:
+        return [f"{repo}:environment:{s.github.environment}"]
+    # A tag filter (`v[0-9]+.*`) becomes a StringLike pattern that admits at least those tags.
+    # (`!pattern` entries only exclude tags, so they add no subject.)
+    tags = [re.sub(r"(\[[^\]]*\][+*?]?|[+?*])+", "*", p) for p in s.workflow.tags if not p.startswith("!")]
+    return [
+        f"{repo}:ref:refs/heads/{s.github.branch}",
+        *dict.fromkeys(f"{repo}:ref:refs/tags/{t}" for t in tags),
+    ]
+
+
+def trust_policy(provider_arn: str, allowed: list[str]) -> dict[str, Any]:
+    """Who may assume the role: tokens from GitHub's issuer, for STS, with one of `allowed` as
+    subject, presented through this OIDC provider (RAM's trust policy for an OIDC IdP)."""
+    return {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Federated": [provider_arn]},
+                "Condition": {
+                    "StringEquals": {"oidc:iss": GITHUB_ISSUER, "oidc:aud": STS_AUDIENCE},
+                    "StringLike": {"oidc:sub": allowed},
+                },
+            }
+        ],
+    }
+
+
+def push_policy(s: Settings) -> dict[str, Any]:
+    """Push and pull on exactly this stack's repositories. GetAuthorizationToken takes no resource
+    (Alibaba's API reference: all resources); the token it returns has only the role's rights."""
+    reg = s.registry
+    repositories = [
+        f"acs:cr:{s.region}:*:repository/{reg.instance_id}/{reg.namespace}/{i.name}" for i in s.images
+    ]
+    return {
+        "Version": "1",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["cr:GetAuthorizationToken"], "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": ["cr:PullRepository", "cr:PushRepository"],
+                "Resource": repositories,
+            },
+        ],
+    }
+
+
+def role_name(s: Settings) -> str:
+    """One role per stack and repository, stable, within RAM's 64 characters."""
+    name = re.sub(r"[^A-Za-z0-9.-]", "-", f"acr-push-{s.owner}-{s.github.repository}-{s.stack}")
+    if len(name) <= 64:
+        return name
+    return f"{name[:55]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+@dataclass(frozen=True)
+class PushRoleArgs:
+    settings: Settings
+
+
+class PushRole(pulumi.ComponentResource):
+    """The OIDC provider (unless another stack owns it), the role, its policy and attachment."""
+
+    provider: alicloud.ims.OidcProvider | None
+    role: alicloud.ram.Role
+    policy: alicloud.ram.Policy
+    attachment: alicloud.ram.RolePolicyAttachment
+    variables: dict[str, pulumi.Output[str]]
+    """The GitHub variables that come from these resources: the role's ARN, and the provider's."""
+    prerequisites: list[pulumi.Resource]
+    """What a build needs in place before the workflow's first run can log in."""
+
+    def __init__(self, name: str, args: PushRoleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("acr-pipeline:oidc:PushRole", name, None, opts)
+        s, auth = args.settings, args.settings.auth
+        child = pulumi.ResourceOptions(parent=self)
+        self.provider = None
+        provider_arn: pulumi.Output[str] = pulumi.Output.from_input(auth.oidc_provider)
+        if auth.oidc_provider == "create":
+            self.provider = alicloud.ims.OidcProvider(
+                f"{name}-provider",
+                oidc_provider_name=auth.provider_name,
+                issuer_url=GITHUB_ISSUER,
+                client_ids=[STS_AUDIENCE],
+                fingerprints=list(auth.fingerprints),
+                description="GitHub Actions OIDC, for acr-pipeline push roles",
+                opts=child,
+            )
+            provider_arn = self.provider.arn
+        allowed = subjects(s)
+        self.role = alicloud.ram.Role(
+            f"{name}-role",
+            role_name=role_name(s),
+            assume_role_policy_document=pulumi.Output.json_dumps(
+                provider_arn.apply(lambda arn: trust_policy(arn, allowed))
+            ),
+            # A session may last as long as the role allows (RAM: 3600 to 43200 seconds).
+            max_session_duration=max(3600, auth.session_seconds),
+            description=f"Pushes {s.owner}/{s.github.repository} images (acr-pipeline stack {s.stack})",
+            opts=child,
+        )
+        self.policy = alicloud.ram.Policy(
+            f"{name}-policy",
+            policy_name=f"{role_name(s)}-policy"[:128],
+            policy_document=pulumi.Output.json_dumps(push_policy(s)),
+            description=f"Push and pull on the repositories of acr-pipeline stack {s.stack}",
+            opts=child,
+        )
+        self.attachment = alicloud.ram.RolePolicyAttachment(
+            f"{name}-attachment",
+            role_name=self.role.role_name,
+            policy_name=self.policy.policy_name,
+            policy_type="Custom",
+            opts=child,
+        )
+        self.variables = {ROLE_VARIABLE: self.role.arn}
+        if self.provider is not None:
+            self.variables[PROVIDER_VARIABLE] = self.provider.arn
+        self.prerequisites = [self.role, self.attachment, *filter(None, [self.provider])]
+        self.register_outputs({"roleArn": self.role.arn})

@@ -1,0 +1,253 @@
+"""Keyless pushes (`auth.mode: oidc`): no registry password anywhere, a RAM role that admits
+exactly this repository's runs, a policy on exactly this stack's repositories."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from components.oidc import role_name, subjects
+from components.settings import GITHUB_FINGERPRINTS
+from components.workflow_render import render
+from tests.conftest import FILE, SECRET, SECRET_KEYS, config, encode, settings_for
+from tests.world import Registry, World
+from tools.mock_engine import ACCOUNT, Run, run_program
+
+OIDC: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None}
+PROVIDER = "alicloud:ims/oidcProvider:OidcProvider"
+ROLE = "alicloud:ram/role:Role"
+POLICY = "alicloud:ram/policy:Policy"
+ATTACHMENT = "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment"
+EXISTING = f"acs:ram::{ACCOUNT}:oidc-provider/github"
+
+
+def oidc(**overrides: Any) -> dict[str, Any]:
+    merged = {**OIDC, **overrides}
+    merged["auth"] = {"mode": "oidc", **overrides.get("auth", {})}
+    return merged
+
+
+def run_oidc(**overrides: Any) -> Run:
+    return run_program(encode(config(**oidc(**overrides))), set())
+
+
+def workflow_of(run: Run) -> dict[str, Any]:
+    (file,) = run.of_type(FILE)
+    return YAML(typ="safe").load(file.plain("content"))  # type: ignore[no-any-return]
+
+
+def document(run: Run, type_: str, key: str) -> dict[str, Any]:
+    (resource,) = run.of_type(type_)
+    return json.loads(resource.plain(key))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def keyless() -> Run:
+    return run_oidc(images=[{"name": "api"}, {"name": "worker"}])
+
+
+class TestNoPasswordAnywhere:
+    def test_no_secret_is_written_and_the_workflow_reads_none(self, keyless: Run) -> None:
+        assert keyless.of_type(SECRET) == []
+        assert keyless.outputs["secrets"] == []
+        assert "secrets." not in keyless.of_type(FILE)[0].plain("content")
+
+    def test_the_workflow_reads_the_role_provider_region_and_instance_from_variables(
+        self, keyless: Run
+    ) -> None:
+        values = {
+            v.plain("variableName"): v.plain("value")
+            for v in keyless.custom()
+            if v.type == "github:index/actionsVariable:ActionsVariable"
+        }
+        assert values["ALIYUN_ROLE_ARN"] == f"acs:ram::{ACCOUNT}:role/acr-push-acme-shop-dev"
+        assert values["ALIYUN_OIDC_PROVIDER_ARN"] == f"acs:ram::{ACCOUNT}:oidc-provider/github-actions"
+        assert (values["ALIYUN_REGION"], values["ALIYUN_ACR_INSTANCE_ID"]) == (
+            "cn-hangzhou",
+            "cri-abc123def456",
+        )
+        assert values["ALIYUN_REGISTRY"] == "acme-registry.cn-hangzhou.cr.aliyuncs.com"
+
+    def test_only_build_jobs_may_ask_for_an_id_token(self, keyless: Run) -> None:
+        doc = workflow_of(keyless)
+        assert doc["permissions"] == {"contents": "read"}
+        for job_id, job in doc["jobs"].items():
+            wants = job["permissions"].get("id-token")
+            assert wants == ("write" if job_id.endswith("-build-and-push") else None), job_id
+
+    def test_the_login_trades_the_oidc_token_then_logs_in_with_the_temporary_credentials(
+        self, keyless: Run
+    ) -> None:
+        steps = workflow_of(keyless)["jobs"]["api-build-and-push"]["steps"]
+        by_action = {s["uses"].split("@")[0]: s for s in steps if "uses" in s}
+        creds = by_action["aliyun/configure-aliyun-credentials-action"]
+        assert creds["id"] == "aliyun"
+        assert creds["with"] == {
+            "role-to-assume": "${{ vars.ALIYUN_ROLE_ARN }}",
+            "oidc-provider-arn": "${{ vars.ALIYUN_OIDC_PROVIDER_ARN }}",
+            "audience": "sts.aliyuncs.com",
+            "role-session-expiration": 3600,
+        }
+        login = by_action["aliyun/acr-login"]["with"]
+        assert login["access-key-id"] == "${{ steps.aliyun.outputs.aliyun-access-key-id }}"
+        assert login["security-token"] == "${{ steps.aliyun.outputs.aliyun-security-token }}"
+        assert login["instance-id"] == "${{ vars.ALIYUN_ACR_INSTANCE_ID }}"
+        assert "docker/login-action" not in by_action
+
+    def test_the_workflow_waits_for_the_role_its_policy_and_the_provider(self, keyless: Run) -> None:
+        (file,) = keyless.of_type(FILE)
+        for type_ in (PROVIDER, ROLE, ATTACHMENT):
+            (resource,) = keyless.of_type(type_)
+            assert resource.urn in file.dependencies, type_
+
+
+class TestTheTrustPolicy:
+    def test_it_admits_githubs_issuer_for_sts_through_this_provider_only(self, keyless: Run) -> None:
+        (statement,) = document(keyless, ROLE, "assumeRolePolicyDocument")["Statement"]
+        assert statement["Action"] == "sts:AssumeRole"
+        assert statement["Principal"] == {"Federated": [f"acs:ram::{ACCOUNT}:oidc-provider/github-actions"]}
+        assert statement["Condition"]["StringEquals"] == {
+            "oidc:iss": "https://token.actions.githubusercontent.com",
+            "oidc:aud": "sts.aliyuncs.com",
+        }
+
+    def test_without_an_environment_the_branch_and_each_release_tag_pattern(self) -> None:
+        s = settings_for(None, **oidc(workflow={"tags": ["v[0-9]+.[0-9]+.[0-9]+", "v*-rc*", "!v0*"]}))
+        assert subjects(s) == [
+            "repo:acme/shop:ref:refs/heads/main",
+            "repo:acme/shop:ref:refs/tags/v*.*.*",
+            "repo:acme/shop:ref:refs/tags/v*-rc*",
+        ]
+
+    def test_with_an_environment_only_jobs_in_that_environment(self, keyless: Run) -> None:
+        run = run_oidc(github={"environment": "production"})
+        (statement,) = document(run, ROLE, "assumeRolePolicyDocument")["Statement"]
+        assert statement["Condition"]["StringLike"] == {"oidc:sub": ["repo:acme/shop:environment:production"]}
+
+    def test_never_a_wildcard_owner_or_repository(self) -> None:
+        for overrides in ({}, {"github": {"environment": "prod"}}, {"workflow": {"tags": ["*"]}}):
+            for subject in subjects(settings_for(None, **oidc(**overrides))):
+                assert subject.startswith("repo:acme/shop:"), subject
+
+
+class TestThePushPolicy:
+    def test_it_names_exactly_the_stacks_repositories(self, keyless: Run) -> None:
+        token, push = document(keyless, POLICY, "policyDocument")["Statement"]
+        assert token == {"Effect": "Allow", "Action": ["cr:GetAuthorizationToken"], "Resource": "*"}
+        assert push["Action"] == ["cr:PullRepository", "cr:PushRepository"]
+        assert push["Resource"] == [
+            "acs:cr:cn-hangzhou:*:repository/cri-abc123def456/acme-dev/api",
+            "acs:cr:cn-hangzhou:*:repository/cri-abc123def456/acme-dev/worker",
+        ]
+
+    def test_the_attachment_binds_that_policy_to_that_role(self, keyless: Run) -> None:
+        (attachment,) = keyless.of_type(ATTACHMENT)
+        assert attachment.plain("roleName") == "acr-push-acme-shop-dev"
+        assert attachment.plain("policyName") == "acr-push-acme-shop-dev-policy"
+        assert attachment.plain("policyType") == "Custom"
+
+
+class TestTheProvider:
+    def test_a_stack_that_creates_it_uses_githubs_issuer_and_the_sts_audience(self, keyless: Run) -> None:
+        (provider,) = keyless.of_type(PROVIDER)
+        assert provider.plain("issuerUrl") == "https://token.actions.githubusercontent.com"
+        assert provider.plain("clientIds") == ["sts.aliyuncs.com"]
+        assert provider.plain("fingerprints") == list(GITHUB_FINGERPRINTS)
+
+    def test_a_stack_that_names_an_existing_one_creates_none(self) -> None:
+        run = run_oidc(auth={"oidcProvider": EXISTING})
+        assert run.of_type(PROVIDER) == []
+        (statement,) = document(run, ROLE, "assumeRolePolicyDocument")["Statement"]
+        assert statement["Principal"] == {"Federated": [EXISTING]}
+        names = {v.plain("variableName"): v.plain("value") for v in run.custom() if v.plain("variableName")}
+        assert names["ALIYUN_OIDC_PROVIDER_ARN"] == EXISTING
+
+
+class TestRoles:
+    def test_role_names_are_stable_and_differ_between_stacks_and_repositories(self) -> None:
+        names = {
+            role_name(settings_for(None, stack=stack, **oidc(github={"repository": repo})))
+            for stack in ("dev", "prod")
+            for repo in ("shop", "billing")
+        }
+        assert len(names) == 4
+        long = role_name(settings_for(None, stack="s" * 40, **oidc(github={"repository": "r" * 60})))
+        assert len(long) <= 64
+
+    def test_the_role_allows_sessions_as_long_as_the_config_asks(self) -> None:
+        (role,) = run_oidc(auth={"sessionSeconds": 7200}).of_type(ROLE)
+        assert role.plain("maxSessionDuration") == 7200
+        (short,) = run_oidc(auth={"sessionSeconds": 900}).of_type(ROLE)
+        assert short.plain("maxSessionDuration") == 3600, "RAM's minimum"
+
+
+class TestSwitchingALiveStack:
+    def test_password_to_oidc_deletes_the_two_secrets_only_after_the_new_workflow_is_committed(self) -> None:
+        world = World(instances={"cri-abc123def456": Registry()})
+        assert world.up(encode(config()), SECRET_KEYS).errors == []
+        assert set(world.secrets) == {"ALIYUN_REGISTRY_USER", "ALIYUN_REGISTRY_PWD"}
+        switched = world.up(encode(config(**oidc())), set())
+        assert switched.errors == []
+        order = [(s.op, s.name) for s in switched.steps]
+        file_update = order.index(("update", "workflow-file"))
+        deletes = [
+            i for i, (op, name) in enumerate(order) if op == "delete" and name.startswith("github-secret-")
+        ]
+        assert len(deletes) == 2
+        assert min(deletes) > file_update
+        assert world.secrets == {}
+        assert "aliyun/acr-login" in world.files[("main", ".github/workflows/build-push.yml")].content
+
+    def test_a_second_stack_creating_the_accounts_provider_is_refused_by_ram(self) -> None:
+        world = World(instances={"cri-abc123def456": Registry()})
+        assert world.up(encode(config(**oidc())), set(), stack="dev").errors == []
+        prod: dict[str, Any] = {"github": {"environment": "prod"}, "registry": {"namespace": "acme-prod"}}
+        other = world.up(encode(config(**oidc(**prod))), set(), stack="prod")
+        assert [e for e in other.errors if "EntityAlreadyExists" in e] == [
+            f"{PROVIDER} (oidc-provider): EntityAlreadyExists.oidc-provider: github-actions"
+        ]
+        named = world.up(encode(config(**oidc(**prod, auth={"oidcProvider": EXISTING}))), set(), stack="prod")
+        assert named.errors == []
+        assert world.ram["role"] == {"acr-push-acme-shop-dev", "acr-push-acme-shop-prod"}
+
+
+def test_renders_are_clean_in_both_pin_modes(tmp_path: Any) -> None:
+    from tests.conftest import lint_workflows
+
+    target = tmp_path / ".github" / "workflows"
+    target.mkdir(parents=True)
+    for mode in ("sha", "tag"):
+        for name, extra in (("repo", {}), ("env", {"github": {"environment": "production"}})):
+            s = settings_for(None, **oidc(workflow={"pinActions": mode, "tags": ["v*"]}, **extra))
+            (target / f"oidc-{mode}-{name}.yml").write_text(render(s))
+    assert lint_workflows(target) == []
+
+
+def test_synth_shows_the_chain_from_provider_to_role_to_the_workflow(tmp_path: Any) -> None:
+    from tests.conftest import FIXTURES
+    from tools import synth
+
+    text = (FIXTURES / "Pulumi.dev.yaml").read_text()
+    text = text.replace(
+        "  acr-pipeline:registryUsername: acr-pusher@1234567890123456\n",
+        "  acr-pipeline:auth:\n    mode: oidc\n",
+    )
+    text = text[: text.index("  acr-pipeline:registryPassword:")]
+    (tmp_path / "Pulumi.dev.yaml").write_text(text)
+    result = synth.synthesize("dev", out_dir=tmp_path / "out", stacks_dir=tmp_path)
+    plan = synth.render_plan("dev", result.plan)
+    assert "acr-pipeline:oidc:PushRole" in plan
+    assert '"oidc:sub": [' not in plan, "policy documents are shown as data, not as JSON text"
+    assert re.search(r'oidc:aud\s*: "sts\.aliyuncs\.com"', plan)
+    graph = (result.target / "graph.mmd").read_text()
+    for edge in (
+        "oidc_provider --> oidc_role",
+        "oidc_role --> oidc_attachment",
+        "oidc_attachment --> workflow_file",
+    ):
+        assert edge in graph
+    assert "secrets." not in (result.target / ".github" / "workflows" / "build-push.yml").read_text()
