@@ -57,23 +57,29 @@ def trust_policy(provider_arn: str, allowed: list[str]) -> dict[str, Any]:
 
 
 def push_policy(s: Settings) -> dict[str, Any]:
-    """Push and pull on exactly this stack's repositories. GetAuthorizationToken takes no resource
-    (Alibaba's API reference: all resources); the token it returns has only the role's rights."""
+    """Push and pull on exactly this stack's repositories (and pull on those a release is promoted
+    from). GetAuthorizationToken takes no resource (Alibaba's API reference: all resources); the
+    token it returns has only the role's rights."""
     reg = s.registry
-    repositories = [
-        f"acs:cr:{s.region}:*:repository/{reg.instance_id}/{reg.namespace}/{i.name}" for i in s.images
-    ]
-    return {
-        "Version": "1",
-        "Statement": [
-            {"Effect": "Allow", "Action": ["cr:GetAuthorizationToken"], "Resource": "*"},
-            {
-                "Effect": "Allow",
-                "Action": ["cr:PullRepository", "cr:PushRepository"],
-                "Resource": repositories,
-            },
-        ],
+
+    def arns(namespace: str) -> list[str]:
+        return [f"acs:cr:{s.region}:*:repository/{reg.instance_id}/{namespace}/{i.name}" for i in s.images]
+
+    push = {
+        "Effect": "Allow",
+        "Action": ["cr:PullRepository", "cr:PushRepository"],
+        "Resource": arns(reg.namespace),
     }
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": ["cr:GetAuthorizationToken"], "Resource": "*"},
+        push,
+    ]
+    promote = s.workflow.promote
+    if promote and promote.from_namespaces:
+        # A release promotes the image another stack built: reading it is all this role may do.
+        others = [arn for ns in promote.from_namespaces for arn in arns(ns)]
+        statements.append({"Effect": "Allow", "Action": ["cr:PullRepository"], "Resource": others})
+    return {"Version": "1", "Statement": statements}
 
 
 def role_name(s: Settings) -> str:

@@ -272,6 +272,32 @@ class Notify(Model):
     """The repository secret that holds the webhook's URL."""
 
 
+# GitHub-hosted runners by platform: a platform with one builds natively there; any other
+# builds under QEMU on the linux/amd64 runner (docs.github.com: "GitHub-hosted runners").
+DEFAULT_RUNNERS: dict[str, Any] = {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04-arm"}
+Minutes = Annotated[int, Whole(1, 360)]
+
+
+class Timeouts(Model):
+    changes: Minutes = 10
+    """The job that detects which images changed."""
+    build: Minutes = 60
+    """Each build job (one per image, or per image and platform)."""
+    merge: Minutes = 15
+    """The job that joins the platforms of an image into one multi-arch image, and the one that
+    promotes an image on a release tag."""
+    notify: Minutes = 5
+    """The failure notice."""
+
+
+class Promote(Model):
+    from_namespaces: Annotated[tuple[Text, ...], AfterValidator(distinct)] = ()
+    """Namespaces of other stacks on the same registry (e.g. staging's) whose `sha-<commit>` image
+    a release may take, after this stack's own repository."""
+    build: Bool = True
+    """When no image of the tagged commit exists: build it, or (`false`) fail the run."""
+
+
 class Workflow(Model):
     name: Text | None = None
     """The workflow's `name:`, which `workflow_run` chains on it depend on. Default:
@@ -292,12 +318,45 @@ class Workflow(Model):
     """Push provenance and SBOM attestations, in the form ACR accepts."""
     notify: Notify | None = None
     """A job that posts to a webhook when a build fails."""
+    runners: dict[Annotated[str, Rule(rules.platform)], Annotated[str, Rule(rules.runner_label)] | None] = (
+        Field(default_factory=dict, json_schema_extra={"default": dict(DEFAULT_RUNNERS)})
+    )
+    """Runner label per platform, over the defaults shown: each platform with a runner builds in a job
+    of its own there, natively; `null` (or a platform not listed) builds under QEMU on the
+    `linux/amd64` runner, which also runs every other job."""
+    emulate: Bool = False
+    """`true`: every image builds all its platforms in one job under QEMU, as before native runners."""
+    timeout_minutes: Timeouts = Field(default_factory=lambda: Timeouts.model_validate({}))
+    """Every job's `timeout-minutes`, by kind."""
+    promote: Promote | None = None
+    """On a release tag, retag the image already built for the commit (`sha-<commit>`) instead of
+    building it again, so the release is the very image that was tested."""
     via_pull_request: Bool = False
     """Commit the workflow to the branch `acr-pipeline/<stack>-<hash of the file>` and open a pull
     request, instead of pushing to `github.branch` (for protected branches)."""
 
+    @property
+    def runner_of(self) -> dict[str, str | None]:
+        """Platform -> runner label (None: QEMU on the linux/amd64 runner), defaults included."""
+        return {**DEFAULT_RUNNERS, **self.runners}
+
+    @property
+    def runner(self) -> str:
+        """The runner of every job that is not a native build: the linux/amd64 one."""
+        return self.runner_of["linux/amd64"] or DEFAULT_RUNNERS["linux/amd64"]
+
     @model_validator(mode="after")
     def _something_builds(self) -> Workflow:
+        if "linux/amd64" in self.runners and self.runners["linux/amd64"] is None:
+            problems((("runners", "linux/amd64"), None, "is the runner of every other job: give it a label"))
+        if self.promote is not None and not self.tags:
+            problems(
+                (
+                    ("promote",),
+                    self.promote.model_dump(by_alias=True),
+                    "promotes on release tags: set workflow.tags too",
+                )
+            )
         if not self.branch_builds and not self.tags:
             rule = 'with no workflow.tags, only manual runs would build: add tags (e.g. ["v*"]) or remove it'
             problems((("branchBuilds",), False, rule))

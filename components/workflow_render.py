@@ -1,15 +1,22 @@
 """The committed `build-push` workflow, rendered from settings by a pure function.
 
 The workflow is built as a data structure and emitted by ruamel.yaml, so every value that
-comes from configuration is quoted by the emitter, never spliced into YAML text. The same
-settings always give the same bytes (no timestamps, fixed key order), so a second
-`pulumi up` shows no change.
+comes from configuration is quoted by the emitter, never spliced into YAML text; values reach
+shell scripts through `env:`. The same settings always give the same bytes (no timestamps,
+fixed key order), so a second `pulumi up` shows no change.
+
+The jobs: `changes` (which images changed, on branch pushes); per image, either one build job,
+or one job per platform on a runner of that architecture pushing by digest and a merge job
+that joins the digests into one multi-arch image under the image's tags (the merge job keeps
+the name `<image>-build-and-push` that other workflows may depend on); `<image>-promote` on
+release tags when `workflow.promote` is set; `notify-failure` when `workflow.notify` is set.
 """
 
 from __future__ import annotations
 
 import io
 import posixpath
+import re
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -28,16 +35,19 @@ from components.settings import (
     USER_SECRET,
     Image,
     Notify,
+    Promote,
     Settings,
 )
 
-RUNNER = "ubuntu-latest"
-
-# docker/metadata-action tag rules: the branch name and the short commit SHA on every
-# build, semver tags on tag pushes, and `latest` only on the repository's default branch.
+# docker/metadata-action tag rules: the branch name and the short commit SHA on branch builds
+# (a release tag's run must not push the `sha-` tag again: the branch run owns it, and an
+# immutable repository refuses it), the git tag and its semver forms on tag pushes (so a tag
+# run always has a tag, semver or not), and `latest` only on the repository's default branch.
+SHA_ON_BRANCHES = "type=sha,enable=${{ github.ref_type != 'tag' }}"
 TAG_RULES = (
     "type=ref,event=branch",
-    "type=sha",
+    "type=ref,event=tag",
+    SHA_ON_BRANCHES,
     "type=semver,pattern={{version}}",
     "type=semver,pattern={{major}}.{{minor}}",
     "type=raw,value=latest,enable={{is_default_branch}}",
@@ -45,10 +55,7 @@ TAG_RULES = (
 # An immutable repository is for tags that never move: the commit and the full version (no
 # branch name, no `1.2` that follows patch releases, and no `latest`: ACR exempts `latest`
 # from immutability, but a tag that moves defeats the point).
-IMMUTABLE_TAG_RULES = (
-    "type=sha",
-    "type=semver,pattern={{version}}",
-)
+IMMUTABLE_TAG_RULES = (SHA_ON_BRANCHES, "type=ref,event=tag", "type=semver,pattern={{version}}")
 
 # Failure notification: the payload each webhook kind expects, built with jq from $TEXT.
 NOTIFY_PAYLOADS = {
@@ -56,6 +63,8 @@ NOTIFY_PAYLOADS = {
     "feishu": '{msg_type: "text", content: {text: $text}}',
     "slack": "{text: $text}",
 }
+RETRY_PAUSE = 30
+"""Seconds before the one retry of a push or a merge (a registry's hiccup, not a real failure)."""
 
 
 def _step(
@@ -78,14 +87,40 @@ def _step(
     return step
 
 
+def _run(
+    name: str, lines: list[str], fields: dict[str, Any] | None = None, env: dict[str, str] | None = None
+) -> CommentedMap:
+    step = CommentedMap(name=name)
+    step.update(fields or {})
+    if env:
+        step["env"] = CommentedMap(env)
+    step["run"] = _block(lines)
+    return step
+
+
 def _checkout(mode: str, **with_: Any) -> CommentedMap:
     # No token left in .git/config for later steps to read (zizmor: artipacked).
     return _step("Check out", "actions/checkout", mode, {"persist-credentials": False, **with_})
 
 
 def _block(lines: list[str] | tuple[str, ...]) -> str:
-    """A multi-line input, emitted as a `|` block."""
+    """A multi-line value, emitted as a `|` block."""
     return LiteralScalarString("".join(f"{line}\n" for line in lines))  # type: ignore[no-any-return]
+
+
+def _var(name: str) -> str:
+    return f"${{{{ vars.{name} }}}}"
+
+
+def _image(image: Image) -> str:
+    return f"{_var(REGISTRY_VARIABLE)}/{_var(image.variable)}"
+
+
+def _job(settings: Settings, name: str, timeout: int, runner: str | None = None) -> CommentedMap:
+    job = CommentedMap(name=name)
+    job["runs-on"] = runner or settings.workflow.runner
+    job["timeout-minutes"] = timeout
+    return job
 
 
 def _filters(settings: Settings) -> str:
@@ -102,32 +137,29 @@ def _changes_job(settings: Settings) -> CommentedMap:
     rewritten history, an API error), every image builds.
     """
     mode = settings.workflow.pin_actions
-    job = CommentedMap()
-    job["name"] = "Detect changed images"
+    job = _job(settings, "Detect changed images", settings.workflow.timeout_minutes.changes)
     # Tag pushes and manual runs build every image, so only branch pushes need a filter.
-    job["if"] = "${{ github.event_name == 'push' && github.ref_type == 'branch' }}"
-    job["runs-on"] = RUNNER
+    job.insert(1, "if", "${{ github.event_name == 'push' && github.ref_type == 'branch' }}")
     job["permissions"] = CommentedMap([("contents", "read"), ("actions", "read")])  # actions: run history
     job["outputs"] = CommentedMap(
         (image.key, f"${{{{ steps.filter.outputs.{image.key} }}}}") for image in settings.images
     )
-    last = CommentedMap()
-    last["name"] = "Find the last successful build of this branch"
-    last["id"] = "last"
-    last["continue-on-error"] = True
-    last["env"] = CommentedMap(
+    # The REST API, not `gh run list --status` (gh 2.26+): older gh on a self-hosted runner
+    # would make every image build without a word.
+    last = _run(
+        "Find the last successful build of this branch",
         [
-            ("GH_TOKEN", "${{ github.token }}"),
-            ("WORKFLOW", posixpath.basename(settings.workflow_path)),
-            ("BRANCH", "${{ github.ref_name }}"),
-        ]
-    )
-    last["run"] = _block(
-        [
-            'sha=$(gh run list --repo "$GITHUB_REPOSITORY" --workflow "$WORKFLOW" --branch "$BRANCH" \\',
-            "  --status success --limit 1 --json headSha --jq '.[0].headSha // empty')",
+            'sha=$(gh api --method GET "repos/$GITHUB_REPOSITORY/actions/workflows/$WORKFLOW/runs" \\',
+            '  -f branch="$BRANCH" -f status=success -f per_page=1 \\',
+            "  --jq '.workflow_runs[0].head_sha // empty')",
             'echo "sha=$sha" >> "$GITHUB_OUTPUT"',
-        ]
+        ],
+        {"id": "last", "continue-on-error": True},
+        {
+            "GH_TOKEN": "${{ github.token }}",
+            "WORKFLOW": posixpath.basename(settings.workflow_path),
+            "BRANCH": "${{ github.ref_name }}",
+        },
     )
     filter_step = _step(
         "Filter changed paths",
@@ -136,41 +168,36 @@ def _changes_job(settings: Settings) -> CommentedMap:
         {"base": "${{ steps.last.outputs.sha }}", "filters": _filters(settings)},
         {"id": "filter", "if": "${{ steps.last.outputs.sha != '' }}", "continue-on-error": True},
     )
-    job["steps"] = CommentedSeq(
-        [
-            # Full history, so the last built commit is present locally and paths-filter
-            # never has to fetch (the checkout keeps no credentials to fetch with).
-            _checkout(mode, **{"fetch-depth": 0}),
-            last,
-            filter_step,
-        ]
-    )
+    # Full history, so the last built commit is present locally and paths-filter never has
+    # to fetch (the checkout keeps no credentials to fetch with).
+    job["steps"] = CommentedSeq([_checkout(mode, **{"fetch-depth": 0}), last, filter_step])
     return job
 
 
-def _push_permissions(settings: Settings) -> CommentedMap:
-    """A job that pushes reads the code; with OIDC it may also ask GitHub for an ID token
+def _pushes(settings: Settings, job: CommentedMap) -> None:
+    """What a job that pushes has: the environment, and with OIDC the right to an ID token
     (jobs that push, and only they)."""
-    permissions = CommentedMap(contents="read")
+    if settings.github.environment:
+        job["environment"] = settings.github.environment
+    job["permissions"] = CommentedMap(contents="read")
     if settings.auth.mode == "oidc":
-        permissions["id-token"] = "write"
-    return permissions
-
-
-def _var(name: str) -> str:
-    return f"${{{{ vars.{name} }}}}"
+        job["permissions"]["id-token"] = "write"
 
 
 def _login(settings: Settings) -> list[CommentedMap]:
     """The steps that log in to the registry: the only ones that see a credential."""
     mode = settings.workflow.pin_actions
+    setup = _step("Set up Docker Buildx", "docker/setup-buildx-action", mode)
     if settings.auth.mode == "password":
         login = {
             "registry": _var(REGISTRY_VARIABLE),
             "username": f"${{{{ secrets.{USER_SECRET} }}}}",
             "password": f"${{{{ secrets.{PASSWORD_SECRET} }}}}",
         }
-        return [_step("Log in to Alibaba Cloud Container Registry", "docker/login-action", mode, login)]
+        return [
+            setup,
+            _step("Log in to Alibaba Cloud Container Registry", "docker/login-action", mode, login),
+        ]
     # GitHub's OIDC token -> STS credentials of the stack's RAM role -> a temporary registry login.
     credentials = {
         "role-to-assume": _var(ROLE_VARIABLE),
@@ -187,73 +214,81 @@ def _login(settings: Settings) -> list[CommentedMap]:
         "access-key-secret": outputs % "access-key-secret",
         "security-token": outputs % "security-token",
     }
+    trade = "Trade the job's OIDC token for temporary credentials"
     return [
-        _step(
-            "Trade the job's OIDC token for temporary credentials",
-            "aliyun/configure-aliyun-credentials-action",
-            mode,
-            credentials,
-            {"id": "aliyun"},
-        ),
+        setup,
+        _step(trade, "aliyun/configure-aliyun-credentials-action", mode, credentials, {"id": "aliyun"}),
         _step("Log in to Alibaba Cloud Container Registry", "aliyun/acr-login", mode, login),
     ]
 
 
-def _build_job(settings: Settings, image: Image) -> CommentedMap:
-    mode = settings.workflow.pin_actions
-    job = CommentedMap()
-    job["name"] = f"Build and push {image.name}"
-    if settings.workflow.branch_builds:
-        job["needs"] = "changes"
-        # !failure() && !cancelled() instead of the implicit success(): the changes job is
-        # skipped on tags and manual runs, and a skipped need would otherwise skip this job.
-        # Only an explicit "false" from the filter skips the build.
-        job["if"] = (
-            "${{ !failure() && !cancelled() && (github.event_name != 'push' || github.ref_type == 'tag' "
-            f"|| needs.changes.outputs.{image.key} != 'false') }}}}"
-        )
-    job["runs-on"] = RUNNER
-    if settings.github.environment:
-        job["environment"] = settings.github.environment
-    job["permissions"] = _push_permissions(settings)
-
-    steps = CommentedSeq([_checkout(mode)])
-    multi_arch = len(image.platforms) > 1
-    if multi_arch:
-        steps.append(_step("Set up QEMU", "docker/setup-qemu-action", mode))
-    steps.append(_step("Set up Docker Buildx", "docker/setup-buildx-action", mode))
-    steps += _login(settings)
-    steps.append(
-        _step(
-            "Extract image metadata",
-            "docker/metadata-action",
-            mode,
-            {
-                "images": f"{_var(REGISTRY_VARIABLE)}/{_var(image.variable)}",
-                # Only the rules below decide `latest` (the default would add it on tags too).
-                "flavor": "latest=false",
-                "tags": _block(IMMUTABLE_TAG_RULES if image.immutable_tags else TAG_RULES),
-                **({"labels": _block([f"{k}={v}" for k, v in image.labels.items()])} if image.labels else {}),
-            },
-            {"id": "meta"},
-        )
+def _metadata(settings: Settings, image: Image) -> CommentedMap:
+    labels = {"labels": _block([f"{k}={v}" for k, v in image.labels.items()])} if image.labels else {}
+    meta = {
+        "images": _image(image),
+        # Only the rules below decide `latest` (the default would add it on tags too).
+        "flavor": "latest=false",
+        "tags": _block(IMMUTABLE_TAG_RULES if image.immutable_tags else TAG_RULES),
+        **labels,
+    }
+    return _step(
+        "Extract image metadata",
+        "docker/metadata-action",
+        settings.workflow.pin_actions,
+        meta,
+        {"id": "meta"},
     )
+
+
+def _already_pushed(image: Image) -> list[CommentedMap]:
+    """An immutable repository refuses a tag it has, so a re-run (or a manual run of a commit
+    already built) pushes nothing and succeeds."""
+    if not image.immutable_tags:
+        return []
+    return [
+        _run(
+            "Skip tags already pushed (the repository's tags are immutable)",
+            [
+                'for tag in $(jq -r ".tags[]" <<< "$DOCKER_METADATA_OUTPUT_JSON"); do',
+                '  if ! docker buildx imagetools inspect "$tag" > /dev/null 2>&1; then',
+                '    echo "all=false" >> "$GITHUB_OUTPUT"',
+                "    exit 0",
+                "  fi",
+                "done",
+                'echo "::notice::every tag of this run is pushed already (immutable tags: not again)"',
+                'echo "all=true" >> "$GITHUB_OUTPUT"',
+            ],
+            {"id": "pushed"},
+        )
+    ]
+
+
+def _build_push(
+    settings: Settings, image: Image, platforms: tuple[str, ...], scope: str, by_digest: bool
+) -> list[CommentedMap]:
+    """docker/build-push-action, and one retry after a pause (the BuildKit cache makes the second
+    attempt cheap)."""
     build: dict[str, Any] = {
         "context": image.context,
         "file": image.dockerfile,
-        "platforms": ",".join(image.platforms),
-        "push": True,
-        "tags": "${{ steps.meta.outputs.tags }}",
-        "labels": "${{ steps.meta.outputs.labels }}",
+        "platforms": ",".join(platforms),
     }
+    if by_digest:
+        # Pushed by digest, with no tag: the merge job tags the multi-arch image.
+        build["tags"] = _image(image)
+        build["outputs"] = "type=image,push-by-digest=true,name-canonical=true,push=true"
+    else:
+        build["push"] = True
+        build["tags"] = "${{ steps.meta.outputs.tags }}"
+    build["labels"] = "${{ steps.meta.outputs.labels }}"
     if image.build_args:
         # Plain text in the workflow: build arguments are never secrets.
         build["build-args"] = _block([f"{name}={value}" for name, value in image.build_args.items()])
     if image.target:
         build["target"] = image.target
     if settings.workflow.cache:
-        build["cache-from"] = f"type=gha,scope={image.key}"
-        build["cache-to"] = f"type=gha,mode=max,scope={image.key}"
+        build["cache-from"] = f"type=gha,scope={scope}"
+        build["cache-to"] = f"type=gha,mode=max,scope={scope}"
     fields: dict[str, Any] = {}
     if settings.workflow.attestations:
         build["provenance"] = "mode=max"
@@ -266,39 +301,216 @@ def _build_job(settings: Settings, image: Image) -> CommentedMap:
         # ("unknown manifest class"), after the layers are already up.
         build["provenance"] = False
         build["sbom"] = False
-    steps.append(_step("Build and push", "docker/build-push-action", mode, build, fields))
-    job["steps"] = steps
+    mode = settings.workflow.pin_actions
+    skip = "steps.pushed.outputs.all != 'true'" if image.immutable_tags and not by_digest else ""
+    first = {
+        "id": "push",
+        "continue-on-error": True,
+        **({"if": f"${{{{ {skip} }}}}"} if skip else {}),
+        **fields,
+    }
+    again = {"id": "retry", "if": "${{ steps.push.outcome == 'failure' }}", **fields}
+    pause = _run(
+        "Pause before the retry", [f"sleep {RETRY_PAUSE}"], {"if": "${{ steps.push.outcome == 'failure' }}"}
+    )
+    return [
+        _step("Build and push", "docker/build-push-action", mode, build, first),
+        pause,
+        _step("Build and push (retry)", "docker/build-push-action", mode, build, again),
+    ]
+
+
+def _when(settings: Settings, image: Image, job: CommentedMap) -> None:
+    """When an image's build runs: on a branch push when its files changed (an unanswered
+    filter builds), on every release tag, on manual runs; never when the release was promoted.
+    A stack that builds only on tags builds manual runs of a tag only."""
+    needs = (["changes"] if settings.workflow.branch_builds else []) + (
+        [f"{image.key}-promote"] if settings.workflow.promote else []
+    )
+    rules = [
+        "(github.event_name != 'push' || github.ref_type == 'tag' "
+        f"|| needs.changes.outputs.{image.key} != 'false')"
+        if settings.workflow.branch_builds
+        else "github.ref_type == 'tag'"
+    ]
+    if settings.workflow.promote:
+        rules.append(f"needs.{image.key}-promote.outputs.promoted != 'true'")
+    if needs:
+        job.insert(1, "needs", needs[0] if len(needs) == 1 else CommentedSeq(needs))
+        # !failure() && !cancelled() instead of the implicit success(): the changes job is
+        # skipped on tags and manual runs, and a skipped need would otherwise skip this job.
+        rules.insert(0, "!failure() && !cancelled()")
+    job.insert(2 if needs else 1, "if", f"${{{{ {' && '.join(rules)} }}}}")
+
+
+def _single_job(settings: Settings, image: Image) -> CommentedMap:
+    """One job builds every platform of the image (QEMU for more than one) and pushes its tags."""
+    mode = settings.workflow.pin_actions
+    platforms = ", ".join(image.platforms)
+    job = _job(settings, f"Build and push {image.name}", settings.workflow.timeout_minutes.build)
+    _when(settings, image, job)
+    _pushes(settings, job)
+    steps = [_checkout(mode)]
+    if len(image.platforms) > 1:
+        steps.append(_step(f"Set up QEMU ({platforms})", "docker/setup-qemu-action", mode))
+    steps += [*_login(settings), _metadata(settings, image), *_already_pushed(image)]
+    steps += _build_push(settings, image, image.platforms, image.key, by_digest=False)
+    job["steps"] = CommentedSeq(steps)
     return job
 
 
-def _notify_job(notify: Notify, needs: list[str]) -> CommentedMap:
-    job = CommentedMap()
-    job["name"] = "Notify on failure"
-    job["needs"] = CommentedSeq(needs)
-    job["if"] = "${{ failure() }}"
-    job["runs-on"] = RUNNER
+def platform_key(platform: str) -> str:
+    """`linux/arm/v7` -> `arm-v7`: the platform's part of a job id and a cache scope."""
+    return re.sub(r"[^a-z0-9]+", "-", platform.split("/", 1)[-1])
+
+
+def _platform_job(settings: Settings, image: Image, platform: str) -> CommentedMap:
+    """One platform of a multi-arch image, natively on its runner (QEMU where there is none),
+    pushed by digest; the digest is the job's output."""
+    mode = settings.workflow.pin_actions
+    runner = settings.workflow.runner_of.get(platform)
+    job = _job(settings, f"Build {image.name} ({platform})", settings.workflow.timeout_minutes.build, runner)
+    _when(settings, image, job)
+    _pushes(settings, job)
+    job["outputs"] = CommentedMap(digest="${{ steps.push.outputs.digest || steps.retry.outputs.digest }}")
+    steps = [_checkout(mode)]
+    if runner is None:
+        steps.append(_step(f"Set up QEMU ({platform})", "docker/setup-qemu-action", mode))
+    steps += [*_login(settings), _metadata(settings, image)]
+    steps += _build_push(
+        settings, image, (platform,), f"{image.key}-{platform_key(platform)}", by_digest=True
+    )
+    job["steps"] = CommentedSeq(steps)
+    return job
+
+
+def _retagged(create: str) -> list[str]:
+    """Shell lines: run `create` (a `docker buildx imagetools create ...`), retried once."""
+    return [
+        "for attempt in 1 2; do",
+        f"  if {create}; then break; fi",
+        '  if [ "$attempt" = 2 ]; then exit 1; fi',
+        f"  sleep {RETRY_PAUSE}",
+        "done",
+    ]
+
+
+TAGS_AS_ARGS = 'mapfile -t tags < <(jq -r ".tags[] | \\"-t\\", ." <<< "$DOCKER_METADATA_OUTPUT_JSON")'
+
+
+def _merge_job(settings: Settings, image: Image, builds: list[str]) -> CommentedMap:
+    """The multi-arch image from the platforms' digests, under the image's tags (the job that
+    other workflows depend on)."""
+    job = _job(
+        settings,
+        f"Build and push {image.name} ({', '.join(image.platforms)})",
+        settings.workflow.timeout_minutes.merge,
+    )
+    job.insert(1, "needs", CommentedSeq(builds))
+    ok = " && ".join(f"needs.{b}.result == 'success'" for b in builds)
+    job.insert(2, "if", f"${{{{ !failure() && !cancelled() && {ok} }}}}")
+    _pushes(settings, job)
+    merge = _run(
+        "Create the multi-arch image from the platform digests",
+        [
+            TAGS_AS_ARGS,
+            'read -ra digests <<< "$DIGESTS"',
+            *_retagged('docker buildx imagetools create "${tags[@]}" "${digests[@]/#/$IMAGE@}"'),
+        ],
+        {"if": "${{ steps.pushed.outputs.all != 'true' }}"} if image.immutable_tags else None,
+        {"IMAGE": _image(image), "DIGESTS": " ".join(f"${{{{ needs.{b}.outputs.digest }}}}" for b in builds)},
+    )
+    job["steps"] = CommentedSeq(
+        [*_login(settings), _metadata(settings, image), *_already_pushed(image), merge]
+    )
+    return job
+
+
+def _promote_job(settings: Settings, image: Image, promote: Promote) -> CommentedMap:
+    """On a release tag: the image already built for the commit (`sha-<commit>`), in this
+    stack's repository or another stack's, retagged as the release without a rebuild."""
+    job = _job(settings, f"Promote {image.name} (release tag)", settings.workflow.timeout_minutes.merge)
+    job.insert(1, "if", "${{ github.ref_type == 'tag' }}")
+    _pushes(settings, job)
+    job["outputs"] = CommentedMap(promoted="${{ steps.promote.outputs.promoted }}")
+    sources = [
+        _image(image),
+        *(f"{_var(REGISTRY_VARIABLE)}/{ns}/{image.name}" for ns in promote.from_namespaces),
+    ]
+    script = [
+        'commit="sha-${GITHUB_SHA::7}"',
+        TAGS_AS_ARGS,
+        "while read -r source; do",
+        '  if [ -z "$source" ]; then continue; fi',
+        '  if ! docker buildx imagetools inspect "$source:$commit" > /dev/null 2>&1; then continue; fi',
+        *(
+            f"  {line}"
+            for line in _retagged('docker buildx imagetools create "${tags[@]}" "$source:$commit"')
+        ),
+        '  echo "::notice::released $source:$commit as it is: no rebuild"',
+        '  echo "promoted=true" >> "$GITHUB_OUTPUT"',
+        "  exit 0",
+        'done <<< "$SOURCES"',
+        'echo "promoted=false" >> "$GITHUB_OUTPUT"',
+        'if [ "$BUILD" != true ]; then',
+        '  echo "::error::no image $commit in $SOURCES, and workflow.promote.build is false"',
+        "  exit 1",
+        "fi",
+        'echo "::notice::no image $commit yet: building it"',
+    ]
+    step = _run(
+        "Retag the image built for this commit",
+        script,
+        {"id": "promote"},
+        {"SOURCES": _block(sources), "BUILD": "true" if promote.build else "false"},
+    )
+    already = []
+    if image.immutable_tags:
+        # A re-run of a release whose tags exist already: promoted, as far as the builds know.
+        already = _already_pushed(image)
+        step["if"] = "${{ steps.pushed.outputs.all != 'true' }}"
+        job["outputs"]["promoted"] = (
+            "${{ steps.pushed.outputs.all == 'true' && 'true' || steps.promote.outputs.promoted }}"
+        )
+    job["steps"] = CommentedSeq([*_login(settings), _metadata(settings, image), *already, step])
+    return job
+
+
+def _image_jobs(settings: Settings, image: Image) -> dict[str, CommentedMap]:
+    jobs: dict[str, CommentedMap] = {}
+    if settings.workflow.promote:
+        jobs[f"{image.key}-promote"] = _promote_job(settings, image, settings.workflow.promote)
+    if len(image.platforms) == 1 or settings.workflow.emulate:
+        jobs[image.job_id] = _single_job(settings, image)
+        return jobs
+    builds = {
+        f"{image.key}-build-{platform_key(p)}": _platform_job(settings, image, p) for p in image.platforms
+    }
+    jobs.update(builds)
+    jobs[image.job_id] = _merge_job(settings, image, list(builds))
+    return jobs
+
+
+def _notify_job(settings: Settings, notify: Notify, needs: list[str]) -> CommentedMap:
+    job = _job(settings, "Notify on failure", settings.workflow.timeout_minutes.notify)
+    job.insert(1, "needs", CommentedSeq(needs))
+    job.insert(2, "if", "${{ failure() }}")
     # No environment: a failure notice must not wait for a reviewer; the webhook secret is
     # therefore a repository secret.
     job["permissions"] = CommentedMap()
-    step = CommentedMap()
-    step["name"] = f"Post to the {notify.kind} webhook"
     # Values reach the shell through env, never spliced into the script (no injection).
-    step["env"] = CommentedMap(
-        [
-            ("WEBHOOK_URL", f"${{{{ secrets.{notify.secret} }}}}"),
-            (
-                "TEXT",
-                "build-push failed: ${{ github.repository }} ${{ github.ref_name }} "
-                "${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}",
-            ),
-        ]
+    text = (
+        "build-push failed: ${{ github.repository }} ${{ github.ref_name }} "
+        "${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}"
     )
-    step["run"] = _block(
+    step = _run(
+        f"Post to the {notify.kind} webhook",
         [
             f"jq -n --arg text \"$TEXT\" '{NOTIFY_PAYLOADS[notify.kind]}' |",
             "  curl --fail --silent --show-error --max-time 30 \\",
             "    -H 'Content-Type: application/json' --data @- \"$WEBHOOK_URL\"",
-        ]
+        ],
+        env={"WEBHOOK_URL": f"${{{{ secrets.{notify.secret} }}}}", "TEXT": text},
     )
     job["steps"] = CommentedSeq([step])
     return job
@@ -323,9 +535,9 @@ def workflow(settings: Settings, adopted_name: str | None = None) -> CommentedMa
     if settings.workflow.branch_builds:
         jobs["changes"] = _changes_job(settings)
     for image in settings.images:
-        jobs[image.job_id] = _build_job(settings, image)
+        jobs.update(_image_jobs(settings, image))
     if settings.workflow.notify:
-        jobs["notify-failure"] = _notify_job(settings.workflow.notify, list(jobs))
+        jobs["notify-failure"] = _notify_job(settings, settings.workflow.notify, list(jobs))
     doc["jobs"] = jobs
     doc.yaml_set_start_comment(
         f"Managed by acr-pipeline (Pulumi stack '{settings.stack}'): edit the stack config and run\n"

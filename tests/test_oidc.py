@@ -144,6 +144,15 @@ class TestThePushPolicy:
             "acs:cr:cn-hangzhou:*:repository/cri-abc123def456/acme-dev/worker",
         ]
 
+    def test_a_release_promoted_from_another_stack_may_only_pull_there(self) -> None:
+        run = run_oidc(workflow={"tags": ["v*"], "promote": {"fromNamespaces": ["acme-staging"]}})
+        statements = document(run, POLICY, "policyDocument")["Statement"]
+        assert statements[2] == {
+            "Effect": "Allow",
+            "Action": ["cr:PullRepository"],
+            "Resource": ["acs:cr:cn-hangzhou:*:repository/cri-abc123def456/acme-staging/api"],
+        }
+
     def test_the_attachment_binds_that_policy_to_that_role(self, keyless: Run) -> None:
         (attachment,) = keyless.of_type(ATTACHMENT)
         assert attachment.plain("roleName") == "acr-push-acme-shop-dev"

@@ -33,8 +33,14 @@ PULUMI_ACTION = "pulumi/actions"
 USES = re.compile(r"^\s*-?\s*uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
 SHA_REF = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)(?:/[\w./-]+)?@(?P<sha>[0-9a-f]{40})$")
 VERSION_COMMENT = re.compile(r"^#\s*(?P<version>v\d+\.\d+\.\d+)$")
-# The only write permission a job of this repository may hold, and where: PR comments.
-ALLOWED_WRITES = {("preview", "preview"): {"pull-requests"}}
+# The only write permissions a job of this repository may hold, and where: PR comments, and the
+# GitHub OIDC token that the keyless credentials are minted from.
+ALLOWED_WRITES = {
+    ("preview", "preview"): {"pull-requests", "id-token"},
+    ("deploy", "up"): {"id-token"},
+    ("drift", "drift"): {"id-token"},
+}
+APP_TOKEN = "actions/create-github-app-token"  # noqa: S105 - an action, not a token
 
 
 def tool(name: str) -> str:
@@ -299,8 +305,54 @@ def test_credentials_reach_only_the_pulumi_step(name: str) -> None:
     for job_id, job in jobs(name).items():
         assert "env" not in job, (name, job_id)
         for step in job["steps"]:
-            if step not in pulumi_steps(job):
-                assert "secrets." not in str(step), (name, job_id, step.get("name"))
+            if step in pulumi_steps(job):
+                continue
+            if str(step.get("uses", "")).startswith(f"{APP_TOKEN}@"):
+                # The App's private key, from which a one-hour token is minted, and nothing else.
+                assert [k for k, v in step["with"].items() if "secrets." in str(v)] == ["private-key"]
+                continue
+            assert "secrets." not in str(step), (name, job_id, step.get("name"))
+
+
+KEYLESS = {
+    "aliyun/configure-aliyun-credentials-action": "vars.ALIBABA_CLOUD_ROLE_ARN != ''",
+    "pulumi/auth-actions": "vars.PULUMI_BACKEND_URL == '' && vars.PULUMI_ORGANIZATION != ''",
+    APP_TOKEN: "vars.PULUMI_GITHUB_APP_ID != ''",
+}
+
+
+@pytest.mark.parametrize("name", STACK_WORKFLOWS)
+def test_credentials_are_minted_for_the_job_and_a_stored_secret_is_only_the_fallback(name: str) -> None:
+    for job_id, job in pulumi_jobs(name).items():
+        (pulumi,) = pulumi_steps(job)
+        before = job["steps"][: job["steps"].index(pulumi)]
+        minted = {
+            str(s["uses"]).split("@")[0]: s
+            for s in before
+            if "uses" in s and s["uses"].split("@")[0] in KEYLESS
+        }
+        assert {action: step["if"] for action, step in minted.items()} == KEYLESS, f"{name}.{job_id}"
+        env = pulumi["env"]
+        for key, secret in (
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+            ("PULUMI_ACCESS_TOKEN", "PULUMI_ACCESS_TOKEN"),
+        ):
+            assert env[key] == f"${{{{ env.{key} || secrets.{secret} }}}}", f"{name}: {key}"
+        assert env["GITHUB_TOKEN"] == "${{ steps.app.outputs.token || secrets.PULUMI_GITHUB_TOKEN }}"  # noqa: S105
+
+
+@pytest.mark.parametrize("name", STACK_WORKFLOWS)
+def test_the_app_token_is_scoped_to_the_stacks_repository_and_read_only_outside_deploy(name: str) -> None:
+    for job in pulumi_jobs(name).values():
+        (app,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith(f"{APP_TOKEN}@")]
+        assert app["with"]["owner"] == "${{ steps.target.outputs.owner }}"
+        assert app["with"]["repositories"] == "${{ steps.target.outputs.repository }}"
+        levels = {k: v for k, v in app["with"].items() if k.startswith("permission-")}
+        writes = {k for k, v in levels.items() if v == "write"}
+        assert (writes != set()) == (name == "deploy"), f"{name}: {sorted(writes)}"
+        (target,) = [s for s in job["steps"] if s.get("id") == "target"]
+        assert target["run"] == '.venv/bin/python -m tools.stackfile target "$STACK" >> "$GITHUB_OUTPUT"'
 
 
 # --- privileges and text ---------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from components.config import ConfigError
 from components.pins import PINS
 from components.workflow_render import render
 from tests.conftest import FIXTURES, assert_matches_golden, fixture_settings, lint_workflows, settings_for
@@ -34,7 +35,14 @@ def build_job(doc: dict[str, Any], image: str = "api") -> dict[str, Any]:
     return doc["jobs"][f"{image}-build-and-push"]  # type: ignore[no-any-return]
 
 
-def evaluate(condition: str, event: str, ref_type: str, needs_result: str, outputs: dict[str, str]) -> bool:
+def evaluate(
+    condition: str,
+    event: str,
+    ref_type: str,
+    needs_result: str,
+    outputs: dict[str, str],
+    extra: dict[str, str] | None = None,
+) -> bool:
     """A GitHub `if:` of the form this renderer writes, evaluated for one situation.
 
     Handles !, &&, ||, ==, != on strings, and the status functions of a job whose one need
@@ -46,6 +54,7 @@ def evaluate(condition: str, event: str, ref_type: str, needs_result: str, outpu
         "github.event_name": event,
         "github.ref_type": ref_type,
         **{f"needs.changes.outputs.{k}": v for k, v in outputs.items()},
+        **(extra or {}),
     }
     expr = re.sub(r"[a-z_]+(?:\.[a-z_-]+)+", lambda m: repr(values.get(m.group(0), "")), expr)
     expr = expr.replace("failure()", repr(needs_result == "failure"))
@@ -55,8 +64,17 @@ def evaluate(condition: str, event: str, ref_type: str, needs_result: str, outpu
     return bool(eval(expr, {"__builtins__": {}}))  # noqa: S307 - a test over our own expressions
 
 
+TWO = {"name": "api", "platforms": ["linux/amd64", "linux/arm64"]}
+THREE = {"name": "api", "platforms": ["linux/amd64", "linux/arm64", "linux/arm/v7"]}
 RENDERINGS: dict[str, Any] = {
     "one-image": {},
+    "native-two-platforms": {"images": [TWO]},
+    "native-three-platforms-environment": {"images": [THREE], "github": {"environment": "production"}},
+    "promote-immutable": {
+        "images": [{**TWO, "immutableTags": True}, {"name": "web"}],
+        "workflow": {"tags": ["v*"], "branchBuilds": False, "promote": {"fromNamespaces": ["acme-staging"]}},
+    },
+    "emulate": {"images": [THREE], "workflow": {"emulate": True}},
     "three-images-multi-arch": {
         "images": [
             {"name": "api", "platforms": ["linux/amd64", "linux/arm64"]},
@@ -81,7 +99,12 @@ GOLDEN = ("one-image", "three-images-multi-arch", "tags-environment-no-cache", "
 
 
 def all_renderings() -> dict[str, str]:
+    """Every representative rendering, in both pin modes (actionlint checks the inputs of
+    actions pinned by tag only), and every fixture stack's."""
     texts = {name: render(settings_for(**cfg)) for name, cfg in RENDERINGS.items()}
+    for name, cfg in RENDERINGS.items():
+        by_tag = {**cfg, "workflow": {**cfg.get("workflow", {}), "pinActions": "tag"}}
+        texts[f"{name}-by-tag"] = render(settings_for(**by_tag))
     texts.update({f"stack-{name}": render(fixture_settings(name)) for name in stack_names(FIXTURES)})
     return texts
 
@@ -153,7 +176,10 @@ class TestJobs:
         last = next(step for step in changes["steps"] if step.get("id") == "last")
         assert last["env"]["WORKFLOW"] == "images.yml"
         assert last["env"]["BRANCH"] == "${{ github.ref_name }}"
-        assert "--status success" in last["run"]
+        # The REST API: `gh run list --status` needs gh 2.26, which self-hosted runners may lack.
+        assert "gh api --method GET" in last["run"]
+        assert "-f status=success" in last["run"]
+        assert "gh run list" not in last["run"]
         assert "${{" not in last["run"]
         paths_filter = steps(changes)["dorny/paths-filter"]
         assert paths_filter["with"]["base"] == "${{ steps.last.outputs.sha }}"
@@ -211,16 +237,21 @@ class TestJobs:
         assert meta["flavor"] == "latest=false"
         assert meta["tags"].splitlines() == [
             "type=ref,event=branch",
-            "type=sha",
+            "type=ref,event=tag",
+            "type=sha,enable=${{ github.ref_type != 'tag' }}",
             "type=semver,pattern={{version}}",
             "type=semver,pattern={{major}}.{{minor}}",
             "type=raw,value=latest,enable={{is_default_branch}}",
         ]
 
-    def test_qemu_only_for_multi_arch_images(self) -> None:
+    def test_qemu_only_where_a_platform_has_no_native_runner_or_emulation_is_asked(self) -> None:
         doc = wf(images=[{"name": "api"}, {"name": "web", "platforms": ["linux/amd64", "linux/arm64"]}])
-        assert "docker/setup-qemu-action" not in steps(build_job(doc, "api"))
-        web = steps(build_job(doc, "web"))
+        for job in doc["jobs"].values():
+            assert "docker/setup-qemu-action" not in steps(job), job["name"]
+        emulated = wf(
+            images=[{"name": "web", "platforms": ["linux/amd64", "linux/arm64"]}], workflow={"emulate": True}
+        )
+        web = steps(build_job(emulated, "web"))
         assert "docker/setup-qemu-action" in web
         assert web["docker/build-push-action"]["with"]["platforms"] == "linux/amd64,linux/arm64"
 
@@ -313,7 +344,11 @@ class TestBuildOptions:
         doc = wf(images=[{"name": "api", "immutableTags": True}, {"name": "web"}])
         api = steps(build_job(doc, "api"))["docker/metadata-action"]["with"]["tags"].splitlines()
         web = steps(build_job(doc, "web"))["docker/metadata-action"]["with"]["tags"].splitlines()
-        assert api == ["type=sha", "type=semver,pattern={{version}}"]
+        assert api == [
+            "type=sha,enable=${{ github.ref_type != 'tag' }}",
+            "type=ref,event=tag",
+            "type=semver,pattern={{version}}",
+        ]
         assert "type=raw,value=latest,enable={{is_default_branch}}" in web
 
     def test_tag_only_builds_have_no_branch_trigger_and_no_change_detection(self) -> None:
@@ -321,7 +356,12 @@ class TestBuildOptions:
         assert doc["on"] == {"push": {"tags": ["v*"]}, "workflow_dispatch": None}
         assert list(doc["jobs"]) == ["api-build-and-push"]
         assert "needs" not in build_job(doc)
-        assert "if" not in build_job(doc)
+        # A manual run of such a stack builds from a tag only: never `sha-` of some branch
+        # into the release repository.
+        condition = build_job(doc)["if"]
+        assert evaluate(condition, "push", "tag", "", {})
+        assert evaluate(condition, "workflow_dispatch", "tag", "", {})
+        assert not evaluate(condition, "workflow_dispatch", "branch", "", {})
 
 
 class TestFailureNotification:
@@ -393,3 +433,191 @@ def test_renderings_cover_every_fixture_stack(workflow_dir: Path) -> None:
 
 def test_actionlint_zizmor_and_the_workflow_schema_find_nothing(workflow_dir: Path) -> None:
     assert lint_workflows(workflow_dir) == []
+
+
+# --- native multi-arch builds, promotion, timeouts and retries -------------------------------
+
+
+def uses_of(job: dict[str, Any]) -> list[str]:
+    return [s["uses"].split("@")[0] for s in job["steps"] if "uses" in s]
+
+
+class TestNativeMultiArch:
+    def test_each_platform_builds_natively_in_a_job_of_its_own_and_the_merge_job_joins_them(self) -> None:
+        jobs = wf(images=[TWO])["jobs"]
+        assert list(jobs) == ["changes", "api-build-amd64", "api-build-arm64", "api-build-and-push"]
+        assert jobs["api-build-amd64"]["runs-on"] == "ubuntu-24.04"
+        assert jobs["api-build-arm64"]["runs-on"] == "ubuntu-24.04-arm"
+        for platform_job in ("api-build-amd64", "api-build-arm64"):
+            assert "docker/setup-qemu-action" not in uses_of(jobs[platform_job]), platform_job
+        merge = jobs["api-build-and-push"]
+        assert merge["needs"] == ["api-build-amd64", "api-build-arm64"]
+        assert "docker/build-push-action" not in uses_of(merge)
+
+    def test_platform_jobs_push_by_digest_with_their_own_cache_and_hand_the_digest_on(self) -> None:
+        jobs = wf(images=[TWO])["jobs"]
+        for arch in ("amd64", "arm64"):
+            job = jobs[f"api-build-{arch}"]
+            build = steps(job)["docker/build-push-action"]["with"]
+            assert build["platforms"] == f"linux/{arch}"
+            assert build["outputs"] == "type=image,push-by-digest=true,name-canonical=true,push=true"
+            assert build["tags"] == "${{ vars.ALIYUN_REGISTRY }}/${{ vars.API_IMAGE_NAME }}", "a name, no tag"
+            assert build["cache-from"] == f"type=gha,scope=api-{arch}"
+            assert job["outputs"] == {
+                "digest": "${{ steps.push.outputs.digest || steps.retry.outputs.digest }}"
+            }
+        merge = jobs["api-build-and-push"]
+        (create,) = [s for s in merge["steps"] if "imagetools create" in s.get("run", "")]
+        assert create["env"]["DIGESTS"] == (
+            "${{ needs.api-build-amd64.outputs.digest }} ${{ needs.api-build-arm64.outputs.digest }}"
+        )
+        assert "${{" not in create["run"]
+
+    def test_the_merged_image_gets_the_tags_the_single_job_build_gave_it(self) -> None:
+        merged = steps(wf(images=[TWO])["jobs"]["api-build-and-push"])["docker/metadata-action"]["with"]
+        single = steps(build_job(wf(images=[TWO], workflow={"emulate": True})))["docker/metadata-action"][
+            "with"
+        ]
+        assert merged == single
+
+    def test_a_platform_without_a_native_runner_builds_under_qemu_on_the_amd64_runner(self) -> None:
+        jobs = wf(images=[THREE])["jobs"]
+        arm7 = jobs["api-build-arm-v7"]
+        assert arm7["runs-on"] == "ubuntu-24.04"
+        assert "docker/setup-qemu-action" in uses_of(arm7)
+        assert "docker/setup-qemu-action" not in uses_of(jobs["api-build-arm64"])
+        assert jobs["api-build-and-push"]["needs"] == [
+            "api-build-amd64",
+            "api-build-arm64",
+            "api-build-arm-v7",
+        ]
+
+    def test_runners_can_be_replaced_or_removed(self) -> None:
+        runners = {"linux/amd64": "self-hosted-x64", "linux/arm64": None}
+        jobs = wf(images=[TWO], workflow={"runners": runners})["jobs"]
+        assert jobs["api-build-arm64"]["runs-on"] == "self-hosted-x64"
+        assert "docker/setup-qemu-action" in uses_of(jobs["api-build-arm64"])
+        assert {job["runs-on"] for job in jobs.values()} == {"self-hosted-x64"}
+
+    def test_emulate_keeps_one_qemu_job_per_image(self) -> None:
+        jobs = wf(images=[THREE], workflow={"emulate": True})["jobs"]
+        assert list(jobs) == ["changes", "api-build-and-push"]
+        build = steps(jobs["api-build-and-push"])["docker/build-push-action"]["with"]
+        assert build["platforms"] == "linux/amd64,linux/arm64,linux/arm/v7"
+
+    def test_a_single_platform_image_keeps_one_job(self) -> None:
+        assert list(wf()["jobs"]) == ["changes", "api-build-and-push"]
+
+    def test_the_merge_runs_only_when_every_platform_built(self) -> None:
+        merge = wf(images=[TWO])["jobs"]["api-build-and-push"]
+        condition = merge["if"]
+        assert "needs.api-build-amd64.result == 'success'" in condition
+        assert "needs.api-build-arm64.result == 'success'" in condition
+
+    def test_with_an_environment_every_job_that_pushes_declares_it(self) -> None:
+        jobs = wf(images=[TWO], github={"environment": "production"})["jobs"]
+        for job_id in ("api-build-amd64", "api-build-arm64", "api-build-and-push"):
+            assert jobs[job_id]["environment"] == "production", job_id
+        assert "environment" not in jobs["changes"]
+
+
+class TestTimeoutsAndRetries:
+    def test_no_job_in_any_rendering_lacks_a_timeout_and_none_runs_on_latest(self) -> None:
+        for name, text in all_renderings().items():
+            for job_id, job in load(text)["jobs"].items():
+                assert isinstance(job.get("timeout-minutes"), int), f"{name}: {job_id}"
+                assert "latest" not in str(job["runs-on"]), f"{name}: {job_id}"
+
+    def test_timeouts_are_per_job_kind_and_configurable(self) -> None:
+        jobs = wf(images=[TWO], workflow={"timeoutMinutes": {"build": 90}, "notify": {"kind": "slack"}})[
+            "jobs"
+        ]
+        assert jobs["changes"]["timeout-minutes"] == 10
+        assert jobs["api-build-arm64"]["timeout-minutes"] == 90
+        assert jobs["api-build-and-push"]["timeout-minutes"] == 15
+        assert jobs["notify-failure"]["timeout-minutes"] == 5
+
+    def test_a_push_is_retried_once_after_a_pause(self) -> None:
+        job = build_job(wf())
+        names = [s["name"] for s in job["steps"]]
+        first, pause, again = (
+            job["steps"][names.index(n)]
+            for n in ("Build and push", "Pause before the retry", "Build and push (retry)")
+        )
+        assert first["continue-on-error"] is True
+        assert pause["if"] == again["if"] == "${{ steps.push.outcome == 'failure' }}"
+        assert first["with"] == again["with"]
+
+    def test_the_merge_is_retried_once(self) -> None:
+        merge = wf(images=[TWO])["jobs"]["api-build-and-push"]
+        (create,) = [s for s in merge["steps"] if "imagetools create" in s.get("run", "")]
+        assert "for attempt in 1 2; do" in create["run"]
+        assert "sleep 30" in create["run"]
+
+
+class TestImmutableTags:
+    def test_a_release_tag_run_never_pushes_the_sha_tag_the_branch_run_owns(self) -> None:
+        rules = steps(build_job(wf(images=[{"name": "api", "immutableTags": True}])))[
+            "docker/metadata-action"
+        ]
+        for rule in rules["with"]["tags"].splitlines():
+            if rule.startswith("type=sha"):
+                enable = rule.split("enable=", 1)[1]
+                assert evaluate(enable, "push", "branch", "", {})
+                assert not evaluate(enable, "push", "tag", "", {})
+
+    def test_a_rerun_pushes_nothing_already_there_and_succeeds(self) -> None:
+        for image in ({"name": "api", "immutableTags": True}, {**TWO, "immutableTags": True}):
+            job = build_job(wf(images=[image]))
+            pushed = next(s for s in job["steps"] if s.get("id") == "pushed")
+            assert "imagetools inspect" in pushed["run"]
+            gated = [s for s in job["steps"] if "pushed.outputs.all" in str(s.get("if", ""))]
+            assert gated, image
+        plain = build_job(wf())
+        assert not [s for s in plain["steps"] if s.get("id") == "pushed"]
+
+
+PROMOTE: dict[str, Any] = {"tags": ["v*"], "promote": {"fromNamespaces": ["acme-staging"]}}
+
+
+class TestPromote:
+    def test_a_release_tag_retags_the_commits_image_from_this_or_the_named_namespace(self) -> None:
+        jobs = wf(images=[TWO], workflow=PROMOTE)["jobs"]
+        promote = jobs["api-promote"]
+        assert promote["if"] == "${{ github.ref_type == 'tag' }}"
+        (step,) = [s for s in promote["steps"] if s.get("id") == "promote"]
+        assert step["env"]["SOURCES"].splitlines() == [
+            "${{ vars.ALIYUN_REGISTRY }}/${{ vars.API_IMAGE_NAME }}",
+            "${{ vars.ALIYUN_REGISTRY }}/acme-staging/api",
+        ]
+        assert 'commit="sha-${GITHUB_SHA::7}"' in step["run"]
+        assert "docker buildx imagetools create" in step["run"]
+        assert "${{" not in step["run"]
+
+    def test_builds_wait_for_the_promotion_and_skip_when_it_promoted(self) -> None:
+        jobs = wf(images=[TWO], workflow=PROMOTE)["jobs"]
+        for job_id in ("api-build-amd64", "api-build-arm64"):
+            job = jobs[job_id]
+            assert job["needs"] == ["changes", "api-promote"]
+            promoted = {"needs.api-promote.outputs.promoted": "true"}
+            assert not evaluate(job["if"], "push", "tag", "success", {}, promoted)
+            assert evaluate(
+                job["if"], "push", "tag", "success", {}, {"needs.api-promote.outputs.promoted": "false"}
+            )
+            assert evaluate(job["if"], "push", "branch", "success", {"api": "true"})
+
+    def test_without_an_image_and_with_building_off_the_run_fails_clearly(self) -> None:
+        off = wf(workflow={"tags": ["v*"], "promote": {"build": False}})["jobs"]["api-promote"]
+        (step,) = [s for s in off["steps"] if s.get("id") == "promote"]
+        assert step["env"]["BUILD"] == "false"
+        assert "::error::no image $commit in $SOURCES, and workflow.promote.build is false" in step["run"]
+
+    def test_promotion_needs_release_tags(self) -> None:
+        with pytest.raises(ConfigError, match=r"workflow.promote.*workflow.tags"):
+            settings_for(workflow={"promote": {}})
+
+
+class TestChangeDetection:
+    def test_it_does_not_depend_on_a_recent_gh(self) -> None:
+        last = next(s for s in wf()["jobs"]["changes"]["steps"] if s.get("id") == "last")
+        assert "--status" not in last["run"]

@@ -12,6 +12,7 @@ import binascii
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,24 @@ def describe(err: ConfigError | StackFileError, stack: str, stacks_dir: Path = S
     return f"invalid configuration of stack '{stack}' ({count}):\n" + "\n".join(
         f"  - {line}" for line in lines
     )
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tools.stackfile target <stack>`: the repository a stack writes to, as GitHub
+    step outputs (`owner=...`, `repository=...`), for a token scoped to that one repository."""
+    if len(argv) != 2 or argv[0] != "target":
+        print("usage: python -m tools.stackfile target <stack>", file=sys.stderr)
+        return 2
+    from components.config import parse
+
+    try:
+        settings = parse(*stack_config(argv[1]), argv[1])
+    except (ConfigError, StackFileError) as err:
+        print(f"error: {describe(err, argv[1])}", file=sys.stderr)
+        return 2
+    print(f"owner={settings.owner}\nrepository={settings.github.repository}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
