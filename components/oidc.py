@@ -121,7 +121,9 @@ class PushRole(pulumi.ComponentResource):
                 client_ids=[STS_AUDIENCE],
                 fingerprints=list(auth.fingerprints),
                 description="GitHub Actions OIDC, for acr-pipeline push roles",
-                opts=child,
+                # One per account, named by the other stacks' roles: `destroy` (or a switch back
+                # to passwords) of this stack must not break their logins.
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             )
             provider_arn = self.provider.arn
         allowed = subjects(s)
@@ -140,6 +142,8 @@ class PushRole(pulumi.ComponentResource):
             f"{name}-policy",
             policy_name=f"{role_name(s)}-policy"[:128],
             policy_document=pulumi.Output.json_dumps(push_policy(s)),
+            # RAM keeps five versions of a policy: the sixth change would fail without this.
+            rotate_strategy="DeleteOldestNonDefaultVersionWhenLimitExceeded",
             description=f"Push and pull on the repositories of acr-pipeline stack {s.stack}",
             opts=child,
         )

@@ -48,10 +48,14 @@ MINIMUM_MAJOR: dict[str, int] = {
     "docker/build-push-action": 7,
     "pulumi/actions": 7,
     # The newest releases we could verify; both declare node20, which GitHub runs on node24.
-    # Their floating `v1` tags point at older releases: the SHA pin is what counts.
     "aliyun/configure-aliyun-credentials-action": 1,
     "aliyun/acr-login": 2,
 }
+
+
+# Actions whose `vN` tag does not follow their releases (configure-aliyun-credentials-action's
+# `v1` is v1.0.6; acr-login has no `v2`): a tag pin names their exact version.
+NOT_FLOATING = frozenset({"aliyun/configure-aliyun-credentials-action", "aliyun/acr-login"})
 
 
 def uses(action: str, mode: str) -> tuple[str, str]:
@@ -59,5 +63,6 @@ def uses(action: str, mode: str) -> tuple[str, str]:
     pin = PINS[action]
     if mode == "tag":
         # The stack asked for tags; say so to reviewers and to zizmor.
-        return f"{action}@{pin.major}", "zizmor: ignore[unpinned-uses] tag pin chosen by workflow.pinActions"
+        tag = pin.version if action in NOT_FLOATING else pin.major
+        return f"{action}@{tag}", "zizmor: ignore[unpinned-uses] tag pin chosen by workflow.pinActions"
     return f"{action}@{pin.sha}", pin.version

@@ -166,6 +166,11 @@ class TestTheProvider:
         assert provider.plain("issuerUrl") == "https://token.actions.githubusercontent.com"
         assert provider.plain("clientIds") == ["sts.aliyuncs.com"]
         assert provider.plain("fingerprints") == list(GITHUB_FINGERPRINTS)
+        assert provider.retain_on_delete, "the other stacks' roles trust it: destroy leaves it"
+
+    def test_the_policy_rotates_its_versions_so_a_sixth_change_still_applies(self, keyless: Run) -> None:
+        (policy,) = keyless.of_type(POLICY)
+        assert policy.plain("rotateStrategy") == "DeleteOldestNonDefaultVersionWhenLimitExceeded"
 
     def test_a_stack_that_names_an_existing_one_creates_none(self) -> None:
         run = run_oidc(auth={"oidcProvider": EXISTING})

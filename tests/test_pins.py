@@ -84,3 +84,13 @@ def test_actionlint_would_catch_a_node20_action(tmp_path: Path) -> None:
     result = _actionlint(text, tmp_path)
     assert result.returncode != 0
     assert "node20" in result.stdout
+
+
+def test_a_tag_pin_names_the_exact_version_of_actions_whose_major_tag_lags() -> None:
+    from components.pins import NOT_FLOATING, uses
+
+    for action in PINS:
+        ref, _ = uses(action, "tag")
+        expected = PINS[action].version if action in NOT_FLOATING else PINS[action].major
+        assert ref == f"{action}@{expected}"
+    assert uses("aliyun/acr-login", "tag")[0] == "aliyun/acr-login@v2.0.1", "there is no v2 tag"
