@@ -157,7 +157,9 @@ def _make_test_checks(stacks_dir: Path) -> subprocess.CompletedProcess[str]:
 def test_a_teams_own_stack_alone_in_stacks_passes_and_a_broken_one_fails_naming_file_and_key(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "stack.schema.json").write_text((ROOT_DIR / "stacks" / "stack.schema.json").read_text())
+    from tools.schema import schema_text
+
+    (tmp_path / "stack.schema.json").write_text(schema_text())
     stack = tmp_path / "Pulumi.production.yaml"
     stack.write_text(PRODUCTION)
     good = _make_test_checks(tmp_path)
