@@ -108,7 +108,8 @@ def _unknown(key: str) -> str | None:
     if namespace == PROJECT and key not in FIELDS:
         known = [k.partition(":")[2] for k in FIELDS if k.startswith(f"{PROJECT}:")]
         return f"unknown key{rules.did_you_mean(name, known)}; known keys: {', '.join(known)}"
-    if namespace not in NAMESPACES and (near := rules.suggest(namespace, NAMESPACES)):
+    # One edit only: other providers' namespaces (`gitlab:` is two from `github:`) are left alone.
+    if namespace not in NAMESPACES and (near := rules.suggest(namespace, NAMESPACES, limit=1)):
         meant = rules.suggest(f"{near}:{name}", FIELDS) or f"{near}:{name}"
         return f"unknown namespace '{namespace}' (did you mean '{meant}'?)"
     return None

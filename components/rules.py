@@ -115,6 +115,16 @@ ACR_REGIONS = (
     "ap-northeast-2", "us-west-1", "us-east-1", "eu-central-1", "eu-west-1", "me-east-1",
     "me-central-1",
 )  # fmt: skip
+
+
+def region_typo(value: str) -> str | None:
+    """The known region `value` is a typo of: one edit away, and not a new member of a known
+    numbered family (`ap-southeast-8` may well be new; `cn-hangzou` is not)."""
+    hint = suggest(value, ACR_REGIONS, limit=1) if value not in ACR_REGIONS else None
+    family = re.compile(r"-?[0-9]+\Z")
+    return None if hint is None or family.sub("", hint) == family.sub("", value) else hint
+
+
 region_id = pattern(r"[a-z]{2}(?:-[a-z0-9]+)+", "must be an Alibaba Cloud region id such as cn-hangzhou")
 
 
@@ -239,9 +249,11 @@ def distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-def suggest(word: str, choices: Iterable[str]) -> str | None:
-    """The nearest choice, if it is near enough to be what was meant."""
-    limit = 1 if len(word) <= 4 else 2 if len(word) <= 10 else 3
+def suggest(word: str, choices: Iterable[str], limit: int | None = None) -> str | None:
+    """The nearest choice, if it is near enough to be what was meant (by default, more edits
+    for longer words)."""
+    if limit is None:
+        limit = 1 if len(word) <= 4 else 2 if len(word) <= 10 else 3
     best = min(choices, key=lambda c: distance(word, c), default=None)
     return best if best is not None and distance(word, best) <= limit else None
 

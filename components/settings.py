@@ -291,7 +291,9 @@ class Timeouts(Model):
 
 
 class Promote(Model):
-    from_namespaces: Annotated[tuple[Text, ...], AfterValidator(distinct)] = ()
+    from_namespaces: Annotated[
+        tuple[Annotated[str, Rule(rules.acr_name("namespace", "enterprise"))], ...], AfterValidator(distinct)
+    ] = ()
     """Namespaces of other stacks on the same registry (e.g. staging's) whose `sha-<commit>` image
     a release may take, after this stack's own repository."""
     build: Bool = True
@@ -444,7 +446,7 @@ class Settings(Model):
     @field_validator("region")
     @classmethod
     def _known_region(cls, value: str) -> str:
-        if value not in rules.ACR_REGIONS and (hint := rules.suggest(value, rules.ACR_REGIONS)):
+        if hint := rules.region_typo(value):
             raise fail(f"is not a Container Registry region (did you mean '{hint}'?)")
         return value
 
@@ -572,6 +574,12 @@ def _image_rules(s: Settings) -> Found:
             found.append(
                 ((at, i, "variable"), image.variable, "is reserved for another setting; choose another name")
             )
+    promote = s.workflow.promote
+    if promote and s.registry.namespace in promote.from_namespaces:
+        rule = "names the stack's own namespace, which a release always looks in first"
+        found.append(
+            ((f"{PROJECT}:workflow", "promote", "fromNamespaces"), list(promote.from_namespaces), rule)
+        )
     for field, same, rule in UNIQUE:
         first: dict[str, int] = {}
         for i, image in enumerate(s.images):
@@ -581,17 +589,26 @@ def _image_rules(s: Settings) -> Found:
 
 
 def _environment_admits_branch(s: Settings) -> Found:
-    """Branch builds run in the environment: its deployment rules must let the branch in."""
-    gh = s.github
-    if not (gh.environment and (gh.deployment_branches or gh.deployment_tags) and s.workflow.branch_builds):
-        return []
-    if any(rules.github_glob(p).match(gh.branch) for p in gh.deployment_branches):
-        return []
-    rule = (
-        f"pushes to github.branch '{gh.branch}' build in environment '{gh.environment}', which would "
-        "refuse them: add the branch, or set workflow.branchBuilds: false"
-    )
-    return [((f"{PROJECT}:github", "deploymentBranches"), list(gh.deployment_branches), rule)]
+    """Builds run in the environment: its deployment rules must let in the branch (for branch
+    builds) and some tag (for release tags)."""
+    gh, found = s.github, Found()
+    if not (gh.environment and (gh.deployment_branches or gh.deployment_tags)):
+        return found
+    if s.workflow.tags and not gh.deployment_tags:
+        rule = (
+            f"release tags build in environment '{gh.environment}', whose deployment rules admit no "
+            "tag: add github.deploymentTags (e.g. the patterns of workflow.tags)"
+        )
+        found.append(((f"{PROJECT}:github", "deploymentTags"), [], rule))
+    if s.workflow.branch_builds and not any(
+        rules.github_glob(p).match(gh.branch) for p in gh.deployment_branches
+    ):
+        rule = (
+            f"pushes to github.branch '{gh.branch}' build in environment '{gh.environment}', which would "
+            "refuse them: add the branch, or set workflow.branchBuilds: false"
+        )
+        found.append(((f"{PROJECT}:github", "deploymentBranches"), list(gh.deployment_branches), rule))
+    return found
 
 
 def _credentials(s: Settings) -> Found:

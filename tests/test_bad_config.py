@@ -429,6 +429,22 @@ CASES = [
         ["github.deploymentBranches", "pushes to github.branch 'release/2026/q1'"],
     ),
     Case(
+        "environment-refuses-every-release-tag",
+        {"github": {"environment": "prod", "deploymentBranches": ["main"]}, "workflow": {"tags": ["v*"]}},
+        ["github.deploymentTags", "release tags build in environment 'prod'", "admit no tag"],
+        count=1,
+    ),
+    Case(
+        "promote-from-a-malformed-namespace",
+        {"workflow": {"tags": ["v*"], "promote": {"fromNamespaces": ["Acme_Staging"]}}},
+        ['workflow.promote.fromNamespaces[0] = "Acme_Staging"'],
+    ),
+    Case(
+        "promote-from-its-own-namespace",
+        {"workflow": {"tags": ["v*"], "promote": {"fromNamespaces": ["acme-dev"]}}},
+        ["workflow.promote.fromNamespaces", "the stack's own namespace"],
+    ),
+    Case(
         "webhook-without-notify",
         {"notifyWebhookUrl": WEBHOOK},
         ["notifyWebhookUrl", "workflow.notify"],

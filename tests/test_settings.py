@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from components.config import ConfigError
@@ -96,6 +98,17 @@ class TestRegions:
         (warning,) = settings_for(**region("xx-newland-1")).warnings
         assert "'xx-newland-1'" in warning
         assert "ACR_REGIONS in components/rules.py" in warning
+
+    def test_a_new_member_of_a_known_numbered_family_is_a_warning_not_a_typo(self) -> None:
+        (warning,) = settings_for(**region("ap-southeast-8")).warnings
+        assert "'ap-southeast-8'" in warning
+
+
+class TestOtherProvidersKeys:
+    @pytest.mark.parametrize("key", ["gitlab:token", "gcp:project", "aws:region", "random:seed"])
+    def test_keys_of_other_providers_are_left_alone(self, key: str) -> None:
+        overrides: dict[str, Any] = {key: "x"}
+        settings_for(**overrides)
 
 
 class TestSecretValue:
