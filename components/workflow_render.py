@@ -63,6 +63,17 @@ NOTIFY_PAYLOADS = {
     "feishu": '{msg_type: "text", content: {text: $text}}',
     "slack": "{text: $text}",
 }
+BUILDX_FOR_ATTESTATIONS = "v0.36.1"
+# What aliyun/configure-aliyun-credentials-action exports (index.js, setOutput).
+EXPORTED_CREDENTIALS = tuple(
+    f"{prefix}_{name}"
+    for prefix, names in (
+        ("ALIBABA_CLOUD", ("ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "SECURITY_TOKEN")),
+        ("ALICLOUD", ("ACCESS_KEY", "SECRET_KEY", "SECURITY_TOKEN")),
+        ("ALIBABACLOUD", ("ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "SECURITY_TOKEN")),
+    )
+    for name in names
+)
 RETRY_PAUSE = 30
 """Seconds before the one retry of a push or a merge (a registry's hiccup, not a real failure)."""
 
@@ -187,7 +198,15 @@ def _pushes(settings: Settings, job: CommentedMap) -> None:
 def _login(settings: Settings) -> list[CommentedMap]:
     """The steps that log in to the registry: the only ones that see a credential."""
     mode = settings.workflow.pin_actions
-    setup = _step("Set up Docker Buildx", "docker/setup-buildx-action", mode)
+    # The attestation opt-out (BUILDX_NO_DEFAULT_OCI_ARTIFACT) needs buildx 0.36.1 or newer,
+    # not whatever the runner image carries.
+    # Downloaded afresh, not from the Actions cache another run could have poisoned (zizmor).
+    buildx = (
+        {"version": BUILDX_FOR_ATTESTATIONS, "cache-binary": False}
+        if settings.workflow.attestations
+        else None
+    )
+    setup = _step("Set up Docker Buildx", "docker/setup-buildx-action", mode, buildx)
     if settings.auth.mode == "password":
         login = {
             "registry": _var(REGISTRY_VARIABLE),
@@ -215,20 +234,31 @@ def _login(settings: Settings) -> list[CommentedMap]:
         "security-token": outputs % "security-token",
     }
     trade = "Trade the job's OIDC token for temporary credentials"
+    # The credentials action also exports the STS credentials to every later step; once docker
+    # is logged in, nothing else needs them.
+    forget = _run(
+        "Keep the temporary credentials from the steps that follow",
+        [f'echo "{name}=" >> "$GITHUB_ENV"' for name in EXPORTED_CREDENTIALS],
+    )
     return [
         setup,
         _step(trade, "aliyun/configure-aliyun-credentials-action", mode, credentials, {"id": "aliyun"}),
         _step("Log in to Alibaba Cloud Container Registry", "aliyun/acr-login", mode, login),
+        forget,
     ]
 
 
 def _metadata(settings: Settings, image: Image) -> CommentedMap:
     labels = {"labels": _block([f"{k}={v}" for k, v in image.labels.items()])} if image.labels else {}
+    tags: tuple[str, ...] = IMMUTABLE_TAG_RULES if image.immutable_tags else TAG_RULES
+    if not settings.workflow.branch_builds:
+        # No branch run owns `sha-`: the tag runs push it, so a release can be promoted from it.
+        tags = tuple("type=sha" if rule == SHA_ON_BRANCHES else rule for rule in tags)
     meta = {
         "images": _image(image),
         # Only the rules below decide `latest` (the default would add it on tags too).
         "flavor": "latest=false",
-        "tags": _block(IMMUTABLE_TAG_RULES if image.immutable_tags else TAG_RULES),
+        "tags": _block(tags),
         **labels,
     }
     return _step(
@@ -334,24 +364,30 @@ def _when(settings: Settings, image: Image, job: CommentedMap) -> None:
         else "github.ref_type == 'tag'"
     ]
     if settings.workflow.promote:
+        # A failed promotion (no image, and building disabled) builds nothing either.
+        rules.append(f"needs.{image.key}-promote.result != 'failure'")
         rules.append(f"needs.{image.key}-promote.outputs.promoted != 'true'")
     if needs:
         job.insert(1, "needs", needs[0] if len(needs) == 1 else CommentedSeq(needs))
-        # !failure() && !cancelled() instead of the implicit success(): the changes job is
-        # skipped on tags and manual runs, and a skipped need would otherwise skip this job.
-        rules.insert(0, "!failure() && !cancelled()")
+        # !cancelled() instead of the implicit success(): the changes job is skipped on tags
+        # and manual runs, and a skipped or even failed detection must not skip a build (it
+        # fails open: an unanswered filter builds).
+        rules.insert(0, "!cancelled()")
     job.insert(2 if needs else 1, "if", f"${{{{ {' && '.join(rules)} }}}}")
 
 
 def _single_job(settings: Settings, image: Image) -> CommentedMap:
-    """One job builds every platform of the image (QEMU for more than one) and pushes its tags."""
+    """One job builds every platform of the image and pushes its tags: a single platform on its
+    own runner, several (`workflow.emulate`) under QEMU on the linux/amd64 runner."""
     mode = settings.workflow.pin_actions
     platforms = ", ".join(image.platforms)
-    job = _job(settings, f"Build and push {image.name}", settings.workflow.timeout_minutes.build)
+    (only,) = image.platforms if len(image.platforms) == 1 else (None,)
+    runner = settings.workflow.runner_of.get(only) if only else None
+    job = _job(settings, f"Build and push {image.name}", settings.workflow.timeout_minutes.build, runner)
     _when(settings, image, job)
     _pushes(settings, job)
     steps = [_checkout(mode)]
-    if len(image.platforms) > 1:
+    if runner is None and image.platforms != ("linux/amd64",):
         steps.append(_step(f"Set up QEMU ({platforms})", "docker/setup-qemu-action", mode))
     steps += [*_login(settings), _metadata(settings, image), *_already_pushed(image)]
     steps += _build_push(settings, image, image.platforms, image.key, by_digest=False)
@@ -427,8 +463,13 @@ def _merge_job(settings: Settings, image: Image, builds: list[str]) -> Commented
 
 
 def _promote_job(settings: Settings, image: Image, promote: Promote) -> CommentedMap:
-    """On a release tag: the image already built for the commit (`sha-<commit>`), in this
-    stack's repository or another stack's, retagged as the release without a rebuild."""
+    """On a release tag: an image already built from the same inputs, in this stack's repository
+    or another stack's, retagged as the release without a rebuild.
+
+    Branch runs tag an image `sha-<commit of their push>`, and build only the images whose files
+    changed, so the image of the tagged commit is under the `sha-` of any commit from the tag
+    back to the last one that changed the image's paths: those are looked for, newest first."""
+    mode = settings.workflow.pin_actions
     job = _job(settings, f"Promote {image.name} (release tag)", settings.workflow.timeout_minutes.merge)
     job.insert(1, "if", "${{ github.ref_type == 'tag' }}")
     _pushes(settings, job)
@@ -437,42 +478,50 @@ def _promote_job(settings: Settings, image: Image, promote: Promote) -> Commente
         _image(image),
         *(f"{_var(REGISTRY_VARIABLE)}/{ns}/{image.name}" for ns in promote.from_namespaces),
     ]
+    create = 'docker buildx imagetools create "${tags[@]}" "$source:$candidate"'
     script = [
-        'commit="sha-${GITHUB_SHA::7}"',
+        'mapfile -t pathspecs < <(printf "%s" "$PATHSPECS")',
+        'last=$(git log -1 --format=%H -- "${pathspecs[@]}")',
+        "candidates=()",
+        "for commit in $(git log --format=%H --max-count=50 HEAD); do",
+        '  candidates+=("sha-${commit::7}")',
+        '  if [ "$commit" = "$last" ]; then break; fi',
+        "done",
         TAGS_AS_ARGS,
-        "while read -r source; do",
-        '  if [ -z "$source" ]; then continue; fi',
-        '  if ! docker buildx imagetools inspect "$source:$commit" > /dev/null 2>&1; then continue; fi',
-        *(
-            f"  {line}"
-            for line in _retagged('docker buildx imagetools create "${tags[@]}" "$source:$commit"')
-        ),
-        '  echo "::notice::released $source:$commit as it is: no rebuild"',
-        '  echo "promoted=true" >> "$GITHUB_OUTPUT"',
-        "  exit 0",
-        'done <<< "$SOURCES"',
+        'mapfile -t sources < <(printf "%s" "$SOURCES")',
+        'for source in "${sources[@]}"; do',
+        '  for candidate in "${candidates[@]}"; do',
+        '    if ! docker buildx imagetools inspect "$source:$candidate" > /dev/null 2>&1; then continue; fi',
+        *(f"    {line}" for line in _retagged(create)),
+        '    echo "::notice::released $source:$candidate as it is: no rebuild"',
+        '    echo "promoted=true" >> "$GITHUB_OUTPUT"',
+        "    exit 0",
+        "  done",
+        "done",
         'echo "promoted=false" >> "$GITHUB_OUTPUT"',
         'if [ "$BUILD" != true ]; then',
-        '  echo "::error::no image $commit in $SOURCES, and workflow.promote.build is false"',
+        '  echo "::error::no image of this commit (${candidates[*]}) in $SOURCES; promote.build is false"',
         "  exit 1",
         "fi",
-        'echo "::notice::no image $commit yet: building it"',
+        'echo "::notice::no image of this commit yet: building it"',
     ]
-    step = _run(
-        "Retag the image built for this commit",
-        script,
-        {"id": "promote"},
-        {"SOURCES": _block(sources), "BUILD": "true" if promote.build else "false"},
-    )
+    env = {
+        "SOURCES": _block(sources),
+        "PATHSPECS": _block([f":(glob){path}" for path in settings.paths(image)]),
+        "BUILD": "true" if promote.build else "false",
+    }
+    step = _run("Retag the image built from this commit", script, {"id": "promote"}, env)
     already = []
     if image.immutable_tags:
         # A re-run of a release whose tags exist already: promoted, as far as the builds know.
         already = _already_pushed(image)
         step["if"] = "${{ steps.pushed.outputs.all != 'true' }}"
-        job["outputs"]["promoted"] = (
-            "${{ steps.pushed.outputs.all == 'true' && 'true' || steps.promote.outputs.promoted }}"
-        )
-    job["steps"] = CommentedSeq([*_login(settings), _metadata(settings, image), *already, step])
+        done = "steps.pushed.outputs.all == 'true'"
+        job["outputs"]["promoted"] = f"${{{{ {done} && 'true' || steps.promote.outputs.promoted }}}}"
+    # Full history: the commits back to the image's last change.
+    job["steps"] = CommentedSeq(
+        [_checkout(mode, **{"fetch-depth": 0}), *_login(settings), _metadata(settings, image), *already, step]
+    )
     return job
 
 

@@ -98,6 +98,17 @@ class TestNoPasswordAnywhere:
         assert login["instance-id"] == "${{ vars.ALIYUN_ACR_INSTANCE_ID }}"
         assert "docker/login-action" not in by_action
 
+    def test_the_temporary_credentials_are_blanked_for_every_step_after_the_login(self, keyless: Run) -> None:
+        """The credentials action exports them to the job's environment; the build steps and
+        the Dockerfile's tools need none of them."""
+        steps = workflow_of(keyless)["jobs"]["api-build-and-push"]["steps"]
+        names = [s.get("name") for s in steps]
+        login = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("aliyun/acr-login"))
+        forget = steps[login + 1]
+        assert forget["name"] == "Keep the temporary credentials from the steps that follow", names
+        for name in ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALICLOUD_SECRET_KEY", "ALIBABACLOUD_SECURITY_TOKEN"):
+            assert f'echo "{name}=" >> "$GITHUB_ENV"' in forget["run"]
+
     def test_the_workflow_waits_for_the_role_its_policy_and_the_provider(self, keyless: Run) -> None:
         (file,) = keyless.of_type(FILE)
         for type_ in (PROVIDER, ROLE, ATTACHMENT):

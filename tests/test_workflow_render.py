@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +208,7 @@ class TestJobs:
             ("push", "branch", "success", "", True),  # detection gave no answer: build
             ("push", "tag", "skipped", "", True),  # a release always builds
             ("workflow_dispatch", "branch", "skipped", "", True),
-            ("push", "branch", "failure", "", False),
+            ("push", "branch", "failure", "", True),  # detection itself failed: fail open
             ("push", "branch", "cancelled", "", False),
         ],
     )
@@ -274,6 +278,11 @@ class TestJobs:
         assert build["with"]["provenance"] == "mode=max"
         assert build["with"]["sbom"] is True
         assert build["env"] == {"BUILDX_NO_DEFAULT_OCI_ARTIFACT": "true"}
+
+    def test_attestations_bring_a_buildx_that_honours_the_opt_out_downloaded_not_cached(self) -> None:
+        setup = steps(build_job(wf(workflow={"attestations": True})))["docker/setup-buildx-action"]
+        assert setup["with"] == {"version": "v0.36.1", "cache-binary": False}
+        assert "with" not in steps(build_job(wf()))["docker/setup-buildx-action"]
 
     def test_build_jobs_declare_the_environment(self) -> None:
         doc = wf(github={"environment": "production"}, images=[{"name": "api"}, {"name": "web"}])
@@ -508,6 +517,15 @@ class TestNativeMultiArch:
     def test_a_single_platform_image_keeps_one_job(self) -> None:
         assert list(wf()["jobs"]) == ["changes", "api-build-and-push"]
 
+    def test_a_single_platform_image_builds_on_a_runner_of_its_architecture(self) -> None:
+        arm64 = build_job(wf(images=[{"name": "api", "platforms": ["linux/arm64"]}]))
+        assert arm64["runs-on"] == "ubuntu-24.04-arm"
+        assert "docker/setup-qemu-action" not in uses_of(arm64)
+        arm7 = build_job(wf(images=[{"name": "api", "platforms": ["linux/arm/v7"]}]))
+        assert arm7["runs-on"] == "ubuntu-24.04"
+        assert "docker/setup-qemu-action" in uses_of(arm7)
+        assert "docker/setup-qemu-action" not in uses_of(build_job(wf()))
+
     def test_the_merge_runs_only_when_every_platform_built(self) -> None:
         merge = wf(images=[TWO])["jobs"]["api-build-and-push"]
         condition = merge["if"]
@@ -580,6 +598,17 @@ class TestImmutableTags:
 PROMOTE: dict[str, Any] = {"tags": ["v*"], "promote": {"fromNamespaces": ["acme-staging"]}}
 
 
+class TestTagsOnlyStacks:
+    def test_a_stack_without_branch_builds_tags_its_release_images_with_their_commit(self) -> None:
+        """No branch run owns `sha-` there, and a later stack's promotion looks for it."""
+        tags = steps(build_job(wf(workflow={"tags": ["v*"], "branchBuilds": False})))[
+            "docker/metadata-action"
+        ]["with"]["tags"].splitlines()
+        assert "type=sha" in tags
+        with_branches = steps(build_job(wf(workflow={"tags": ["v*"]})))["docker/metadata-action"]["with"]
+        assert "type=sha" not in with_branches["tags"].splitlines()
+
+
 class TestPromote:
     def test_a_release_tag_retags_the_commits_image_from_this_or_the_named_namespace(self) -> None:
         jobs = wf(images=[TWO], workflow=PROMOTE)["jobs"]
@@ -590,8 +619,15 @@ class TestPromote:
             "${{ vars.ALIYUN_REGISTRY }}/${{ vars.API_IMAGE_NAME }}",
             "${{ vars.ALIYUN_REGISTRY }}/acme-staging/api",
         ]
-        assert 'commit="sha-${GITHUB_SHA::7}"' in step["run"]
+        # Any commit back to the image's last change holds the same image: newest first.
+        assert 'last=$(git log -1 --format=%H -- "${pathspecs[@]}")' in step["run"]
+        assert 'candidates+=("sha-${commit::7}")' in step["run"]
+        assert step["env"]["PATHSPECS"].splitlines() == [
+            ":(glob)api/**",
+            ":(glob).github/workflows/build-push.yml",
+        ]
         assert "docker buildx imagetools create" in step["run"]
+        assert promote["steps"][0]["with"]["fetch-depth"] == 0
         assert "${{" not in step["run"]
 
     def test_builds_wait_for_the_promotion_and_skip_when_it_promoted(self) -> None:
@@ -610,7 +646,83 @@ class TestPromote:
         off = wf(workflow={"tags": ["v*"], "promote": {"build": False}})["jobs"]["api-promote"]
         (step,) = [s for s in off["steps"] if s.get("id") == "promote"]
         assert step["env"]["BUILD"] == "false"
-        assert "::error::no image $commit in $SOURCES, and workflow.promote.build is false" in step["run"]
+        assert (
+            "::error::no image of this commit (${candidates[*]}) in $SOURCES; promote.build is false"
+            in step["run"]
+        )
+
+    @pytest.mark.skipif(
+        None in (shutil.which("jq"), shutil.which("git"), shutil.which("bash")), reason="needs jq, git, bash"
+    )
+    @pytest.mark.parametrize(
+        ("built", "found"),
+        [
+            ("api-change", "api-change"),  # the branch run that built the image's last change
+            ("docs", "docs"),  # a later branch run, whose sha is nearer the tag
+            ("before", None),  # an image of older inputs is not this release's
+        ],
+    )
+    def test_the_promotion_finds_the_image_of_the_last_change_of_its_paths(
+        self, tmp_path: Path, built: str, found: str | None
+    ) -> None:
+        """Run the promote step's script on a real history: branch runs build only images whose
+        files changed, so the tagged commit's image may carry an older commit's `sha-`."""
+        job = wf(workflow={"tags": ["v*"], "promote": {"build": False}})["jobs"]["api-promote"]
+        (step,) = [s for s in job["steps"] if s.get("id") == "promote"]
+        repo = tmp_path / "repo"
+        git_bin, bash_bin = shutil.which("git"), shutil.which("bash")
+        assert git_bin
+        assert bash_bin
+        git = [git_bin, "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+        subprocess.run([git_bin, "init", "-q", str(repo)], check=True)
+        commits: dict[str, str] = {}
+        for name, path in (
+            ("before", "api/main.py"),
+            ("api-change", "api/main.py"),
+            ("docs", "README.md"),
+            ("tagged", "README.md"),
+        ):
+            (repo / path).parent.mkdir(exist_ok=True)
+            (repo / path).write_text(name)
+            subprocess.run([*git, "add", "-A"], check=True)
+            subprocess.run([*git, "commit", "-qm", name], check=True)
+            sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
+            commits[name] = sha.stdout.strip()[:7]
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        log = tmp_path / "docker.log"
+        # A registry holding only the image the branch run `built`.
+        (bin_dir / "docker").write_text(
+            "#!/bin/bash\n"
+            f'echo "$*" >> {log}\n'
+            f'if [ "$3" = inspect ]; then [[ "$4" == *":sha-{commits[built]}" ]]; fi\n'
+        )
+        (bin_dir / "docker").chmod(0o755)
+        output = tmp_path / "output"
+        env = {
+            **os.environ,
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "SOURCES": "registry/acme/api\n",
+            "PATHSPECS": step["env"]["PATHSPECS"],
+            "BUILD": step["env"]["BUILD"],
+            "GITHUB_OUTPUT": str(output),
+            "DOCKER_METADATA_OUTPUT_JSON": json.dumps({"tags": ["registry/acme/api:1.2.0"]}),
+        }
+        run = subprocess.run(
+            [bash_bin, "-e", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True
+        )
+        creates = [line for line in log.read_text().splitlines() if " create " in line]
+        if found is None:
+            assert run.returncode == 1
+            assert "no image of this commit" in run.stdout
+            assert output.read_text() == "promoted=false\n"
+            assert not creates
+        else:
+            assert run.returncode == 0, run.stderr
+            assert creates == [
+                f"buildx imagetools create -t registry/acme/api:1.2.0 registry/acme/api:sha-{commits[found]}"
+            ]
+            assert output.read_text() == "promoted=true\n"
 
     def test_promotion_needs_release_tags(self) -> None:
         with pytest.raises(ConfigError, match=r"workflow.promote.*workflow.tags"):
