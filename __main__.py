@@ -15,6 +15,11 @@ from components.workflow_render import render
 settings = config.load()
 # With `adopt`, what already exists is looked up and imported; otherwise nothing is looked up.
 existing = adoption(settings)
+if (kept := existing.existing.workflow_name) and not settings.workflow.name:
+    pulumi.log.warn(
+        f"the workflow keeps its name {kept!r} (workflow_run chains depend on it); set "
+        f"acr-pipeline:workflow.name to {kept!r} to keep it should you ever remove `adopt`"
+    )
 
 registry = AcrRegistry(
     "registry",

@@ -83,6 +83,36 @@ def test_two_stacks_adding_one_internet_acl_entry_clash_but_different_entries_do
     assert problems_for(write_stacks(tmp_path, dev=dev, qa=other)) == []
 
 
+def test_two_workflows_of_one_name_on_one_branch_clash(tmp_path: Path) -> None:
+    """They would share a concurrency group and cancel each other's runs."""
+
+    def named(text: str, path: str) -> str:
+        return text.replace(
+            "branch: main",
+            f"branch: main\n    environment: {path}\n  acr-pipeline:workflow:\n"
+            f"    name: images\n    path: .github/workflows/{path}.yml",
+        )
+
+    qa = DEV.replace("namespace: acme-dev", "namespace: acme-qa")
+    found = problems_for(write_stacks(tmp_path, dev=named(DEV, "dev"), qa=named(qa, "qa")))
+    assert found == ["stacks dev and qa both write the workflow name images on acme-platform/shop@main"]
+
+
+def test_two_stacks_creating_the_oidc_provider_of_one_account_clash(tmp_path: Path) -> None:
+    """RAM has one provider of a name per account; stacks on one instance share the account."""
+    keyless = DEV[: DEV.index("  acr-pipeline:registryUsername")] + "  acr-pipeline:auth:\n    mode: oidc\n"
+    qa = keyless.replace("namespace: acme-dev", "namespace: acme-qa").replace(
+        "branch: main", "branch: main\n    environment: qa"
+    )
+    found = problems_for(write_stacks(tmp_path, dev=keyless, qa=qa))
+    assert found == [
+        "stacks dev and qa both write the GitHub OIDC provider github-actions of the account of instance "
+        "cri-8x2kd7sf1mqa3vno"
+    ]
+    elsewhere = qa.replace("cri-8x2kd7sf1mqa3vno", "cri-0000000000000000")
+    assert problems_for(write_stacks(tmp_path, dev=keyless, qa=elsewhere)) == []
+
+
 def test_environment_scopes_keep_the_same_names_apart(tmp_path: Path) -> None:
     qa = DEV.replace("namespace: acme-dev", "namespace: acme-qa").replace(
         "branch: main", "branch: main\n    environment: qa"

@@ -176,6 +176,32 @@ class TestAdoptingTheHandMadePipeline:
         up(world, adopt=True, workflow={"name": "images"})
         assert "\nname: images\n" in world.files[("main", WORKFLOW)].content
 
+    def test_keeping_the_adopted_name_warns_to_pin_it_in_config(
+        self, adopted: tuple[World, Deployment]
+    ) -> None:
+        _, deployment = adopted
+        (warning,) = [w for w in deployment.run.warnings if "keeps its name" in w]
+        assert "acr-pipeline:workflow.name to 'Build and Push'" in warning
+        world = handmade(fresh())
+        pinned = up(world, adopt=True, workflow={"name": "Build and Push"})
+        assert not [w for w in pinned.run.warnings if "keeps its name" in w]
+
+    def test_a_change_after_adoption_updates_what_was_adopted_in_place(
+        self, adopted: tuple[World, Deployment]
+    ) -> None:
+        """The file's new sha is known after the import's update: the next commit is no 409."""
+        world, _ = adopted
+        changed = up(world, adopt=True, workflow={"cache": False}, images=[{"name": "api", "context": "svc"}])
+        assert changed.errors == []
+        assert ops(changed, "github:index/repositoryFile:RepositoryFile") == ["update"]
+        assert "cache-from" not in world.files[("main", WORKFLOW)].content
+        assert (
+            up(
+                world, adopt=True, workflow={"cache": False}, images=[{"name": "api", "context": "svc"}]
+            ).changes
+            == []
+        )
+
     def test_adopted_registry_objects_outlive_destroy_and_their_images_are_never_touched(
         self, adopted: tuple[World, Deployment]
     ) -> None:

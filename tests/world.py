@@ -283,8 +283,9 @@ class World:
             if changed & (kind.force_new | set(r.replace_on_changes)):
                 raise WorldError(f"importing would replace it ({', '.join(sorted(changed))} differ)")
             if changed:
-                kind.update(self, r.import_id, imported, inputs, self.state[r.urn].outputs)
-                self.state[r.urn].inputs = inputs
+                entry = self.state[r.urn]
+                kind.update(self, r.import_id, imported, inputs, entry.outputs)
+                entry.inputs, entry.outputs = inputs, kind.outputs(self, r.import_id)
             return Step("import", r.type, r.name, ", ".join(sorted(changed)))
         if old is None:
             object_id = kind.create(self, inputs)

@@ -39,7 +39,11 @@ def claims(s: Settings) -> list[Claim]:
         out.append(("GitHub environment", repo, s.github.environment))
     if s.auth.mode == "oidc" and s.auth.oidc_provider == "create":
         # One GitHub OIDC provider per account: one stack creates it, the others name its ARN.
-        out.append(("GitHub OIDC provider", s.auth.provider_name))
+        # (Stacks on one instance share an account; on different ones they may not.)
+        out.append(("GitHub OIDC provider", s.registry.instance_id or "", s.auth.provider_name))
+    if s.workflow.name:
+        # Two workflows of one name share a concurrency group: they would cancel each other.
+        out.append(("workflow name", repo, s.github.branch, s.workflow.name))
     # A pull-request stack commits to a branch of its own, but the file lands on the same path.
     out.append(("workflow file", repo, s.github.branch, s.workflow_path))
     reg = s.registry
@@ -57,9 +61,12 @@ def describe_claim(claim: Claim) -> str:
     if kind in ("GitHub variable", "GitHub secret"):
         repo, scope, name = rest
         return f"{kind} {name} at {scope.replace(':', ' ')} scope of {repo}"
-    if kind == "workflow file":
+    if kind in ("workflow file", "workflow name"):
         repo, branch, path = rest
-        return f"workflow file {path} on {repo}@{branch}"
+        return f"{kind} {path} on {repo}@{branch}"
+    if kind == "GitHub OIDC provider":
+        instance, name = rest
+        return f"GitHub OIDC provider {name} of the account of instance {instance}"
     if kind == "internet ACL entry":
         where, cidr = rest
         return f"internet ACL entry {cidr} of instance {where}"
