@@ -331,8 +331,9 @@ class Workflow(Model):
     timeout_minutes: Timeouts = Field(default_factory=lambda: Timeouts.model_validate({}))
     """Every job's `timeout-minutes`, by kind."""
     promote: Promote | None = None
-    """On a release tag, retag the image already built for the commit (`sha-<commit>`) instead of
-    building it again, so the release is the very image that was tested."""
+    """On a release tag, retag the image already built from the commit's inputs (`sha-<commit>` of
+    it or of a commit since the image's last change) instead of building it again, so the release
+    is the very image that was tested."""
     via_pull_request: Bool = False
     """Commit the workflow to the branch `acr-pipeline/<stack>-<hash of the file>` and open a pull
     request, instead of pushing to `github.branch` (for protected branches)."""

@@ -381,8 +381,8 @@ def _single_job(settings: Settings, image: Image) -> CommentedMap:
     own runner, several (`workflow.emulate`) under QEMU on the linux/amd64 runner."""
     mode = settings.workflow.pin_actions
     platforms = ", ".join(image.platforms)
-    (only,) = image.platforms if len(image.platforms) == 1 else (None,)
-    runner = settings.workflow.runner_of.get(only) if only else None
+    single = len(image.platforms) == 1
+    runner = settings.workflow.runner_of.get(image.platforms[0]) if single else None
     job = _job(settings, f"Build and push {image.name}", settings.workflow.timeout_minutes.build, runner)
     _when(settings, image, job)
     _pushes(settings, job)
