@@ -108,8 +108,10 @@ def _unknown(key: str) -> str | None:
     if namespace == PROJECT and key not in FIELDS:
         known = [k.partition(":")[2] for k in FIELDS if k.startswith(f"{PROJECT}:")]
         return f"unknown key{rules.did_you_mean(name, known)}; known keys: {', '.join(known)}"
-    # One edit only: other providers' namespaces (`gitlab:` is two from `github:`) are left alone.
-    if namespace not in NAMESPACES and (near := rules.suggest(namespace, NAMESPACES, limit=1)):
+    # Our own namespace is corrected from further away; the providers' from one edit only, so
+    # other providers' namespaces (`gitlab:` is two from `github:`) are left alone.
+    near = rules.suggest(namespace, NAMESPACES)
+    if namespace not in NAMESPACES and near and (near == PROJECT or rules.distance(namespace, near) == 1):
         meant = rules.suggest(f"{near}:{name}", FIELDS) or f"{near}:{name}"
         return f"unknown namespace '{namespace}' (did you mean '{meant}'?)"
     return None

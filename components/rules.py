@@ -207,11 +207,15 @@ def text(value: str) -> str | None:
 
 def github_glob(glob: str) -> re.Pattern[str]:
     """A GitHub branch/tag/path pattern as a regex: `*` stops at `/`, `**` crosses it, `?` is
-    one character other than `/` (GitHub's filter and deployment-policy semantics; Python's
-    fnmatch lets `*` cross `/`)."""
+    one character other than `/`, `**/` is any number of directories, none included (GitHub's
+    filter and deployment-policy semantics, Ruby's File.fnmatch; Python's fnmatch lets `*`
+    cross `/`)."""
     out, i = [], 0
     while i < len(glob):
-        if glob.startswith("**", i):
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
             out.append(".*")
             i += 2
         elif glob[i] == "*":
@@ -222,7 +226,8 @@ def github_glob(glob: str) -> re.Pattern[str]:
             i += 1
         elif glob[i] == "[" and "]" in glob[i + 1 :]:
             end = glob.index("]", i + 1)
-            out.append("[" + glob[i + 1 : end].replace("!", "^", 1) + "]")
+            inside = glob[i + 1 : end]
+            out.append("[" + ("^" + inside[1:] if inside.startswith("!") else inside) + "]")
             i = end + 1
         else:
             out.append(re.escape(glob[i]))

@@ -291,9 +291,7 @@ class Timeouts(Model):
 
 
 class Promote(Model):
-    from_namespaces: Annotated[
-        tuple[Annotated[str, Rule(rules.acr_name("namespace", "enterprise"))], ...], AfterValidator(distinct)
-    ] = ()
+    from_namespaces: Annotated[tuple[Text, ...], AfterValidator(distinct)] = ()
     """Namespaces of other stacks on the same registry (e.g. staging's) whose `sha-<commit>` image
     a release may take, after this stack's own repository."""
     build: Bool = True
@@ -331,9 +329,9 @@ class Workflow(Model):
     timeout_minutes: Timeouts = Field(default_factory=lambda: Timeouts.model_validate({}))
     """Every job's `timeout-minutes`, by kind."""
     promote: Promote | None = None
-    """On a release tag, retag the image already built from the commit's inputs (`sha-<commit>` of
-    it or of a commit since the image's last change) instead of building it again, so the release
-    is the very image that was tested."""
+    """On a release tag, retag the image already built from the commit's files (`sha-<commit>` of
+    it, or of an earlier commit with the same files under the image's paths) instead of building
+    it again, so the release is the very image that was tested."""
     via_pull_request: Bool = False
     """Commit the workflow to the branch `acr-pipeline/<stack>-<hash of the file>` and open a pull
     request, instead of pushing to `github.branch` (for protected branches)."""
@@ -453,7 +451,9 @@ class Settings(Model):
 
     @model_validator(mode="after")
     def _across_sections(self) -> Settings:
-        problems(*_image_rules(self), *_environment_admits_branch(self), *_credentials(self))
+        problems(
+            *_image_rules(self), *_promote_rules(self), *_environment_admits_branch(self), *_credentials(self)
+        )
         return self
 
     # --- what the program derives ------------------------------------------------------------
@@ -462,8 +462,10 @@ class Settings(Model):
     def warnings(self) -> list[str]:
         if self.region in rules.ACR_REGIONS:
             return []
+        near = rules.suggest(self.region, rules.ACR_REGIONS)
+        hint = f" (did you mean {near!r}?)" if near else ""
         return [
-            f"alicloud:region {self.region!r} is not a Container Registry region we know; "
+            f"alicloud:region {self.region!r} is not a Container Registry region we know{hint}; "
             "if it is new, add it to ACR_REGIONS in components/rules.py"
         ]
 
@@ -575,17 +577,35 @@ def _image_rules(s: Settings) -> Found:
             found.append(
                 ((at, i, "variable"), image.variable, "is reserved for another setting; choose another name")
             )
-    promote = s.workflow.promote
-    if promote and s.registry.namespace in promote.from_namespaces:
-        rule = "names the stack's own namespace, which a release always looks in first"
-        found.append(
-            ((f"{PROJECT}:workflow", "promote", "fromNamespaces"), list(promote.from_namespaces), rule)
-        )
     for field, same, rule in UNIQUE:
         first: dict[str, int] = {}
         for i, image in enumerate(s.images):
             if (j := first.setdefault(same(image), i)) != i:
                 found.append(((at, i, field), getattr(image, field), f"{rule} as images[{j}]"))
+    return found
+
+
+def _promote_rules(s: Settings) -> Found:
+    """Other stacks' namespaces on this registry, and image paths git can compare."""
+    found, promote = Found(), s.workflow.promote
+    if promote is None:
+        return found
+    at = (f"{PROJECT}:workflow", "promote", "fromNamespaces")
+    check = rules.acr_name("namespace", s.registry.edition)
+    for i, namespace in enumerate(promote.from_namespaces):
+        if rule := check(namespace):
+            found.append(((*at, i), namespace, rule))
+    if s.registry.namespace in promote.from_namespaces:
+        rule = "names the stack's own namespace, which a release always looks in first"
+        found.append((at, list(promote.from_namespaces), rule))
+    for i, image in enumerate(s.images):
+        for j, path in enumerate(image.paths or ()):
+            if "{" in path or "}" in path or path.startswith("!"):
+                rule = (
+                    "braces and a leading '!' are paths-filter patterns git reads differently, and a "
+                    "release compares the image's paths with git (workflow.promote): list each path"
+                )
+                found.append(((f"{PROJECT}:images", i, "paths", j), path, rule))
     return found
 
 

@@ -16,6 +16,7 @@ from tests.conftest import KNOWN_PASSWORD, SECRET_KEYS, config, encode
 from tools.mock_engine import RecordingMonitor, run_program
 
 USERNAME = "acr-pipeline:registryUsername"
+PROMOTING = {"tags": ["v*"], "promote": {}}
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/leakme"
 
 
@@ -116,6 +117,11 @@ CASES = [
         "namespace-typo",
         {"acr-pipline:images": [{"name": "web"}]},
         ["acr-pipline:images: unknown namespace 'acr-pipline' (did you mean 'acr-pipeline:images'?)"],
+    ),
+    Case(
+        "namespace-two-edits-off",
+        {"acrpipline:workflow": {"cache": False}},
+        ["acrpipline:workflow: unknown namespace", "did you mean 'acr-pipeline:workflow'?"],
     ),
     Case(
         "namespace-without-dash",
@@ -440,6 +446,18 @@ CASES = [
         ['workflow.promote.fromNamespaces[0] = "Acme_Staging"'],
     ),
     Case(
+        "promote-with-a-brace-pattern",
+        {"images": [{"name": "api", "paths": ["api/**", "libs/{a,b}/**"]}], "workflow": PROMOTING},
+        ['images[0].paths[1] = "libs/{a,b}/**"', "git reads differently", "list each path"],
+        count=1,
+    ),
+    Case(
+        "promote-with-a-negated-pattern",
+        {"images": [{"name": "api", "paths": ["api/**", "!api/docs/**"]}], "workflow": PROMOTING},
+        ['images[0].paths[1] = "!api/docs/**"', "git reads differently"],
+        count=1,
+    ),
+    Case(
         "promote-from-its-own-namespace",
         {"workflow": {"tags": ["v*"], "promote": {"fromNamespaces": ["acme-dev"]}}},
         ["workflow.promote.fromNamespaces", "the stack's own namespace"],
@@ -691,3 +709,10 @@ def test_github_patterns_star_stops_at_a_slash_and_double_star_crosses_it(first:
     assert github_glob("release/**").match(f"release/{first}/{second}")
     assert github_glob("v[0-9]*").match(f"v1{first}")
     assert not github_glob("v?").match(f"v/{first}")
+    # `**/` is any number of directories, none included (Ruby's File.fnmatch, which GitHub uses).
+    assert github_glob("**/main").match("main")
+    assert github_glob("**/main").match(f"{first}/{second}/main")
+    assert not github_glob("**/main").match(f"{first}main")
+    assert github_glob("v[!0-9]*").match(f"vx{first}")
+    assert not github_glob("v[!0-9]*").match(f"v1{first}")
+    assert github_glob("v[a!]").match("v!")

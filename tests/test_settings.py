@@ -99,9 +99,26 @@ class TestRegions:
         assert "'xx-newland-1'" in warning
         assert "ACR_REGIONS in components/rules.py" in warning
 
+    def test_a_region_two_edits_off_is_a_warning_with_the_region_meant(self) -> None:
+        """Refused only one edit off: a new region (`me-west-1`) may be two from a known one."""
+        (warning,) = settings_for(**region("cn-hngzou")).warnings
+        assert "did you mean 'cn-hangzhou'?" in warning
+
     def test_a_new_member_of_a_known_numbered_family_is_a_warning_not_a_typo(self) -> None:
         (warning,) = settings_for(**region("ap-southeast-8")).warnings
         assert "'ap-southeast-8'" in warning
+
+
+class TestPromote:
+    def test_other_stacks_namespaces_follow_the_registrys_edition(self) -> None:
+        personal = {"edition": "personal", "instanceId": None}
+        promote = {"tags": ["v*"], "promote": {"fromNamespaces": ["staging-"]}}
+        settings_for(registry=personal, workflow=promote)  # a valid Personal Edition namespace
+        with pytest.raises(ConfigError, match=r"fromNamespaces\[0\] = \"staging-\""):
+            settings_for(workflow=promote)
+
+    def test_brace_patterns_are_fine_without_promotion(self) -> None:
+        settings_for(images=[{"name": "api", "paths": ["libs/{a,b}/**"]}])
 
 
 class TestOtherProvidersKeys:
