@@ -251,8 +251,10 @@ def _login(settings: Settings) -> list[CommentedMap]:
 def _metadata(settings: Settings, image: Image) -> CommentedMap:
     labels = {"labels": _block([f"{k}={v}" for k, v in image.labels.items()])} if image.labels else {}
     tags: tuple[str, ...] = IMMUTABLE_TAG_RULES if image.immutable_tags else TAG_RULES
-    if not settings.workflow.branch_builds:
+    if not settings.workflow.branch_builds and not image.immutable_tags:
         # No branch run owns `sha-`: the tag runs push it, so a release can be promoted from it.
+        # (Not into an immutable repository: a second release tag of the commit would push it
+        # again, as another image, and be refused.)
         tags = tuple("type=sha" if rule == SHA_ON_BRANCHES else rule for rule in tags)
     meta = {
         "images": _image(image),
@@ -378,11 +380,11 @@ def _when(settings: Settings, image: Image, job: CommentedMap) -> None:
 
 def _single_job(settings: Settings, image: Image) -> CommentedMap:
     """One job builds every platform of the image and pushes its tags: a single platform on its
-    own runner, several (`workflow.emulate`) under QEMU on the linux/amd64 runner."""
+    own runner, several (or any, with `workflow.emulate`) under QEMU on the linux/amd64 runner."""
     mode = settings.workflow.pin_actions
     platforms = ", ".join(image.platforms)
-    single = len(image.platforms) == 1
-    runner = settings.workflow.runner_of.get(image.platforms[0]) if single else None
+    native = len(image.platforms) == 1 and not settings.workflow.emulate
+    runner = settings.workflow.runner_of.get(image.platforms[0]) if native else None
     job = _job(settings, f"Build and push {image.name}", settings.workflow.timeout_minutes.build, runner)
     _when(settings, image, job)
     _pushes(settings, job)
@@ -444,7 +446,9 @@ def _merge_job(settings: Settings, image: Image, builds: list[str]) -> Commented
     )
     job.insert(1, "needs", CommentedSeq(builds))
     ok = " && ".join(f"needs.{b}.result == 'success'" for b in builds)
-    job.insert(2, "if", f"${{{{ !failure() && !cancelled() && {ok} }}}}")
+    # Not !failure(): it is true when any ancestor failed, and a failed `changes` job (which
+    # the builds fail open on) must not leave the pushed platforms untagged.
+    job.insert(2, "if", f"${{{{ !cancelled() && {ok} }}}}")
     _pushes(settings, job)
     merge = _run(
         "Create the multi-arch image from the platform digests",
@@ -467,8 +471,9 @@ def _promote_job(settings: Settings, image: Image, promote: Promote) -> Commente
     or another stack's, retagged as the release without a rebuild.
 
     Branch runs tag an image `sha-<commit of their push>`, and build only the images whose files
-    changed, so the image of the tagged commit is under the `sha-` of any commit from the tag
-    back to the last one that changed the image's paths: those are looked for, newest first."""
+    changed, so the image of the tagged commit may be under the `sha-` of an older commit: any
+    of the last 50 whose files under the image's paths are the tagged commit's (`git diff`, so
+    a merge's other parent, built without the merged change, is never taken), newest first."""
     mode = settings.workflow.pin_actions
     job = _job(settings, f"Promote {image.name} (release tag)", settings.workflow.timeout_minutes.merge)
     job.insert(1, "if", "${{ github.ref_type == 'tag' }}")
@@ -481,11 +486,11 @@ def _promote_job(settings: Settings, image: Image, promote: Promote) -> Commente
     create = 'docker buildx imagetools create "${tags[@]}" "$source:$candidate"'
     script = [
         'mapfile -t pathspecs < <(printf "%s" "$PATHSPECS")',
-        'last=$(git log -1 --format=%H -- "${pathspecs[@]}")',
         "candidates=()",
-        "for commit in $(git log --format=%H --max-count=50 HEAD); do",
-        '  candidates+=("sha-${commit::7}")',
-        '  if [ "$commit" = "$last" ]; then break; fi',
+        "for commit in $(git rev-list --max-count=50 HEAD); do",
+        '  if git diff --quiet "$commit" HEAD -- "${pathspecs[@]}"; then',
+        '    candidates+=("sha-${commit::7}")',
+        "  fi",
         "done",
         TAGS_AS_ARGS,
         'mapfile -t sources < <(printf "%s" "$SOURCES")',

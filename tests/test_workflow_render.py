@@ -60,7 +60,7 @@ def evaluate(
         **{f"needs.changes.outputs.{k}": v for k, v in outputs.items()},
         **(extra or {}),
     }
-    expr = re.sub(r"[a-z_]+(?:\.[a-z_-]+)+", lambda m: repr(values.get(m.group(0), "")), expr)
+    expr = re.sub(r"[a-z_]+(?:\.[a-z0-9_-]+)+", lambda m: repr(values.get(m.group(0), "")), expr)
     expr = expr.replace("failure()", repr(needs_result == "failure"))
     expr = expr.replace("cancelled()", repr(needs_result == "cancelled"))
     expr = expr.replace("&&", " and ").replace("||", " or ")
@@ -526,11 +526,31 @@ class TestNativeMultiArch:
         assert "docker/setup-qemu-action" in uses_of(arm7)
         assert "docker/setup-qemu-action" not in uses_of(build_job(wf()))
 
-    def test_the_merge_runs_only_when_every_platform_built(self) -> None:
+    def test_emulate_builds_even_a_single_arm64_image_under_qemu_on_the_amd64_runner(self) -> None:
+        job = build_job(
+            wf(images=[{"name": "api", "platforms": ["linux/arm64"]}], workflow={"emulate": True})
+        )
+        assert job["runs-on"] == "ubuntu-24.04"
+        assert "docker/setup-qemu-action" in uses_of(job)
+
+    @pytest.mark.parametrize(
+        ("arm64", "ancestor", "merges"),
+        [
+            ("success", "success", True),
+            ("failure", "failure", False),
+            ("skipped", "success", False),
+            # The `changes` job failed (failure() is true for a failed ancestor): the builds
+            # failed open and pushed, so the merge tags them.
+            ("success", "failure", True),
+            ("success", "cancelled", False),
+        ],
+    )
+    def test_the_merge_runs_exactly_when_every_platform_built(
+        self, arm64: str, ancestor: str, merges: bool
+    ) -> None:
         merge = wf(images=[TWO])["jobs"]["api-build-and-push"]
-        condition = merge["if"]
-        assert "needs.api-build-amd64.result == 'success'" in condition
-        assert "needs.api-build-arm64.result == 'success'" in condition
+        results = {"needs.api-build-amd64.result": "success", "needs.api-build-arm64.result": arm64}
+        assert evaluate(merge["if"], "push", "branch", ancestor, {}, results) is merges
 
     def test_with_an_environment_every_job_that_pushes_declares_it(self) -> None:
         jobs = wf(images=[TWO], github={"environment": "production"})["jobs"]
@@ -608,6 +628,16 @@ class TestTagsOnlyStacks:
         with_branches = steps(build_job(wf(workflow={"tags": ["v*"]})))["docker/metadata-action"]["with"]
         assert "type=sha" not in with_branches["tags"].splitlines()
 
+    def test_an_immutable_repository_of_a_tags_only_stack_gets_no_sha_tag_on_release_runs(self) -> None:
+        """A second release tag of the same commit would push `sha-` again, as another image."""
+        image = {"name": "api", "immutableTags": True}
+        meta = steps(build_job(wf(images=[image], workflow={"tags": ["v*"], "branchBuilds": False})))[
+            "docker/metadata-action"
+        ]
+        for rule in meta["with"]["tags"].splitlines():
+            if rule.startswith("type=sha"):
+                assert not evaluate(rule.split("enable=", 1)[1], "push", "tag", "", {})
+
 
 class TestPromote:
     def test_a_release_tag_retags_the_commits_image_from_this_or_the_named_namespace(self) -> None:
@@ -619,9 +649,8 @@ class TestPromote:
             "${{ vars.ALIYUN_REGISTRY }}/${{ vars.API_IMAGE_NAME }}",
             "${{ vars.ALIYUN_REGISTRY }}/acme-staging/api",
         ]
-        # Any commit back to the image's last change holds the same image: newest first.
-        assert 'last=$(git log -1 --format=%H -- "${pathspecs[@]}")' in step["run"]
-        assert 'candidates+=("sha-${commit::7}")' in step["run"]
+        # A commit whose files under the image's paths are the tagged one's holds the same image.
+        assert 'git diff --quiet "$commit" HEAD -- "${pathspecs[@]}"' in step["run"]
         assert step["env"]["PATHSPECS"].splitlines() == [
             ":(glob)api/**",
             ":(glob).github/workflows/build-push.yml",
@@ -629,6 +658,14 @@ class TestPromote:
         assert "docker buildx imagetools create" in step["run"]
         assert promote["steps"][0]["with"]["fetch-depth"] == 0
         assert "${{" not in step["run"]
+
+    def test_builds_skip_when_the_promotion_failed(self) -> None:
+        """No image, and `promote.build: false`: the run fails in the promote job, building nothing."""
+        job = build_job(wf(workflow={"tags": ["v*"], "promote": {"build": False}}))
+        failed = {"needs.api-promote.result": "failure", "needs.api-promote.outputs.promoted": "false"}
+        assert not evaluate(job["if"], "push", "tag", "failure", {}, failed)
+        found_none = {"needs.api-promote.result": "success", "needs.api-promote.outputs.promoted": "false"}
+        assert evaluate(job["if"], "push", "tag", "success", {}, found_none)
 
     def test_builds_wait_for_the_promotion_and_skip_when_it_promoted(self) -> None:
         jobs = wf(images=[TWO], workflow=PROMOTE)["jobs"]
@@ -657,16 +694,19 @@ class TestPromote:
     @pytest.mark.parametrize(
         ("built", "found"),
         [
-            ("api-change", "api-change"),  # the branch run that built the image's last change
-            ("docs", "docs"),  # a later branch run, whose sha is nearer the tag
+            ("api-change", "api-change"),  # the feature commit whose run built the merged change
+            ("merge", "merge"),
+            ("tagged", "tagged"),  # a later run, whose sha is nearer the tag
+            ("docs", None),  # main's commit beside the feature: built without the merged change
             ("before", None),  # an image of older inputs is not this release's
         ],
     )
-    def test_the_promotion_finds_the_image_of_the_last_change_of_its_paths(
+    def test_the_promotion_takes_only_an_image_built_from_the_tagged_commits_files(
         self, tmp_path: Path, built: str, found: str | None
     ) -> None:
-        """Run the promote step's script on a real history: branch runs build only images whose
-        files changed, so the tagged commit's image may carry an older commit's `sha-`."""
+        """The promote step's script on a real history with a merge: branch runs build only the
+        images whose files changed, so the tagged commit's image may carry an older commit's
+        `sha-`, but never that of a commit whose image files differ from the tagged one's."""
         job = wf(workflow={"tags": ["v*"], "promote": {"build": False}})["jobs"]["api-promote"]
         (step,) = [s for s in job["steps"] if s.get("id") == "promote"]
         repo = tmp_path / "repo"
@@ -674,20 +714,28 @@ class TestPromote:
         assert git_bin
         assert bash_bin
         git = [git_bin, "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-        subprocess.run([git_bin, "init", "-q", str(repo)], check=True)
+        subprocess.run([git_bin, "init", "-q", "-b", "main", str(repo)], check=True)
         commits: dict[str, str] = {}
-        for name, path in (
-            ("before", "api/main.py"),
-            ("api-change", "api/main.py"),
-            ("docs", "README.md"),
-            ("tagged", "README.md"),
-        ):
-            (repo / path).parent.mkdir(exist_ok=True)
-            (repo / path).write_text(name)
-            subprocess.run([*git, "add", "-A"], check=True)
-            subprocess.run([*git, "commit", "-qm", name], check=True)
+
+        def commit(name: str, path: str | None = None, *merge: str) -> None:
+            if path:
+                (repo / path).parent.mkdir(exist_ok=True)
+                (repo / path).write_text(name)
+                subprocess.run([*git, "add", "-A"], check=True)
+                subprocess.run([*git, "commit", "-qm", name], check=True)
+            else:
+                subprocess.run([*git, "merge", "-q", "--no-ff", "-m", name, *merge], check=True)
             sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
             commits[name] = sha.stdout.strip()[:7]
+
+        # before (main) -> api-change (feature); docs (main); merge of feature; tagged (main)
+        commit("before", "api/main.py")
+        subprocess.run([*git, "checkout", "-qb", "feature"], check=True)
+        commit("api-change", "api/main.py")
+        subprocess.run([*git, "checkout", "-q", "main"], check=True)
+        commit("docs", "README.md")
+        commit("merge", None, "feature")
+        commit("tagged", "README.md")
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
         log = tmp_path / "docker.log"
@@ -708,8 +756,13 @@ class TestPromote:
             "GITHUB_OUTPUT": str(output),
             "DOCKER_METADATA_OUTPUT_JSON": json.dumps({"tags": ["registry/acme/api:1.2.0"]}),
         }
+        # As GitHub runs a `run:` step.
         run = subprocess.run(
-            [bash_bin, "-e", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True
+            [bash_bin, "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         creates = [line for line in log.read_text().splitlines() if " create " in line]
         if found is None:
