@@ -21,7 +21,8 @@ from components import rules
 from components.fields import MISSING, Secret
 from components.settings import PROJECT, Settings
 
-NAMESPACES = (PROJECT, "alicloud", "github")
+PROVIDERS = ("alicloud", "github")
+NAMESPACES = (PROJECT, *PROVIDERS)
 """The config namespaces this program reads; a near miss of one is refused."""
 FIELDS = {f.alias or n: f for n, f in Settings.model_fields.items() if n != "stack"}
 """Every key a stack's config may hold for this program, by its full name."""
@@ -110,8 +111,8 @@ def _unknown(key: str) -> str | None:
         return f"unknown key{rules.did_you_mean(name, known)}; known keys: {', '.join(known)}"
     # Our own namespace is corrected from further away; the providers' from one edit only, so
     # other providers' namespaces (`gitlab:` is two from `github:`) are left alone.
-    near = rules.suggest(namespace, NAMESPACES)
-    if namespace not in NAMESPACES and near and (near == PROJECT or rules.distance(namespace, near) == 1):
+    near = rules.suggest(namespace, [PROJECT]) or rules.suggest(namespace, PROVIDERS, limit=1)
+    if namespace not in NAMESPACES and near:
         meant = rules.suggest(f"{near}:{name}", FIELDS) or f"{near}:{name}"
         return f"unknown namespace '{namespace}' (did you mean '{meant}'?)"
     return None

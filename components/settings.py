@@ -452,7 +452,7 @@ class Settings(Model):
     @model_validator(mode="after")
     def _across_sections(self) -> Settings:
         problems(
-            *_image_rules(self), *_promote_rules(self), *_environment_admits_branch(self), *_credentials(self)
+            *_image_rules(self), *_promote_rules(self), *_environment_admits_builds(self), *_credentials(self)
         )
         return self
 
@@ -609,7 +609,7 @@ def _promote_rules(s: Settings) -> Found:
     return found
 
 
-def _environment_admits_branch(s: Settings) -> Found:
+def _environment_admits_builds(s: Settings) -> Found:
     """Builds run in the environment: its deployment rules must let in the branch (for branch
     builds) and some tag (for release tags)."""
     gh, found = s.github, Found()

@@ -272,6 +272,10 @@ def _metadata(settings: Settings, image: Image) -> CommentedMap:
     )
 
 
+NOT_ALL_PUSHED = "${{ steps.pushed.outputs.all != 'true' }}"
+"""The condition of the steps that push, where `_already_pushed` runs first."""
+
+
 def _already_pushed(image: Image) -> list[CommentedMap]:
     """An immutable repository refuses a tag it has, so a re-run (or a manual run of a commit
     already built) pushes nothing and succeeds."""
@@ -334,13 +338,8 @@ def _build_push(
         build["provenance"] = False
         build["sbom"] = False
     mode = settings.workflow.pin_actions
-    skip = "steps.pushed.outputs.all != 'true'" if image.immutable_tags and not by_digest else ""
-    first = {
-        "id": "push",
-        "continue-on-error": True,
-        **({"if": f"${{{{ {skip} }}}}"} if skip else {}),
-        **fields,
-    }
+    skip = image.immutable_tags and not by_digest
+    first = {"id": "push", "continue-on-error": True, **({"if": NOT_ALL_PUSHED} if skip else {}), **fields}
     again = {"id": "retry", "if": "${{ steps.push.outcome == 'failure' }}", **fields}
     pause = _run(
         "Pause before the retry", [f"sleep {RETRY_PAUSE}"], {"if": "${{ steps.push.outcome == 'failure' }}"}
@@ -457,7 +456,7 @@ def _merge_job(settings: Settings, image: Image, builds: list[str]) -> Commented
             'read -ra digests <<< "$DIGESTS"',
             *_retagged('docker buildx imagetools create "${tags[@]}" "${digests[@]/#/$IMAGE@}"'),
         ],
-        {"if": "${{ steps.pushed.outputs.all != 'true' }}"} if image.immutable_tags else None,
+        {"if": NOT_ALL_PUSHED} if image.immutable_tags else None,
         {"IMAGE": _image(image), "DIGESTS": " ".join(f"${{{{ needs.{b}.outputs.digest }}}}" for b in builds)},
     )
     job["steps"] = CommentedSeq(
@@ -520,10 +519,10 @@ def _promote_job(settings: Settings, image: Image, promote: Promote) -> Commente
     if image.immutable_tags:
         # A re-run of a release whose tags exist already: promoted, as far as the builds know.
         already = _already_pushed(image)
-        step["if"] = "${{ steps.pushed.outputs.all != 'true' }}"
+        step["if"] = NOT_ALL_PUSHED
         done = "steps.pushed.outputs.all == 'true'"
         job["outputs"]["promoted"] = f"${{{{ {done} && 'true' || steps.promote.outputs.promoted }}}}"
-    # Full history: the commits back to the image's last change.
+    # Full history: the last 50 commits, to compare with the tagged one.
     job["steps"] = CommentedSeq(
         [_checkout(mode, **{"fetch-depth": 0}), *_login(settings), _metadata(settings, image), *already, step]
     )
