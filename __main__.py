@@ -6,7 +6,7 @@ import pulumi
 from components import config
 from components.adoption import adoption
 from components.github_settings import GitHubActionsSettings, GitHubSettingsArgs
-from components.oidc import PushRole, PushRoleArgs
+from components.oidc import PushRole, PushRoleArgs, named_provider_arn
 from components.registry import AcrRegistry, RegistryArgs, registry_summary
 from components.workflow import WorkflowFile, WorkflowFileArgs
 from components.workflow_render import render
@@ -21,6 +21,9 @@ if (kept := existing.existing.workflow_name) and not settings.workflow.name:
         f"acr-pipeline:workflow.name to {kept!r} to keep it should you ever remove `adopt`"
     )
 
+# An OIDC provider another stack created is named; its ARN is looked up (and must exist) now.
+provider_arn = named_provider_arn(settings) if settings.auth.named_provider else None
+
 registry = AcrRegistry(
     "registry",
     RegistryArgs(
@@ -33,7 +36,7 @@ registry = AcrRegistry(
 )
 
 # With `auth.mode: oidc`, a RAM role that admits this repository's runs replaces the password.
-role = PushRole("oidc", PushRoleArgs(settings)) if settings.auth.mode == "oidc" else None
+role = PushRole("oidc", PushRoleArgs(settings, provider_arn)) if settings.auth.mode == "oidc" else None
 
 # Values come from settings, not resource outputs (but the RAM role's ARN), so GitHub is written
 # in parallel with ACR.
@@ -69,3 +72,7 @@ pulumi.export("workflowPath", settings.workflow_path)
 pulumi.export("variables", list(settings.variable_names))
 pulumi.export("secrets", list(settings.secret_names))
 pulumi.export("registrySettings", registry_summary(settings))
+if role:
+    # What the other stacks of the account name (by name; the ARN for the record) and trust.
+    pulumi.export("oidcProviderArn", role.provider_arn)
+    pulumi.export("roleArn", role.role.arn)

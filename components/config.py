@@ -46,50 +46,72 @@ class ConfigError(pulumi.RunError):
         super().__init__(f"Invalid configuration{where} ({count}):\n{lines}")
 
 
+Problem = tuple[str, str]
+"""(full key, message): one problem of a stack's configuration."""
+
+
 def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -> Settings:
     """Validate raw stack config (``namespace:key`` -> string) into :class:`Settings`.
 
     Raises :class:`ConfigError` listing every problem found.
     """
-    found: dict[str, str] = {}
-    """Full key -> message; keys of the model's problems carry a `#n` suffix to stay apart."""
+    found: list[Problem] = []
     data: dict[str, Any] = {"stack": stack}
     for key, raw in values.items():
         if rule := _unknown(key):
-            found[key] = f"{key}: {rule}"  # never the value: it may be a credential in the wrong place
+            found.append((key, f"{key}: {rule}"))  # never the value: it may be a credential misplaced
         elif key not in FIELDS or raw == "":
             continue  # another namespace's key (users may keep their own), or unset
         elif key in secret_keys and key not in MAY_BE_SECRET:
-            may = ", ".join(k.partition(":")[2] for k in sorted(MAY_BE_SECRET) if k.startswith(PROJECT))
-            found[key] = f"{key}: is stored as a secret, but only {may} may be; its value is not shown"
+            found.append(_misplaced_secret(key))
         else:
             if key in SECRET_KEYS and key not in secret_keys:
-                name = key.partition(":")[2] if key.startswith(PROJECT) else key
-                fix = f"`pulumi config set --secret {name}`"
-                tail = (
-                    "or leave it unset and export GITHUB_TOKEN"
-                    if key == "github:token"
-                    else "the value is not shown here"
-                )
-                found[key] = f"{key}: is stored in plaintext; encrypt it with {fix} ({tail})"
-            try:
-                data[key] = (
-                    json.loads(raw)
-                    if raw.lstrip().startswith(("{", "[")) and key not in MAY_BE_SECRET
-                    else raw
-                )
-            except json.JSONDecodeError:
-                found[key] = _message((key,), raw, "is not valid JSON/YAML", secret_keys)[1]
-    try:
-        settings = Settings.model_validate(data)
-    except ValidationError as err:
-        for key, message in _translate(err, secret_keys):
-            # One problem per key: nothing that follows from a refusal already reported.
-            if not any(key == k or key.startswith((f"{k}.", f"{k}[")) for k in found):
-                found[f"{key}#{len(found)}"] = message
-    if found:
-        raise ConfigError(list(found.values()), stack, [k.partition("#")[0] for k in found])
+                found.append(_plaintext_secret(key))
+            data[key], problem = _decoded(key, raw, secret_keys)
+            found += [problem] if problem else []
+    settings, model_problems = _validated(data, secret_keys)
+    # One problem per key: nothing that follows from a refusal already reported.
+    found += [(key, message) for key, message in model_problems if not _under(key, [k for k, _ in found])]
+    if found or settings is None:
+        raise ConfigError([m for _, m in found], stack, [k for k, _ in found])
     return settings
+
+
+def _misplaced_secret(key: str) -> Problem:
+    may = ", ".join(k.partition(":")[2] for k in sorted(MAY_BE_SECRET) if k.startswith(PROJECT))
+    return key, f"{key}: is stored as a secret, but only {may} may be; its value is not shown"
+
+
+def _plaintext_secret(key: str) -> Problem:
+    name = key.partition(":")[2] if key.startswith(PROJECT) else key
+    tail = (
+        "or leave it unset and export GITHUB_TOKEN"
+        if key == "github:token"
+        else "the value is not shown here"
+    )
+    return key, f"{key}: is stored in plaintext; encrypt it with `pulumi config set --secret {name}` ({tail})"
+
+
+def _decoded(key: str, raw: str, secret_keys: Collection[str]) -> tuple[Any, Problem | None]:
+    """Pulumi hands objects and lists over as JSON text; anything else is the text itself."""
+    if not raw.lstrip().startswith(("{", "[")) or key in MAY_BE_SECRET:
+        return raw, None
+    try:
+        return json.loads(raw), None
+    except json.JSONDecodeError:
+        return raw, _message((key,), raw, "is not valid JSON/YAML", secret_keys)
+
+
+def _validated(data: dict[str, Any], secret_keys: Collection[str]) -> tuple[Settings | None, list[Problem]]:
+    try:
+        return Settings.model_validate(data), []
+    except ValidationError as err:
+        return None, _translate(err, secret_keys)
+
+
+def _under(key: str, reported: list[str]) -> bool:
+    """Whether `key` is one of `reported`, or inside one of them."""
+    return any(key == k or key.startswith((f"{k}.", f"{k}[")) for k in reported)
 
 
 def load() -> Settings:
@@ -98,7 +120,7 @@ def load() -> Settings:
 
     values: dict[str, str] = dict(CONFIG.get())
     settings = parse(values, {k for k in values if is_config_secret(k)}, pulumi.get_stack())
-    for warning in settings.warnings:
+    for _, warning in settings.warnings:
         pulumi.log.warn(warning)
     return settings
 

@@ -100,10 +100,12 @@ def distinct(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return values
 
 
-def NonEmpty(what: str) -> AfterValidator:  # noqa: N802 - reads as a type annotation
+def NonEmpty(what: str, hint: str = "") -> AfterValidator:  # noqa: N802 - reads as a type annotation
+    """A list that, once written, lists something (unset, the key keeps its default)."""
+
     def check(values: tuple[Any, ...]) -> tuple[Any, ...]:
         if not values:
-            raise fail(f"must list at least one {what}")
+            raise fail(f"must list at least one {what}{hint}")
         return values
 
     return AfterValidator(check)
@@ -145,6 +147,42 @@ Platforms = Annotated[
 
 MISSING: Any = object()
 """The value of a problem about a key that is absent."""
+
+
+@dataclass(frozen=True)
+class Empty:
+    """What an optional list or object key means when it is given empty (`null`, `[]` or `{}`).
+
+    An empty value never switches a protection off by accident: every optional list or object
+    key of the model either carries this marker, whose meaning the reference states beside the
+    key, or refuses its empty forms (tests/test_empty_values.py walks the model to keep it so).
+    """
+
+    meaning: str
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        # tools/schema.py moves it into the key's description, for editors and the reference.
+        return {**handler(schema), EMPTY_KEY: self.meaning}
+
+
+EMPTY_KEY = "x-empty"
+
+
+def empty_meaning(metadata: list[Any]) -> str | None:
+    """The :class:`Empty` meaning among a field's metadata, if it has one."""
+    return next((m.meaning for m in metadata if isinstance(m, Empty)), None)
+
+
+def Given(rule: str) -> BeforeValidator:  # noqa: N802 - reads as a type annotation
+    """An optional key that, once written, must hold something: `null` is refused with `rule`
+    (unset, the key keeps its default)."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            raise fail(rule)
+        return value
+
+    return BeforeValidator(check)
 
 
 def problems(*found: tuple[tuple[str | int, ...], Any, str]) -> None:

@@ -12,6 +12,7 @@ stack's repositories and nothing else. Policy documents are data, serialized by
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -19,22 +20,74 @@ from typing import Any
 import pulumi
 import pulumi_alicloud as alicloud
 
-from components.settings import GITHUB_ISSUER, PROVIDER_VARIABLE, ROLE_VARIABLE, STS_AUDIENCE, Settings
+from components.settings import (
+    GITHUB_ISSUER,
+    PROJECT,
+    PROVIDER_VARIABLE,
+    ROLE_VARIABLE,
+    STS_AUDIENCE,
+    Settings,
+)
+
+
+class ProviderNotFound(pulumi.RunError):
+    """The OIDC provider a stack names is not in the account: one clear line at preview."""
+
+
+def named_provider_arn(s: Settings) -> str:
+    """The ARN of the account's OIDC provider that `auth.oidcProvider` names (by name, or by an
+    ARN that must be the one found): one lookup, before any resource is registered.
+
+    `nameRegex` is a Go regexp, unanchored (data_source_alicloud_ims_oidc_providers.go): anchored
+    here, and the names compared exactly."""
+    name = s.auth.named_provider or ""
+    found = alicloud.ims.get_oidc_providers(name_regex=f"^{re.escape(name)}$").providers
+    arns = [p.arn for p in found if p.oidc_provider_name == name]
+    key = f"{PROJECT}:auth.oidcProvider = {json.dumps(s.auth.oidc_provider)}"
+    if not arns:
+        raise ProviderNotFound(
+            f"{key}: the account has no OIDC provider named {name!r}; {creator_hint(s, name)}"
+        )
+    if s.auth.oidc_provider.startswith("acs:") and arns[0] != s.auth.oidc_provider:
+        raise ProviderNotFound(
+            f"{key}: the account's provider {name!r} is {arns[0]}, another ARN (another account id?); "
+            f"name it by its name alone, `oidcProvider: {name}`, and its ARN is looked up"
+        )
+    return str(arns[0])
+
+
+def creator_hint(s: Settings, name: str) -> str:
+    """Which stack creates the provider, as `make check-stacks` would tell (the stack files are
+    beside the program), else what to do."""
+    try:
+        from tools.check_stacks import provider_creators
+
+        creators = provider_creators(name, s.registry.instance_id)
+    except Exception:  # a hint only: the stack files may be elsewhere, or broken
+        creators = []
+    if creators:
+        stack = creators[0]
+        return (
+            f"stack '{stack}' creates it (auth.oidcProvider: create): run `pulumi up --stack {stack}` first"
+        )
+    return (
+        "create it with one stack of this account (auth.oidcProvider: create, auth.providerName: "
+        f"{name}) and deploy that stack first, or check the name in the RAM console"
+    )
 
 
 def subjects(s: Settings) -> list[str]:
     """The `sub` claims that may assume the role: GitHub sets `...:environment:<env>` for a job
-    that runs in an environment, else `...:ref:<ref>`. Never a wildcard owner or repository."""
+    that runs in an environment, else `...:ref:<ref>`: the branch when pushes to it build, and
+    the release tags. Never a wildcard owner or repository."""
     repo = f"repo:{s.owner}/{s.github.repository}"
     if s.github.environment:
         return [f"{repo}:environment:{s.github.environment}"]
     # A tag filter (`v[0-9]+.*`) becomes a StringLike pattern that admits at least those tags.
     # (`!pattern` entries only exclude tags, so they add no subject.)
     tags = [re.sub(r"(\[[^\]]*\][+*?]?|[+?*])+", "*", p) for p in s.workflow.tags if not p.startswith("!")]
-    return [
-        f"{repo}:ref:refs/heads/{s.github.branch}",
-        *dict.fromkeys(f"{repo}:ref:refs/tags/{t}" for t in tags),
-    ]
+    branch = [f"{repo}:ref:refs/heads/{s.github.branch}"] if s.workflow.branch_builds else []
+    return [*branch, *dict.fromkeys(f"{repo}:ref:refs/tags/{t}" for t in tags)]
 
 
 def trust_policy(provider_arn: str, allowed: list[str]) -> dict[str, Any]:
@@ -93,6 +146,8 @@ def role_name(s: Settings) -> str:
 @dataclass(frozen=True)
 class PushRoleArgs:
     settings: Settings
+    provider_arn: str | None = None
+    """The ARN of the provider another stack created (`named_provider_arn`); None: create it."""
 
 
 class PushRole(pulumi.ComponentResource):
@@ -102,6 +157,8 @@ class PushRole(pulumi.ComponentResource):
     role: alicloud.ram.Role
     policy: alicloud.ram.Policy
     attachment: alicloud.ram.RolePolicyAttachment
+    provider_arn: pulumi.Output[str]
+    """The ARN of the account's OIDC provider: created here, or looked up by name."""
     variables: dict[str, pulumi.Output[str]]
     """The GitHub variables that come from these resources: the role's ARN, and the provider's."""
     prerequisites: list[pulumi.Resource]
@@ -112,8 +169,9 @@ class PushRole(pulumi.ComponentResource):
         s, auth = args.settings, args.settings.auth
         child = pulumi.ResourceOptions(parent=self)
         self.provider = None
-        provider_arn: pulumi.Output[str] = pulumi.Output.from_input(auth.oidc_provider)
-        if auth.oidc_provider == "create":
+        if args.provider_arn is not None:
+            provider_arn = pulumi.Output.from_input(args.provider_arn)
+        else:
             self.provider = alicloud.ims.OidcProvider(
                 f"{name}-provider",
                 oidc_provider_name=auth.provider_name,
@@ -154,8 +212,7 @@ class PushRole(pulumi.ComponentResource):
             policy_type="Custom",
             opts=child,
         )
-        self.variables = {ROLE_VARIABLE: self.role.arn}
-        if self.provider is not None:
-            self.variables[PROVIDER_VARIABLE] = self.provider.arn
+        self.provider_arn = provider_arn
+        self.variables = {ROLE_VARIABLE: self.role.arn, PROVIDER_VARIABLE: provider_arn}
         self.prerequisites = [self.role, self.attachment, *filter(None, [self.provider])]
-        self.register_outputs({"roleArn": self.role.arn})
+        self.register_outputs({"roleArn": self.role.arn, "oidcProviderArn": provider_arn})

@@ -79,8 +79,9 @@ runner_label = pattern(r"[A-Za-z0-9][A-Za-z0-9._-]*", "a runner label is letters
 # RAM (Alibaba's docs for CreateOIDCProvider and for ARNs): a provider name is 1-128 letters,
 # digits, '.', '_' and '-'; a fingerprint is a certificate's SHA-1, 40 hex digits.
 oidc_provider = pattern(
-    r"create|acs:ram::[0-9]+:oidc-provider/[A-Za-z0-9._-]{1,128}",
-    "is `create`, or the ARN of an existing provider: acs:ram::<account-id>:oidc-provider/<name>",
+    r"(?:acs:ram::[0-9]+:oidc-provider/)?[A-Za-z0-9._-]{1,128}",
+    "is `create`, the name of an existing provider (e.g. github-actions), or its ARN "
+    "acs:ram::<account-id>:oidc-provider/<name>",
 )
 ram_name = pattern(r"[A-Za-z0-9._-]{1,128}", "a RAM name is 1-128 letters, digits, '.', '_' and '-'")
 fingerprint = pattern(r"[0-9a-fA-F]{40}", "a fingerprint is a certificate's SHA-1: 40 hexadecimal digits")

@@ -26,6 +26,8 @@ from components.fields import (
     SECURE,
     Bool,
     BuildArg,
+    Empty,
+    Given,
     LoginOrId,
     Model,
     NonEmpty,
@@ -115,12 +117,16 @@ class Registry(Model):
     """Of the namespace and the repositories."""
     retain_on_delete: Bool = True
     """The namespace and the repositories outlive `pulumi destroy` (images are data)."""
-    public_access: tuple[AclEntry, ...] | None = None
+    public_access: Annotated[
+        tuple[AclEntry, ...] | None, Empty("`null`: as unset, the ACL is left alone")
+    ] = None
     """Enterprise Edition: entries this stack adds to the instance's internet ACL. Unset: the ACL is
     left alone. At least one entry; `0.0.0.0/0` admits any address."""
-    retention: Retention | None = None
+    retention: Annotated[Retention | None, Empty("`null`: as unset, no rule")] = None
     """Enterprise Edition: a tag retention rule."""
-    scan: Scan | None = None
+    scan: Annotated[Scan | None, Empty("`null`: as unset, no rule; `{}`: a rule with the defaults below")] = (
+        None
+    )
     """Enterprise Edition: a security scan rule for the stack's repositories."""
 
     @field_validator("namespace")
@@ -161,6 +167,11 @@ def image_key(name: str) -> str:
     return key if re.match(r"[A-Za-z_]", key) else f"image-{key}"
 
 
+def platform_key(platform: str) -> str:
+    """`linux/arm/v7` -> `arm-v7`: the platform's part of a job id and a cache scope."""
+    return re.sub(r"[^a-z0-9]+", "-", platform.split("/", 1)[-1])
+
+
 def default_variable(name: str) -> str:
     """``api`` -> ``API_IMAGE_NAME``; ``web-app`` -> ``WEB_APP_IMAGE_NAME``."""
     return re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_IMAGE_NAME"
@@ -179,7 +190,10 @@ class Image(Model):
     """The build context, relative to the repository root. Default: the image's name."""
     dockerfile: RelPath = Field(default_factory=_dockerfile)
     """Default: `<context>/Dockerfile`."""
-    paths: Annotated[tuple[RelPath, ...], NonEmpty("path"), AfterValidator(distinct)] | None = None
+    paths: Annotated[
+        Annotated[tuple[RelPath, ...], NonEmpty("path"), AfterValidator(distinct)] | None,
+        Empty("`null`: as unset, the default paths"),
+    ] = None
     """Path filters whose changes rebuild the image. Default: `<context>/**` (`**` for context `.`),
     the Dockerfile when it lies outside the context, and the workflow file."""
     platforms: Platforms = ("linux/amd64",)
@@ -189,11 +203,15 @@ class Image(Model):
     )
     """The GitHub variable that holds `namespace/name`. Default: `<NAME>_IMAGE_NAME`, NAME being the
     name upper-cased with every character other than a letter or digit turned into `_`."""
-    build_args: dict[Annotated[str, Rule(rules.build_arg)], BuildArg] = Field(default_factory=dict)
+    build_args: Annotated[dict[Annotated[str, Rule(rules.build_arg)], BuildArg], Empty("`{}`: none")] = Field(
+        default_factory=dict
+    )
     """Build arguments: plain text in the workflow, so never secrets."""
     target: Annotated[str, Rule(rules.build_stage)] | None = None
     """The Dockerfile stage to build."""
-    labels: dict[Annotated[str, Rule(rules.label)], Text] = Field(default_factory=dict)
+    labels: Annotated[
+        dict[Annotated[str, Rule(rules.label)], Text], Empty("`{}`: only metadata-action's")
+    ] = Field(default_factory=dict)
     """Extra OCI labels, e.g. `org.opencontainers.image.vendor: ACME`, beside those
     docker/metadata-action sets (title, source, revision, created, version)."""
     immutable_tags: Bool = False
@@ -212,17 +230,36 @@ class Image(Model):
 # --- GitHub ------------------------------------------------------------------------------------
 
 
+NO_REVIEWER = (
+    "names no reviewer, which would leave the environment unprotected (admins could bypass it, "
+    "anyone could approve their own run): list users or teams (e.g. teams: [platform]), or remove "
+    "github.reviewers"
+)
+ONE_KIND = Empty("`[]`: none of this kind (the other list must name someone)")
+
+
 class Reviewers(Model):
-    users: tuple[LoginOrId, ...] = ()
+    users: Annotated[tuple[LoginOrId, ...], ONE_KIND] = ()
     """User ids, or logins (looked up at deploy time)."""
-    teams: tuple[LoginOrId, ...] = ()
+    teams: Annotated[tuple[LoginOrId, ...], ONE_KIND] = ()
     """Team ids, or slugs (looked up at deploy time)."""
 
     @model_validator(mode="after")
-    def _at_most_six(self) -> Reviewers:
-        if len(self.users) + len(self.teams) > 6:
+    def _one_to_six_reviewers(self) -> Reviewers:
+        count = len(self.users) + len(self.teams)
+        if count == 0:
+            problems(((), self.model_dump(), NO_REVIEWER))
+        if count > 6:
             problems(((), self.model_dump(), "GitHub allows at most 6 required reviewers"))
         return self
+
+
+# A list of patterns that restricts something: written empty, it would restrict nothing.
+Patterns = Annotated[
+    tuple[Text, ...],
+    NonEmpty("pattern", ": an empty list would restrict nothing; list the patterns, or remove the key"),
+    AfterValidator(distinct),
+]
 
 
 class GitHub(Model):
@@ -233,14 +270,18 @@ class GitHub(Model):
     in it."""
     branch: Annotated[str, Rule(rules.branch)] = "main"
     """The branch whose pushes build, and that the workflow file is committed to."""
-    reviewers: Reviewers | None = None
+    reviewers: Annotated[Reviewers | None, Given(NO_REVIEWER)] = None
     """The environment's required reviewers: at most 6, by numeric id, or by login or team slug
     (looked up at deploy time)."""
-    wait_timer: Annotated[int, Whole(0, 43200)] | None = None
+    wait_timer: Annotated[
+        Annotated[int, Whole(0, 43200)] | None,
+        Given("is empty: give minutes (0 for none), or remove the key"),
+    ] = None
     """Minutes the environment waits before a job may start."""
-    deployment_branches: Strings = ()
-    """Branch patterns that may deploy to the environment."""
-    deployment_tags: Strings = ()
+    deployment_branches: Patterns = ()
+    """Branch patterns that may deploy to the environment. Unset, with `deploymentTags` unset too:
+    any branch or tag may."""
+    deployment_tags: Patterns = ()
     """Tag patterns that may deploy to the environment."""
 
     @model_validator(mode="after")
@@ -291,7 +332,9 @@ class Timeouts(Model):
 
 
 class Promote(Model):
-    from_namespaces: Annotated[tuple[Text, ...], AfterValidator(distinct)] = ()
+    from_namespaces: Annotated[
+        tuple[Text, ...], AfterValidator(distinct), Empty("`[]`: only this stack's own repository")
+    ] = ()
     """Namespaces of other stacks on the same registry (e.g. staging's) whose `sha-<commit>` image
     a release may take, after this stack's own repository."""
     build: Bool = True
@@ -305,30 +348,37 @@ class Workflow(Model):
     path: Annotated[str, Rule(rules.workflow_path)] | None = None
     """Where the workflow is committed. Default: `.github/workflows/build-push.yml`, or
     `build-push-<environment>.yml` with an environment."""
-    tags: Strings = ()
+    tags: Annotated[Strings, Empty("`[]`: as unset, no tag builds")] = ()
     """Tag patterns whose pushes also build, e.g. `["v*"]` (GitHub's filter pattern syntax)."""
     branch_builds: Bool = True
     """`false`: pushes to `github.branch` do not build, only `workflow.tags` and manual runs do
     (release stacks)."""
-    cache: Bool = True
-    """BuildKit's cache in the GitHub Actions cache, one scope per image."""
+    cache: Bool | None = Field(None, json_schema_extra={"default": "true; false with github.reviewers"})
+    """BuildKit's cache in the GitHub Actions cache, in scopes of this stack's own (`<stack>-<image>`,
+    per platform too). Off by default where the environment has reviewers: a reviewed release
+    must not restore what unreviewed branch runs wrote (see docs/workflow.md, "Build cache")."""
     pin_actions: Literal["sha", "tag"] = "sha"
     """`uses:` by full commit SHA (the version as a comment), or by major version tag."""
     attestations: Bool = False
     """Push provenance and SBOM attestations, in the form ACR accepts."""
-    notify: Notify | None = None
+    notify: Annotated[Notify | None, Empty("`null`: as unset, no notice")] = None
     """A job that posts to a webhook when a build fails."""
-    runners: dict[Annotated[str, Rule(rules.platform)], Annotated[str, Rule(rules.runner_label)] | None] = (
-        Field(default_factory=dict, json_schema_extra={"default": dict(DEFAULT_RUNNERS)})
-    )
+    runners: Annotated[
+        dict[Annotated[str, Rule(rules.platform)], Annotated[str, Rule(rules.runner_label)] | None],
+        Empty("`{}`: the defaults shown"),
+    ] = Field(default_factory=dict, json_schema_extra={"default": dict(DEFAULT_RUNNERS)})
     """Runner label per platform, over the defaults shown: each platform with a runner builds in a job
     of its own there, natively; `null` (or a platform not listed) builds under QEMU on the
     `linux/amd64` runner, which also runs every other job."""
     emulate: Bool = False
     """`true`: every image builds all its platforms in one job under QEMU, as before native runners."""
-    timeout_minutes: Timeouts = Field(default_factory=lambda: Timeouts.model_validate({}))
+    timeout_minutes: Annotated[Timeouts, Empty("`{}`: the defaults")] = Field(
+        default_factory=lambda: Timeouts.model_validate({})
+    )
     """Every job's `timeout-minutes`, by kind."""
-    promote: Promote | None = None
+    promote: Annotated[
+        Promote | None, Empty("`null`: as unset, releases build; `{}`: promotion with the defaults below")
+    ] = None
     """On a release tag, retag the image already built from the commit's files (`sha-<commit>` of
     it, or of an earlier commit with the same files under the image's paths) instead of building
     it again, so the release is the very image that was tested."""
@@ -347,17 +397,20 @@ class Workflow(Model):
         return self.runner_of["linux/amd64"] or DEFAULT_RUNNERS["linux/amd64"]
 
     @model_validator(mode="after")
-    def _something_builds(self) -> Workflow:
+    def _amd64_has_a_runner(self) -> Workflow:
         if "linux/amd64" in self.runners and self.runners["linux/amd64"] is None:
             problems((("runners", "linux/amd64"), None, "is the runner of every other job: give it a label"))
+        return self
+
+    @model_validator(mode="after")
+    def _promotion_has_release_tags(self) -> Workflow:
         if self.promote is not None and not self.tags:
-            problems(
-                (
-                    ("promote",),
-                    self.promote.model_dump(by_alias=True),
-                    "promotes on release tags: set workflow.tags too",
-                )
-            )
+            promote = self.promote.model_dump(by_alias=True)
+            problems((("promote",), promote, "promotes on release tags: set workflow.tags too"))
+        return self
+
+    @model_validator(mode="after")
+    def _pushes_build_or_tags_do(self) -> Workflow:
         if not self.branch_builds and not self.tags:
             rule = 'with no workflow.tags, only manual runs would build: add tags (e.g. ["v*"]) or remove it'
             problems((("branchBuilds",), False, rule))
@@ -374,7 +427,9 @@ class Auth(Model):
     repository only (Enterprise Edition). See docs/oidc.md."""
     oidc_provider: Annotated[str, Rule(rules.oidc_provider)] = "create"
     """`create`: this stack creates the account's GitHub OIDC provider (there is one per issuer per
-    account); otherwise the ARN of the one another stack created."""
+    account). Otherwise the provider another stack created (or someone, by hand): its name, e.g.
+    `github-actions`, whose ARN is looked up in the account at deploy time (no account id in the
+    stack file), or its ARN, which is checked against the account's."""
     provider_name: Annotated[str, Rule(rules.ram_name)] = "github-actions"
     """The name of the OIDC provider this stack creates."""
     fingerprints: Annotated[
@@ -383,6 +438,13 @@ class Auth(Model):
     """SHA-1 fingerprints of the issuer's certificates, for the provider this stack creates (1-5)."""
     session_seconds: Annotated[int, Whole(900, 43200)] = 3600
     """How long a build's temporary credentials last."""
+
+    @property
+    def named_provider(self) -> str | None:
+        """With OIDC, the name of the provider another stack creates (given by name or by ARN)."""
+        if self.mode != "oidc" or self.oidc_provider == "create":
+            return None
+        return self.oidc_provider.rpartition("/")[2]
 
     @model_validator(mode="after")
     def _provider_settings_need_a_provider(self) -> Auth:
@@ -425,9 +487,13 @@ class Settings(Model):
     """One repository, and one `<NAME>_IMAGE_NAME` variable, per image."""
     github: GitHub
     """The GitHub side."""
-    workflow: Workflow = Field(default_factory=lambda: Workflow.model_validate({}))
+    workflow: Annotated[Workflow, Empty("`{}`: every default")] = Field(
+        default_factory=lambda: Workflow.model_validate({})
+    )
     """The committed workflow."""
-    auth: Auth = Field(default_factory=lambda: Auth.model_validate({}))
+    auth: Annotated[Auth, Empty("`{}`: the defaults (a password)")] = Field(
+        default_factory=lambda: Auth.model_validate({})
+    )
     """How the workflow logs in to the registry."""
     adopt: Bool = False
     """Take over what already exists (variables, the environment, the workflow file, the namespace
@@ -459,15 +525,45 @@ class Settings(Model):
     # --- what the program derives ------------------------------------------------------------
 
     @property
-    def warnings(self) -> list[str]:
-        if self.region in rules.ACR_REGIONS:
-            return []
-        near = rules.suggest(self.region, rules.ACR_REGIONS)
-        hint = f" (did you mean {near!r}?)" if near else ""
-        return [
-            f"alicloud:region {self.region!r} is not a Container Registry region we know{hint}; "
-            "if it is new, add it to ACR_REGIONS in components/rules.py"
-        ]
+    def warnings(self) -> list[tuple[str, str]]:
+        """(full key, message) of each thing that is allowed but probably not meant."""
+        found = []
+        if self.region not in rules.ACR_REGIONS:
+            near = rules.suggest(self.region, rules.ACR_REGIONS)
+            hint = f" (did you mean {near!r}?)" if near else ""
+            found.append(
+                (
+                    "alicloud:region",
+                    f"alicloud:region {self.region!r} is not a Container Registry region we know{hint}; "
+                    "if it is new, add it to ACR_REGIONS in components/rules.py",
+                )
+            )
+        if self.workflow.cache and self.reviewed:
+            found.append(
+                (
+                    f"{PROJECT}:workflow.cache",
+                    f"acr-pipeline:workflow.cache is true in environment '{self.github.environment}', whose "
+                    "builds need a reviewer: anyone who can push to a branch can write the build cache "
+                    "there, and the reviewed release builds restore it (GitHub lets a tag run read the "
+                    "default branch's caches); remove the key to build releases from scratch",
+                )
+            )
+        return found
+
+    @property
+    def reviewed(self) -> bool:
+        """Whether a reviewer must approve each build (the environment has reviewers)."""
+        return bool(self.github.environment and self.github.reviewers)
+
+    @property
+    def cache(self) -> bool:
+        """Whether builds use the GitHub Actions cache: `workflow.cache`, else on unless reviewed."""
+        return self.workflow.cache if self.workflow.cache is not None else not self.reviewed
+
+    def cache_scope(self, image: Image, platform: str | None = None) -> str:
+        """The stack's own cache scope of an image (and platform): no stack restores by accident
+        what another stack's runs wrote."""
+        return f"{self.stack}-{image.key}" + (f"-{platform_key(platform)}" if platform else "")
 
     @property
     def endpoint(self) -> str:
@@ -509,12 +605,10 @@ class Settings(Model):
     @property
     def variables(self) -> dict[str, str]:
         """GitHub Actions variables known from settings, name -> value, in a stable order (with
-        OIDC, the role's ARN, and a provider's this stack creates, come from the RAM resources)."""
+        OIDC, the ARNs of the role and of the provider come from the RAM resources)."""
         values = {REGISTRY_VARIABLE: self.endpoint, **{i.variable: self.image_path(i) for i in self.images}}
         if self.auth.mode == "oidc":
             values.update({REGION_VARIABLE: self.region, INSTANCE_VARIABLE: self.registry.instance_id or ""})
-            if self.auth.oidc_provider != "create":
-                values[PROVIDER_VARIABLE] = self.auth.oidc_provider
         return values
 
     @property
@@ -643,7 +737,10 @@ def _credentials(s: Settings) -> Found:
             ("registryPassword", s.registry_password),
         ):
             if value is not None:
-                rule = f"is not used with auth.mode: oidc (no password anywhere): `pulumi config rm {key}`"
+                rule = (
+                    "is not used with auth.mode: oidc (no password anywhere): remove it with "
+                    f"`pulumi config rm {key} --stack {s.stack or '<stack>'}`"
+                )
                 found.append(((f"{PROJECT}:{key}",), MISSING, rule))
     if s.notify_webhook_url is not None and s.workflow.notify is None:
         rule = "is set but workflow.notify is not: add workflow.notify.kind"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import posixpath
-import re
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -37,6 +36,7 @@ from components.settings import (
     Notify,
     Promote,
     Settings,
+    platform_key,
 )
 
 # docker/metadata-action tag rules: the branch name and the short commit SHA on branch builds
@@ -322,7 +322,7 @@ def _build_push(
         build["build-args"] = _block([f"{name}={value}" for name, value in image.build_args.items()])
     if image.target:
         build["target"] = image.target
-    if settings.workflow.cache:
+    if settings.cache:
         build["cache-from"] = f"type=gha,scope={scope}"
         build["cache-to"] = f"type=gha,mode=max,scope={scope}"
     fields: dict[str, Any] = {}
@@ -391,14 +391,9 @@ def _single_job(settings: Settings, image: Image) -> CommentedMap:
     if runner is None and image.platforms != ("linux/amd64",):
         steps.append(_step(f"Set up QEMU ({platforms})", "docker/setup-qemu-action", mode))
     steps += [*_login(settings), _metadata(settings, image), *_already_pushed(image)]
-    steps += _build_push(settings, image, image.platforms, image.key, by_digest=False)
+    steps += _build_push(settings, image, image.platforms, settings.cache_scope(image), by_digest=False)
     job["steps"] = CommentedSeq(steps)
     return job
-
-
-def platform_key(platform: str) -> str:
-    """`linux/arm/v7` -> `arm-v7`: the platform's part of a job id and a cache scope."""
-    return re.sub(r"[^a-z0-9]+", "-", platform.split("/", 1)[-1])
 
 
 def _platform_job(settings: Settings, image: Image, platform: str) -> CommentedMap:
@@ -414,9 +409,7 @@ def _platform_job(settings: Settings, image: Image, platform: str) -> CommentedM
     if runner is None:
         steps.append(_step(f"Set up QEMU ({platform})", "docker/setup-qemu-action", mode))
     steps += [*_login(settings), _metadata(settings, image)]
-    steps += _build_push(
-        settings, image, (platform,), f"{image.key}-{platform_key(platform)}", by_digest=True
-    )
+    steps += _build_push(settings, image, (platform,), settings.cache_scope(image, platform), by_digest=True)
     job["steps"] = CommentedSeq(steps)
     return job
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from ruamel.yaml import YAML
@@ -14,7 +14,7 @@ from components.oidc import role_name, subjects
 from components.settings import GITHUB_FINGERPRINTS
 from components.workflow_render import render
 from tests.conftest import FILE, SECRET, SECRET_KEYS, config, encode, settings_for
-from tests.world import Registry, World
+from tests.world import Registry, World, WorldMocks
 from tools.mock_engine import ACCOUNT, Run, run_program
 
 OIDC: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None}
@@ -22,7 +22,7 @@ PROVIDER = "alicloud:ims/oidcProvider:OidcProvider"
 ROLE = "alicloud:ram/role:Role"
 POLICY = "alicloud:ram/policy:Policy"
 ATTACHMENT = "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment"
-EXISTING = f"acs:ram::{ACCOUNT}:oidc-provider/github"
+EXISTING = f"acs:ram::{ACCOUNT}:oidc-provider/github-actions"
 
 
 def oidc(**overrides: Any) -> dict[str, Any]:
@@ -276,3 +276,86 @@ def test_synth_shows_the_chain_from_provider_to_role_to_the_workflow(tmp_path: A
     ):
         assert edge in graph
     assert "secrets." not in (result.target / ".github" / "workflows" / "build-push.yml").read_text()
+
+
+class TestStacksOfOneAccount:
+    """One stack creates the account's OIDC provider; the others name it, with no account id."""
+
+    def world_with_dev(self) -> World:
+        world = World(instances={"cri-abc123def456": Registry()})
+        assert world.up(encode(config(**oidc())), set(), stack="dev").errors == []
+        return world
+
+    PROD: ClassVar[dict[str, Any]] = {
+        "github": {"environment": "prod"},
+        "registry": {"namespace": "acme-prod"},
+    }
+
+    def test_a_provider_named_by_name_is_looked_up_once_and_its_arn_trusted(self) -> None:
+        world = self.world_with_dev()
+        prod = world.up(
+            encode(config(**oidc(**self.PROD, auth={"oidcProvider": "github-actions"}))), set(), "prod"
+        )
+        assert prod.errors == []
+        assert [token for token, _ in prod.run.calls] == ["alicloud:ims/getOidcProviders:getOidcProviders"]
+        (role,) = prod.run.of_type(ROLE)
+        (statement,) = json.loads(role.plain("assumeRolePolicyDocument"))["Statement"]
+        assert statement["Principal"] == {"Federated": [EXISTING]}
+        values = {
+            v.plain("variableName"): v.plain("value") for v in prod.run.custom() if v.plain("variableName")
+        }
+        assert values["ALIYUN_OIDC_PROVIDER_ARN"] == EXISTING
+        assert prod.run.outputs["oidcProviderArn"] == EXISTING
+        assert prod.run.outputs["roleArn"].endswith(":role/acr-push-acme-shop-prod")
+
+    def test_a_provider_named_but_missing_fails_before_anything_naming_it_and_the_stack_that_creates_it(
+        self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from components.oidc import ProviderNotFound
+        from tools import stackfile
+        from tools.mock_engine import RecordingMonitor
+
+        (tmp_path / "Pulumi.keys.yaml").write_text(
+            "config:\n  alicloud:region: cn-hangzhou\n  github:owner: acme\n"
+            "  acr-pipeline:registry: {instanceId: cri-abc123def456, instanceName: acme, namespace: acme-k}\n"
+            "  acr-pipeline:github: {repository: shop, environment: keys}\n"
+            "  acr-pipeline:auth: {mode: oidc}\n"
+        )
+        monkeypatch.setattr(stackfile, "STACKS_DIR", tmp_path)
+        world = World(instances={"cri-abc123def456": Registry()})
+        monitor = RecordingMonitor(WorldMocks(world))
+        named = config(**oidc(**self.PROD, auth={"oidcProvider": "github-actions"}))
+        with pytest.raises(ProviderNotFound) as err:
+            run_program(encode(named), set(), stack="prod", monitor=monitor)
+        assert str(err.value) == (
+            'acr-pipeline:auth.oidcProvider = "github-actions": the account has no OIDC provider named '
+            "'github-actions'; stack 'keys' creates it (auth.oidcProvider: create): run "
+            "`pulumi up --stack keys` first"
+        )
+        assert monitor.registered == [], "refused before any resource"
+
+    def test_an_arn_with_another_accounts_id_is_refused_with_the_name_to_use_instead(self) -> None:
+        from components.oidc import ProviderNotFound
+
+        world = self.world_with_dev()
+        pasted = "acs:ram::1111111111111111:oidc-provider/github-actions"
+        with pytest.raises(ProviderNotFound, match=r"another ARN .* `oidcProvider: github-actions`"):
+            world.up(encode(config(**oidc(**self.PROD, auth={"oidcProvider": pasted}))), set(), "prod")
+
+    def test_a_stack_that_creates_it_exports_both_arns(self, keyless: Run) -> None:
+        assert keyless.outputs["oidcProviderArn"] == f"acs:ram::{ACCOUNT}:oidc-provider/github-actions"
+        assert keyless.outputs["roleArn"] == f"acs:ram::{ACCOUNT}:role/acr-push-acme-shop-dev"
+
+    def test_offline_a_named_provider_is_shown_as_looked_up_at_deploy(self) -> None:
+        run = run_oidc(auth={"oidcProvider": "github-actions"})
+        assert run.outputs["oidcProviderArn"] == (
+            "acs:ram::<account id, looked up at deploy>:oidc-provider/github-actions"
+        )
+
+
+class TestLeastPrivilege:
+    def test_a_tags_only_stack_trusts_its_release_tags_and_not_the_branch_it_never_builds(self) -> None:
+        s = settings_for(None, **oidc(workflow={"branchBuilds": False, "tags": ["v*"]}))
+        assert subjects(s) == ["repo:acme/shop:ref:refs/tags/v*"]
+        both = settings_for(None, **oidc(workflow={"tags": ["v*"]}))
+        assert subjects(both) == ["repo:acme/shop:ref:refs/heads/main", "repo:acme/shop:ref:refs/tags/v*"]

@@ -29,7 +29,7 @@ class TestDefaults:
         assert s.github.environment is None
         assert s.workflow_path == ".github/workflows/build-push.yml"
         assert s.workflow.tags == ()
-        assert s.workflow.cache is True
+        assert s.cache is True
         assert s.workflow.pin_actions == "sha"
         assert s.workflow.attestations is False
 
@@ -95,17 +95,18 @@ class TestRegions:
         assert settings_for(**region("cn-shanghai")).warnings == []
 
     def test_a_region_far_from_every_known_one_is_a_warning_not_an_error(self) -> None:
-        (warning,) = settings_for(**region("xx-newland-1")).warnings
+        ((key, warning),) = settings_for(**region("xx-newland-1")).warnings
+        assert key == "alicloud:region"
         assert "'xx-newland-1'" in warning
         assert "ACR_REGIONS in components/rules.py" in warning
 
     def test_a_region_two_edits_off_is_a_warning_with_the_region_meant(self) -> None:
         """Refused only one edit off: a new region (`me-west-1`) may be two from a known one."""
-        (warning,) = settings_for(**region("cn-hngzou")).warnings
+        ((_, warning),) = settings_for(**region("cn-hngzou")).warnings
         assert "did you mean 'cn-hangzhou'?" in warning
 
     def test_a_new_member_of_a_known_numbered_family_is_a_warning_not_a_typo(self) -> None:
-        (warning,) = settings_for(**region("ap-southeast-8")).warnings
+        ((_, warning),) = settings_for(**region("ap-southeast-8")).warnings
         assert "'ap-southeast-8'" in warning
 
 

@@ -106,8 +106,8 @@ def test_two_stacks_creating_the_oidc_provider_of_one_account_clash(tmp_path: Pa
     )
     found = problems_for(write_stacks(tmp_path, dev=keyless, qa=qa))
     assert found == [
-        "stacks dev and qa both write the GitHub OIDC provider github-actions of the account of instance "
-        "cri-8x2kd7sf1mqa3vno"
+        "stacks dev and qa both write the RAM OIDC provider github-actions (for GitHub's tokens) of the "
+        "account of instance cri-8x2kd7sf1mqa3vno"
     ]
     elsewhere = qa.replace("cri-8x2kd7sf1mqa3vno", "cri-0000000000000000")
     assert problems_for(write_stacks(tmp_path, dev=keyless, qa=elsewhere)) == []
@@ -204,3 +204,52 @@ def test_a_teams_own_stack_alone_in_stacks_passes_and_a_broken_one_fails_naming_
     assert where in bad.stdout, bad.stdout  # the generic test names file, line and key
     assert where in bad.stderr, bad.stderr  # and so does check-stacks
     assert "Traceback" not in bad.stderr
+
+
+KEYLESS = DEV[: DEV.index("  acr-pipeline:registryUsername")] + "  acr-pipeline:auth:\n    mode: oidc\n"
+
+
+def keyless(namespace: str, environment: str, provider: str | None = None) -> str:
+    text = KEYLESS.replace("namespace: acme-dev", f"namespace: {namespace}").replace(
+        "branch: main", f"branch: main\n    environment: {environment}"
+    )
+    return text + (f"    oidcProvider: {provider}\n" if provider else "")
+
+
+def test_deploy_order_puts_the_stack_that_creates_the_oidc_provider_first(tmp_path: Path) -> None:
+    """Files sort `a-dev` before `z-keys`; the stack that names the provider must wait anyway."""
+    stacks = write_stacks(
+        tmp_path,
+        **{"a-dev": keyless("acme-dev", "dev", "github-actions"), "z-keys": keyless("acme-z", "keys")},
+        m=DEV.replace("namespace: acme-dev", "namespace: acme-m"),
+    )
+    loaded, errors = check_stacks.load_stacks(stacks)
+    assert errors == []
+    assert check_stacks.deploy_order(loaded) == (["z-keys"], ["a-dev", "m"])
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.check_stacks", "order", str(stacks)],
+        cwd=ROOT_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout == 'first=["z-keys"]\nthen=["a-dev", "m"]\n'
+
+
+def test_a_named_provider_that_no_stack_creates_is_a_notice_not_an_error(tmp_path: Path) -> None:
+    """It may have been made by hand; the stack's own preview fails if it is not there."""
+    problems, notices, _ = check_stacks.check(write_stacks(tmp_path, dev=keyless("acme-dev", "dev", "gh")))
+    assert problems == []
+    assert notices == [
+        "stack dev names the OIDC provider 'gh', which no stack here creates: it must exist in the "
+        "account before `pulumi up`"
+    ]
+
+
+def test_the_stacks_that_create_a_provider_are_found_those_on_the_same_instance_first(tmp_path: Path) -> None:
+    other = keyless("acme-x", "x").replace("cri-8x2kd7sf1mqa3vno", "cri-0000000000000000")
+    stacks = write_stacks(
+        tmp_path, a=other, b=keyless("acme-b", "b"), c=keyless("acme-c", "c", "github-actions")
+    )
+    assert check_stacks.provider_creators("github-actions", "cri-8x2kd7sf1mqa3vno", stacks) == ["b", "a"]
+    assert check_stacks.provider_creators("other", "cri-8x2kd7sf1mqa3vno", stacks) == []

@@ -259,13 +259,43 @@ class TestJobs:
         assert "docker/setup-qemu-action" in web
         assert web["docker/build-push-action"]["with"]["platforms"] == "linux/amd64,linux/arm64"
 
-    def test_gha_cache_is_scoped_per_image_and_can_be_disabled(self) -> None:
+    def test_gha_cache_is_scoped_per_stack_and_image_and_can_be_disabled(self) -> None:
         build = steps(build_job(wf()))["docker/build-push-action"]["with"]
-        assert build["cache-from"] == "type=gha,scope=api"
-        assert build["cache-to"] == "type=gha,mode=max,scope=api"
+        assert build["cache-from"] == "type=gha,scope=dev-api"
+        assert build["cache-to"] == "type=gha,mode=max,scope=dev-api"
         off = steps(build_job(wf(workflow={"cache": False})))["docker/build-push-action"]["with"]
         assert "cache-from" not in off
         assert "cache-to" not in off
+
+    def test_two_stacks_of_one_repository_never_share_a_cache_scope(self) -> None:
+        def scopes(stack: str, **overrides: Any) -> set[str]:
+            doc = load(render(settings_for(stack=stack, images=[TWO, {"name": "web"}], **overrides)))
+            found = set()
+            for job in doc["jobs"].values():
+                for step in job["steps"]:
+                    for key in ("cache-from", "cache-to"):
+                        if key in step.get("with", {}):
+                            found.add(step["with"][key].rpartition("scope=")[2])
+            return found
+
+        dev = scopes("dev")
+        prod = scopes("prod", github={"environment": "production"}, workflow={"cache": True})
+        assert len(dev) == 3
+        assert len(prod) == 3
+        assert dev.isdisjoint(prod)
+
+    def test_a_reviewed_environment_builds_without_cache_unless_asked_and_then_warns(self) -> None:
+        reviewed = {"environment": "production", "reviewers": {"teams": [1]}}
+        build = steps(build_job(wf(github=reviewed)))["docker/build-push-action"]["with"]
+        assert "cache-from" not in build
+        assert settings_for(github=reviewed).warnings == []
+        asked = settings_for(github=reviewed, workflow={"cache": True})
+        ((key, warning),) = asked.warnings
+        assert key == "acr-pipeline:workflow.cache"
+        assert "anyone who can push to a branch can write the build cache" in warning
+        assert "cache-from" in steps(build_job(load(render(asked))))["docker/build-push-action"]["with"]
+        unreviewed = steps(build_job(wf(github={"environment": "staging"})))["docker/build-push-action"]
+        assert "cache-from" in unreviewed["with"]
 
     def test_attestations_are_off_unless_enabled(self) -> None:
         build = steps(build_job(wf()))["docker/build-push-action"]
@@ -471,7 +501,7 @@ class TestNativeMultiArch:
             assert build["platforms"] == f"linux/{arch}"
             assert build["outputs"] == "type=image,push-by-digest=true,name-canonical=true,push=true"
             assert build["tags"] == "${{ vars.ALIYUN_REGISTRY }}/${{ vars.API_IMAGE_NAME }}", "a name, no tag"
-            assert build["cache-from"] == f"type=gha,scope=api-{arch}"
+            assert build["cache-from"] == f"type=gha,scope=dev-api-{arch}"
             assert job["outputs"] == {
                 "digest": "${{ steps.push.outputs.digest || steps.retry.outputs.digest }}"
             }

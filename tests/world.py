@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.mock_engine import Hidden, OfflineMocks, RecordingMonitor, Registered, Run, run_program
+from tools.mock_engine import ACCOUNT, Hidden, OfflineMocks, RecordingMonitor, Registered, Run, run_program
 
 GH = "github:index/"
 VARIABLE = f"{GH}actionsVariable:ActionsVariable"
@@ -362,6 +362,16 @@ class WorldMocks(OfflineMocks):
             repos = [(n, r) for n, rs in spaces.items() if n == args.get("namespace", n) for r in sorted(rs)]
             return {
                 "repos": [{"id": f"crr-{n}-{r}", "namespace": n, "name": r} for n, r in repos if matches(r)]
+            }
+        if name == "getOidcProviders":
+            # data_source_alicloud_ims_oidc_providers.go: every provider of the account, filtered
+            # by nameRegex (Go's regexp, unanchored).
+            return {
+                "providers": [
+                    {"oidcProviderName": p, "arn": f"acs:ram::{ACCOUNT}:oidc-provider/{p}"}
+                    for p in sorted(w.ram["oidc-provider"])
+                    if matches(p)
+                ]
             }
         if name == "getNamespaces":
             return {"namespaces": [{"name": n} for n in w.personal.namespaces if matches(n)]}

@@ -9,12 +9,14 @@ other on every `pulumi up`; the check names both stacks and the clash.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from components.config import ConfigError, parse
 from components.settings import Settings
+from tools import stackfile
 from tools.stackfile import (
     STACKS_DIR,
     StackFileError,
@@ -37,10 +39,10 @@ def claims(s: Settings) -> list[Claim]:
     out += [("GitHub secret", repo, "repository", name.upper()) for name in s.repository_secrets]
     if s.github.environment:
         out.append(("GitHub environment", repo, s.github.environment))
-    if s.auth.mode == "oidc" and s.auth.oidc_provider == "create":
-        # One GitHub OIDC provider per account: one stack creates it, the others name its ARN.
-        # (Stacks on one instance share an account; on different ones they may not.)
-        out.append(("GitHub OIDC provider", s.registry.instance_id or "", s.auth.provider_name))
+    if creates_provider(s):
+        # RAM has one OIDC provider of a name per account: one stack creates it, the others name
+        # it. (Stacks on one instance share an account; on different ones they may not.)
+        out.append(("RAM OIDC provider", s.registry.instance_id or "", s.auth.provider_name))
     if s.workflow.name:
         # Two workflows of one name share a concurrency group: they would cancel each other.
         out.append(("workflow name", repo, s.github.branch, s.workflow.name))
@@ -64,9 +66,9 @@ def describe_claim(claim: Claim) -> str:
     if kind in ("workflow file", "workflow name"):
         repo, branch, path = rest
         return f"{kind} {path} on {repo}@{branch}"
-    if kind == "GitHub OIDC provider":
+    if kind == "RAM OIDC provider":
         instance, name = rest
-        return f"GitHub OIDC provider {name} of the account of instance {instance}"
+        return f"RAM OIDC provider {name} (for GitHub's tokens) of the account of instance {instance}"
     if kind == "internet ACL entry":
         where, cidr = rest
         return f"internet ACL entry {cidr} of instance {where}"
@@ -82,6 +84,40 @@ def clashes(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
                 found.append(f"stacks {owner[claim]} and {stack} both write the {describe_claim(claim)}")
             owner.setdefault(claim, stack)
     return found
+
+
+def creates_provider(s: Settings) -> bool:
+    return s.auth.mode == "oidc" and s.auth.oidc_provider == "create"
+
+
+def provider_notices(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
+    """A stack that names an OIDC provider no stack here creates: it must exist already (made by
+    hand, or by a stack kept elsewhere), or its preview fails naming it."""
+    stacks = list(stacks)
+    created = {s.auth.provider_name for _, s in stacks if creates_provider(s)}
+    return [
+        f"stack {name} names the OIDC provider {s.auth.named_provider!r}, which no stack here creates: "
+        "it must exist in the account before `pulumi up`"
+        for name, s in stacks
+        if s.auth.named_provider and s.auth.named_provider not in created
+    ]
+
+
+def deploy_order(stacks: Iterable[tuple[str, Settings]]) -> tuple[list[str], list[str]]:
+    """(the stacks that create an OIDC provider, then the others): the order deploy CI runs them
+    in, so a stack that names a provider never deploys before the stack that creates it."""
+    stacks = list(stacks)
+    first = [name for name, s in stacks if creates_provider(s)]
+    return first, [name for name, _ in stacks if name not in first]
+
+
+def provider_creators(name: str, instance_id: str | None, stacks_dir: Path | None = None) -> list[str]:
+    """The stacks in `stacks_dir` (default: stacks/) that create an OIDC provider of this name,
+    those on the same instance (so the same account) first."""
+    loaded, _ = load_stacks(stacks_dir or stackfile.STACKS_DIR)
+    creators = [(n, s) for n, s in loaded if creates_provider(s) and s.auth.provider_name == name]
+    creators.sort(key=lambda creator: creator[1].registry.instance_id != instance_id)
+    return [n for n, _ in creators]
 
 
 def load_stacks(stacks_dir: Path = STACKS_DIR) -> tuple[list[tuple[str, Settings]], list[str]]:
@@ -102,7 +138,7 @@ def check(stacks_dir: Path = STACKS_DIR) -> tuple[list[str], list[str], list[str
         where = shown(stacks_dir)
         return [f"no stack files (Pulumi.<stack>.yaml) in {where}: see README, 'Make it yours'"], [], []
     loaded, problems = load_stacks(stacks_dir)
-    notices: list[str] = []
+    notices = provider_notices(loaded)
     for name, _ in loaded:
         found, said = secure_problems(name, stacks_dir)
         problems += found
@@ -111,6 +147,16 @@ def check(stacks_dir: Path = STACKS_DIR) -> tuple[list[str], list[str], list[str
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(argv or [])
+    if argv[:1] == ["order"]:
+        # For deploy CI: {"first": [...], "then": [...]}, each a JSON list of stack names.
+        loaded, errors = load_stacks(Path(argv[1]) if len(argv) > 1 else STACKS_DIR)
+        if errors:
+            print("\n".join(f"error: {e}" for e in errors), file=sys.stderr)
+            return 1
+        first, then = deploy_order(loaded)
+        print(f"first={json.dumps(first)}\nthen={json.dumps(then)}")
+        return 0
     problems, notices, names = check(Path(argv[0]) if argv else STACKS_DIR)
     for notice in notices:
         print(f"notice: {notice}")

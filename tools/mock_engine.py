@@ -8,7 +8,9 @@ type, name, parent, inputs (secrets marked), dependencies and resource options.
 from __future__ import annotations
 
 import gc
+import json
 import logging
+import re
 import runpy
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -93,6 +95,11 @@ ADOPTION_LOOKUPS: dict[str, dict[str, Any]] = {
 }
 
 
+# An offline run cannot know what a lookup would find; what it stands in says so.
+ACCOUNT_PLACEHOLDER = "<account id, looked up at deploy>"
+NAMED_PROVIDER_LOOKUP = "alicloud:ims/getOidcProviders:getOidcProviders"
+
+
 def fake_id(name: str) -> int:
     """A stable stand-in id for a looked-up GitHub user or team."""
     return 100000 + sum((i + 1) * ord(c) for i, c in enumerate(name))
@@ -114,6 +121,8 @@ class OfflineMocks(pulumi_mocks.Mocks):
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.config: Mapping[str, str] = {}
+        """The stack's config (set by run_program): offline, what it names is assumed to exist."""
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         computed = COMPUTED.get(args.typ, lambda _: {})(args.inputs)
@@ -129,6 +138,14 @@ class OfflineMocks(pulumi_mocks.Mocks):
             return {"id": str(fake_id(name)), REVIEWER_LOOKUPS[token]: name}
         if token in ADOPTION_LOOKUPS:
             return dict(ADOPTION_LOOKUPS[token])
+        if token == NAMED_PROVIDER_LOOKUP:
+            # The program asks for exactly one name (`^<escaped name>$`): assume it exists.
+            name = re.sub(r"\\(.)", r"\1", str(args["nameRegex"])[1:-1])
+            named = json.loads(self.config.get(f"{PROJECT}:auth", "{}")).get("oidcProvider", "")
+            arn = (
+                named if named.startswith("acs:") else f"acs:ram::{ACCOUNT_PLACEHOLDER}:oidc-provider/{name}"
+            )
+            return {"providers": [{"oidcProviderName": name, "arn": arn}]}
         raise AssertionError(f"unexpected provider function call: {token}")
 
 
@@ -207,6 +224,7 @@ def run_program(
     `monitor` to see what had been registered by then.
     """
     monitor = monitor or RecordingMonitor()
+    monitor.recorder.config = config
     collector = _Collect()
     logger = logging.getLogger(f"acr-pipeline.mock.{id(monitor)}")
     logger.propagate = False

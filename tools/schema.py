@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import FIELDS
-from components.fields import SECURE
+from components.fields import EMPTY_KEY, SECURE
 from components.settings import PROJECT, Settings
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
@@ -37,6 +37,9 @@ def _clean(node: Any) -> Any:
     if "anyOf" in out and len(options) == 1:
         del out["anyOf"]
         out = {**options[0], **out}
+    if EMPTY_KEY in out:
+        # What the key means written empty, where editors and the reference show it.
+        out["description"] = f"{out.get('description', '')} Empty: {out.pop(EMPTY_KEY)}.".strip()
     return out
 
 
