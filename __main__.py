@@ -4,7 +4,7 @@ build-push workflow that uses them. Reads settings, wires components, exports ou
 import pulumi
 
 from components import config
-from components.adoption import adoption
+from components.adoption import adoption, leftover_secrets_warning
 from components.github_settings import GitHubActionsSettings, GitHubSettingsArgs
 from components.oidc import PushRole, PushRoleArgs, named_provider_arn
 from components.registry import AcrRegistry, RegistryArgs, registry_summary
@@ -20,6 +20,8 @@ if (kept := existing.existing.workflow_name) and not settings.workflow.name:
         f"the workflow keeps its name {kept!r} (workflow_run chains depend on it); set "
         f"acr-pipeline:workflow.name to {kept!r} to keep it should you ever remove `adopt`"
     )
+if leftover := leftover_secrets_warning(settings, existing.existing):
+    pulumi.log.warn(leftover)
 
 # An OIDC provider another stack created is named; its ARN is looked up (and must exist) now.
 provider_arn = named_provider_arn(settings) if settings.auth.named_provider else None

@@ -1,8 +1,7 @@
 """Adoption (`acr-pipeline:adopt: true`): take over a pipeline that was made by hand.
 
 Before anything is registered, the program asks the providers what already exists (one
-lookup per kind; the only data-source calls the program makes besides reviewers given by
-name) and registers each existing object with the `import` resource option and its
+lookup per kind) and registers each existing object with the `import` resource option and its
 provider's import ID, creating the rest. Since Pulumi 3.174.0 (pulumi/pulumi#19339) the
 engine imports and then updates where the program differs, so one `pulumi up` takes over and
 converges. Without `adopt`, nothing is looked up.
@@ -12,8 +11,13 @@ github/util.go, a ':' inside a part written as '??'; terraform-provider-alicloud
 `ParseResourceId`): variable `<repo>:<NAME>`, environment variable `<repo>:<env>:<NAME>`,
 environment `<repo>:<env>`, file `<repo>:<path>:<branch>`, EE namespace `<instance>:<ns>`,
 EE repository `<instance>:<ns>:<repo>`, Personal namespace `<ns>`, Personal repository
-`<ns>/<repo>`. Secrets are not imported: creating one is a PUT that overwrites it in place,
-so there is never a moment without it.
+`<ns>/<repo>`, internet ACL entry `<instance>:internet:<cidr>`.
+
+Not imported, because creating them again is harmless: secrets (a PUT that overwrites in
+place, so there is never a moment without one), and an environment's deployment policies (a
+POST of a pattern that exists answers 303 See Other with the existing policy, which the client
+follows: resource_github_repository_environment_deployment_policy.go, Create, and GitHub's
+"Create a deployment branch policy").
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import pulumi_github as github
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from components.settings import Settings
+from components.settings import PASSWORD_SECRET, USER_SECRET, Settings
 
 
 def _part(value: str) -> str:
@@ -67,6 +71,10 @@ class ImportIds:
             return f"{reg.instance_id}:{reg.namespace}:{name}"
         return f"{reg.namespace}/{name}"
 
+    def acl_entry(self, cidr: str) -> str:
+        # resource_alicloud_cr_endpoint_acl_policy.go: the ID is <instance>:<endpoint type>:<entry>.
+        return f"{self.settings.registry.instance_id}:internet:{cidr}"
+
     def candidates(self) -> list[tuple[str, str]]:
         """(what, import ID) of every object adoption would import if it exists."""
         s, out = self.settings, []
@@ -79,6 +87,9 @@ class ImportIds:
             if s.registry.create_namespace:
                 out.append((f"namespace {s.registry.namespace}", self.namespace()))
             out += [(f"repository {i.name}", self.repository(i.name)) for i in s.images]
+        out += [
+            (f"internet ACL entry {e.cidr}", self.acl_entry(e.cidr)) for e in s.registry.public_access or ()
+        ]
         return out
 
 
@@ -93,6 +104,11 @@ class Existing:
     """The text of the workflow file already committed at the stack's path and branch."""
     namespace: bool = False
     repositories: frozenset[str] = field(default_factory=frozenset)
+    acl_entries: frozenset[str] = field(default_factory=frozenset)
+    """CIDRs already in the instance's internet ACL (of those the stack adds)."""
+    login_secrets: tuple[tuple[str, str], ...] = ()
+    """(scope, name) of each long-lived registry login secret left in the repository when the
+    stack adopts into OIDC: `repository`, or `environment:<name>`."""
 
     @property
     def workflow_name(self) -> str | None:
@@ -106,52 +122,117 @@ class Existing:
 
 
 NOTHING = Existing()
+LOGIN_SECRETS = (USER_SECRET, PASSWORD_SECRET)
 
 
 def look_up(s: Settings) -> Existing:
     """Ask GitHub and ACR what exists: one call per kind, names compared exactly."""
-    gh, reg = s.github, s.registry
-    environment = bool(gh.environment) and any(
-        e.name == gh.environment
-        for e in github.get_repository_environments(repository=gh.repository).environments
-    )
-    if gh.environment:
-        listed = (
-            github.get_actions_environment_variables(name=gh.repository, environment=gh.environment).variables
-            if environment
-            else []
-        )
-    else:
-        listed = github.get_actions_variables(name=gh.repository).variables
+    gh = s.github
+    environment, variables = _variables(s)
     file = github.get_repository_file(repository=gh.repository, file=s.workflow_path, branch=gh.branch)
-    namespace, repositories = False, frozenset[str]()
-    names = [image.name for image in s.images]
-    if reg.edition == "enterprise":
-        namespace = any(
-            n.name == reg.namespace
-            for n in alicloud.cs.get_registry_enterprise_namespaces(
-                instance_id=reg.instance_id, name_regex=_exactly(reg.namespace)
-            ).namespaces
-        )
-        found = alicloud.cs.get_registry_enterprise_repos(
-            instance_id=reg.instance_id, namespace=reg.namespace, name_regex=_exactly(*names)
-        ).repos
-        repositories = frozenset(r.name for r in found if r.namespace == reg.namespace and r.name in names)
-    elif reg.edition == "personal":
-        namespace = any(
-            n.name == reg.namespace
-            for n in alicloud.cr.get_namespaces(name_regex=_exactly(reg.namespace)).namespaces
-        )
-        found_personal = alicloud.cr.get_repos(namespace=reg.namespace, name_regex=_exactly(*names)).repos
-        repositories = frozenset(
-            r.name for r in found_personal if r.namespace == reg.namespace and r.name in names
-        )
+    namespace, repositories = _registry(s)
     return Existing(
-        variables=frozenset(v.name.upper() for v in listed),
+        variables=frozenset(name.upper() for name in variables),
         environment=environment,
         workflow=file.content,  # a missing file comes back empty, not as an error
         namespace=namespace,
         repositories=repositories,
+        acl_entries=_acl_entries(s),
+        login_secrets=_login_secrets(s, environment) if s.auth.mode == "oidc" else (),
+    )
+
+
+def _variables(s: Settings) -> tuple[bool, list[str]]:
+    """(whether the stack's environment exists, the variables at the stack's scope).
+
+    An environment's variables answer both: listing them is a 404 when there is no such
+    environment (data_source_github_actions_environment_variables.go, ListEnvVariables). Not
+    `get_repository_environments`: in v6.13 its loop rebuilds the list options on every pass
+    (data_source_github_repository_environments.go, dataSourceGithubRepositoryEnvironmentsRead),
+    so past 30 environments it asks for page 1 forever."""
+    gh = s.github
+    if not gh.environment:
+        return False, [v.name for v in github.get_actions_variables(name=gh.repository).variables]
+    try:
+        found = github.get_actions_environment_variables(name=gh.repository, environment=gh.environment)
+    except Exception as err:
+        if "404" not in str(err):
+            raise
+        return False, []
+    return True, [v.name for v in found.variables]
+
+
+def _registry(s: Settings) -> tuple[bool, frozenset[str]]:
+    """(whether the namespace exists, which of the stack's repositories do). Repositories are
+    listed only in a namespace that exists: the listing fails on one that does not
+    (data_source_alicloud_cr_ee_repos.go, ListCrEERepos)."""
+    reg, names = s.registry, [image.name for image in s.images]
+    if reg.edition == "external":
+        return False, frozenset()
+    enterprise = reg.edition == "enterprise"
+    if enterprise:
+        namespaces = alicloud.cs.get_registry_enterprise_namespaces(
+            instance_id=reg.instance_id, name_regex=_exactly(reg.namespace)
+        ).namespaces
+    else:
+        namespaces = alicloud.cr.get_namespaces(name_regex=_exactly(reg.namespace)).namespaces
+    if not any(n.name == reg.namespace for n in namespaces):
+        return False, frozenset()
+    if enterprise:
+        repos = alicloud.cs.get_registry_enterprise_repos(
+            instance_id=reg.instance_id, namespace=reg.namespace, name_regex=_exactly(*names)
+        ).repos
+    else:
+        repos = alicloud.cr.get_repos(namespace=reg.namespace, name_regex=_exactly(*names)).repos
+    return True, frozenset(r.name for r in repos if r.namespace == reg.namespace and r.name in names)
+
+
+def _acl_entries(s: Settings) -> frozenset[str]:
+    """The stack's CIDRs already in the instance's internet ACL: creating one that exists fails
+    (CreateInstanceEndpointAclPolicy), so they are imported."""
+    reg = s.registry
+    if not reg.public_access or reg.edition != "enterprise":
+        return frozenset()
+    policies = alicloud.cr.get_endpoint_acl_policies(instance_id=reg.instance_id, endpoint_type="internet")
+    wanted = {entry.cidr for entry in reg.public_access}
+    return frozenset(p.entry for p in policies.policies if p.entry in wanted)
+
+
+def _login_secrets(s: Settings, environment: bool) -> tuple[tuple[str, str], ...]:
+    """The password pipeline's login secrets still stored, one lookup per scope: the repository,
+    and the stack's environment when it exists (data_source_github_actions_secrets.go,
+    ..._environment_secrets.go; names only, never values)."""
+    gh = s.github
+    scopes = [("repository", github.get_actions_secrets(name=gh.repository).secrets)]
+    if gh.environment and environment:
+        listed = github.get_actions_environment_secrets(name=gh.repository, environment=gh.environment)
+        scopes.append((f"environment:{gh.environment}", listed.secrets))
+    return tuple(
+        (scope, secret.name)
+        for scope, secrets in scopes
+        for secret in secrets
+        if secret.name in LOGIN_SECRETS
+    )
+
+
+def leftover_secrets_warning(s: Settings, existing: Existing) -> str | None:
+    """What to do about the long-lived login a hand-made password pipeline left behind, once
+    the stack pushes with OIDC: nothing reads it now, but it still works until revoked."""
+    if not existing.login_secrets:
+        return None
+    repo = f"{s.owner}/{s.github.repository}"
+    where, commands = [], []
+    for scope, name in existing.login_secrets:
+        environment = scope.partition(":")[2]
+        where.append(f"{name} ({'environment ' + environment if environment else 'repository'})")
+        commands.append(
+            f"`gh secret delete {name} -R {repo}" + (f" --env {environment}`" if environment else "`")
+        )
+    return (
+        f"adopting into auth.mode: oidc: {repo} still stores the hand-made pipeline's registry login, "
+        f"{', '.join(where)}; nothing reads it once the new workflow is committed, but it works until "
+        f"revoked. After `pulumi up`: {'; '.join(commands)}; then revoke the RAM user's password "
+        "(docs/adopt.md, 'Adopting straight into OIDC')"
     )
 
 
@@ -177,6 +258,9 @@ class Adoption:
 
     def repository(self, name: str) -> str | None:
         return self.ids.repository(name) if name in self.existing.repositories else None
+
+    def acl_entry(self, cidr: str) -> str | None:
+        return self.ids.acl_entry(cidr) if cidr in self.existing.acl_entries else None
 
 
 def adoption(s: Settings) -> Adoption:

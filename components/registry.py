@@ -103,12 +103,12 @@ class AcrRegistry(pulumi.ComponentResource):
             self.repositories[image.name] = repo
 
         if enterprise:
-            self._enterprise_rules(name, reg, namespace_name, args.stack)
+            self._enterprise_rules(name, reg, namespace_name, args.stack, adopt)
         self.prerequisites = [*self.repositories.values(), *self.acl]
         self.register_outputs({"repositories": {k: r.id for k, r in self.repositories.items()}})
 
     def _enterprise_rules(
-        self, name: str, reg: Registry, namespace_name: pulumi.Input[str], stack: str
+        self, name: str, reg: Registry, namespace_name: pulumi.Input[str], stack: str, adoption: Adoption
     ) -> None:
         instance_id = reg.instance_id or ""
         after_repos = pulumi.ResourceOptions(parent=self, depends_on=list(self.repositories.values()))
@@ -117,6 +117,7 @@ class AcrRegistry(pulumi.ComponentResource):
             # the others (alicloud.cr.InternetEndpoint would reconcile the whole ACL to this list
             # and delete entries made elsewhere: resource_alicloud_cr_internet_endpoint.go,
             # resourceAlicloudCrInternetEndpointUpdate). The endpoint itself must be enabled.
+            import_id = adoption.acl_entry(entry.cidr)
             self.acl.append(
                 alicloud.cr.EndpointAclPolicy(
                     f"{name}-acl-{entry.cidr}",
@@ -126,8 +127,16 @@ class AcrRegistry(pulumi.ComponentResource):
                     entry=entry.cidr,
                     description=entry.comment,
                     # Every field is ForceNew: a new comment replaces the entry, and the same CIDR
-                    # cannot be added twice, so the old entry goes first.
-                    opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+                    # cannot be added twice, so the old entry goes first. An adopted entry keeps
+                    # its comment, and its module: Read never sets `module_name`
+                    # (resource_alicloud_cr_endpoint_acl_policy.go), so the import would
+                    # otherwise replace it, cutting the runners off meanwhile.
+                    opts=pulumi.ResourceOptions(
+                        parent=self,
+                        delete_before_replace=True,
+                        import_=import_id,
+                        ignore_changes=["description", "module_name"] if import_id else None,
+                    ),
                 )
             )
 

@@ -348,3 +348,38 @@ def test_with_adopt_synth_lists_what_the_real_preview_would_import_if_it_exists(
 def test_without_adopt_the_plan_has_no_adoption_section(dev: synth.Synthesis) -> None:
     assert "adoption" not in dev.plan
     assert "Adoption" not in synth.render_plan("dev", dev.plan)
+
+
+def test_with_adopt_synth_says_what_the_real_preview_decides_from_what_it_finds(tmp_path: Path) -> None:
+    text = (FIXTURES / "Pulumi.prod.yaml").read_text()
+    text = text[: text.index("  acr-pipeline:registryUsername")] + "  acr-pipeline:auth:\n    mode: oidc\n"
+    (tmp_path / "Pulumi.prod.yaml").write_text(
+        text.replace("  acr-pipeline:github:", "  acr-pipeline:adopt: true\n  acr-pipeline:github:")
+    )
+    section = synth.synth("prod", tmp_path / "out", tmp_path)[0].split("Adoption (adopt: true):", 1)[1]
+    kept = "workflow name: kept from the existing file at deploy (offline, none: 'build-push (prod)')"
+    assert kept in section
+    for command in (
+        "gh secret delete ALIYUN_REGISTRY_PWD -R acme-platform/shop\n",
+        "gh secret delete ALIYUN_REGISTRY_USER -R acme-platform/shop --env production\n",
+    ):
+        assert command in section
+    assert "they work until deleted, and so does the RAM user's password" in section
+
+
+def test_warnings_come_before_the_plan_at_the_line_they_are_about(tmp_path: Path) -> None:
+    text = (FIXTURES / "Pulumi.dev.yaml").read_text()
+    (tmp_path / "Pulumi.dev.yaml").write_text(text.replace("cn-shanghai", "xx-newland-1"))
+    line = 1 + text.splitlines().index("  alicloud:region: cn-shanghai")
+    plan = synth.synth("dev", tmp_path / "out", tmp_path)[0]
+    warning = f"warning: {tmp_path / 'Pulumi.dev.yaml'}:{line}: alicloud:region 'xx-newland-1' is not"
+    assert warning in plan
+    assert plan.index(warning) < plan.index("pulumi:pulumi:Stack")
+
+
+def test_looked_up_reviewer_ids_are_shown_as_placeholders_not_numbers(tmp_path: Path) -> None:
+    text = (FIXTURES / "Pulumi.prod.yaml").read_text()
+    (tmp_path / "Pulumi.prod.yaml").write_text(text.replace("teams: [4521987]", "teams: [4521987, platform]"))
+    plan = synth.synth("prod", tmp_path / "out", tmp_path)[0]
+    assert "<id of team 'platform', looked up at deploy>" in plan
+    assert "4521987" in plan, "an id given as a number is shown as it is"

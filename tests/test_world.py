@@ -294,6 +294,129 @@ class TestAnEnvironmentWithProtectionsOfItsOwn:
         assert world.environments["staging"].secrets == {"DEPLOY_KEY": "theirs"}
 
 
+class TestAdoptingAnEnvironmentScopedPipeline:
+    """A hand-made pipeline whose variables and secrets live in an environment."""
+
+    ENV = "prod:eu"  # a ':' in the name is written '??' in import IDs (github/util.go escapeIDPart)
+
+    def handmade_in_environment(self, extra_environments: int = 0) -> World:
+        world = fresh()
+        world.instances["cri-abc123def456"].namespaces["acme-dev"] = {"api"}
+        world.environments[self.ENV] = Environment(
+            variables={
+                "ALIYUN_REGISTRY": "acme-registry.cn-hangzhou.cr.aliyuncs.com",
+                "API_IMAGE_NAME": "x/api",
+            },
+            secrets={"ALIYUN_REGISTRY_USER": "old-user", "ALIYUN_REGISTRY_PWD": "old-password"},
+        )
+        for n in range(extra_environments):
+            world.environments[f"preview-{n}"] = Environment()
+        world.edit_file(".github/workflows/build-push-prod-eu.yml", HANDMADE_WORKFLOW)
+        return world
+
+    def test_its_variables_and_the_environment_are_imported_by_their_scoped_ids(self) -> None:
+        world = self.handmade_in_environment()
+        deployment = up(world, adopt=True, github={"environment": self.ENV})
+        assert deployment.errors == []
+        imports = sorted(line for line in world.log if line.startswith("IMPORT"))
+        assert imports == [
+            "IMPORT ActionsEnvironmentVariable shop:prod??eu:ALIYUN_REGISTRY",
+            "IMPORT ActionsEnvironmentVariable shop:prod??eu:API_IMAGE_NAME",
+            "IMPORT RegistryEnterpriseNamespace cri-abc123def456:acme-dev",
+            "IMPORT RegistryEnterpriseRepo cri-abc123def456:acme-dev:api",
+            "IMPORT RepositoryEnvironment shop:prod??eu",
+            "IMPORT RepositoryFile shop:.github/workflows/build-push-prod-eu.yml:main",
+        ]
+        assert world.environments[self.ENV].variables["API_IMAGE_NAME"] == "acme-dev/api", "then updated"
+        assert up(world, adopt=True, github={"environment": self.ENV}).changes == []
+
+    def test_one_lookup_answers_whether_the_environment_exists_and_what_it_holds(self) -> None:
+        """Not get_repository_environments, which in v6.13 never returns past 30 environments."""
+        world = self.handmade_in_environment(extra_environments=40)
+        deployment = up(world, adopt=True, github={"environment": self.ENV})
+        tokens = sorted(token.rsplit(":", 1)[-1] for token, _ in deployment.run.calls)
+        assert tokens == [
+            "getActionsEnvironmentVariables",
+            "getRegistryEnterpriseNamespaces",
+            "getRegistryEnterpriseRepos",
+            "getRepositoryFile",
+        ]
+
+    def test_an_environment_that_does_not_exist_yet_is_created_and_its_variables_too(self) -> None:
+        world = fresh()
+        deployment = up(world, adopt=True, github={"environment": "qa"})
+        assert deployment.errors == []
+        assert {s.op for s in deployment.steps} == {"create"}
+        assert set(world.environments["qa"].variables) == {"ALIYUN_REGISTRY", "API_IMAGE_NAME"}
+
+    def test_repositories_are_looked_up_only_in_a_namespace_that_exists(self) -> None:
+        deployment = up(fresh(), adopt=True)
+        tokens = [token.rsplit(":", 1)[-1] for token, _ in deployment.run.calls]
+        assert "getRegistryEnterpriseNamespaces" in tokens
+        assert "getRegistryEnterpriseRepos" not in tokens
+
+
+OIDC_STACK: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None}
+
+
+class TestAdoptingStraightIntoOidc:
+    def test_the_login_secrets_left_behind_are_named_with_the_commands_that_delete_them(self) -> None:
+        world = handmade(fresh())
+        world.environments["production"] = Environment(secrets={"ALIYUN_REGISTRY_PWD": "x", "OTHER": "y"})
+        deployment = world.up(
+            encode(config(adopt=True, github={"environment": "production"}, **OIDC_STACK)), set()
+        )
+        assert deployment.errors == []
+        (warning,) = [w for w in deployment.run.warnings if "still stores" in w]
+        assert "ALIYUN_REGISTRY_USER (repository), ALIYUN_REGISTRY_PWD (repository)" in warning
+        assert "ALIYUN_REGISTRY_PWD (environment production)" in warning
+        assert "`gh secret delete ALIYUN_REGISTRY_PWD -R acme/shop`" in warning
+        assert "`gh secret delete ALIYUN_REGISTRY_PWD -R acme/shop --env production`" in warning
+        assert "revoke the RAM user's password" in warning
+        assert "old-password" not in warning
+        assert "OTHER" not in warning
+        tokens = [token.rsplit(":", 1)[-1] for token, _ in deployment.run.calls]
+        assert tokens.count("getActionsSecrets") == 1
+        assert tokens.count("getActionsEnvironmentSecrets") == 1
+
+    def test_nothing_is_said_when_none_is_left_and_password_stacks_never_look(self) -> None:
+        oidc = up(fresh(), adopt=True, **OIDC_STACK)
+        assert not [w for w in oidc.run.warnings if "still stores" in w]
+        password = up(handmade(fresh()), adopt=True)
+        assert "getActionsSecrets" not in [t.rsplit(":", 1)[-1] for t, _ in password.run.calls]
+
+
+class TestAdoptingTheRestOfAnEnterpriseSetup:
+    def test_an_acl_entry_made_by_hand_is_imported_with_its_comment_not_replaced(self) -> None:
+        world = fresh()
+        acl = world.instances["cri-abc123def456"].acl
+        acl["203.0.113.0/24"] = "runners, by hand"
+        deployment = up(world, adopt=True, registry={"publicAccess": [{"cidr": "203.0.113.0/24"}]})
+        assert deployment.errors == []
+        assert "IMPORT EndpointAclPolicy cri-abc123def456:internet:203.0.113.0/24" in world.log
+        assert not [
+            line
+            for line in world.log
+            if line.startswith(("DeleteInstanceEndpoint", "CreateInstanceEndpoint"))
+        ]
+        assert acl == {"203.0.113.0/24": "runners, by hand"}
+        assert up(world, adopt=True, registry={"publicAccess": [{"cidr": "203.0.113.0/24"}]}).changes == []
+
+    def test_without_adopt_an_existing_entry_refuses_to_be_created(self) -> None:
+        world = fresh()
+        world.instances["cri-abc123def456"].acl["203.0.113.0/24"] = "by hand"
+        deployment = up(world, registry={"publicAccess": [{"cidr": "203.0.113.0/24"}]})
+        assert any("CreateInstanceEndpointAclPolicy Failed" in e for e in deployment.errors)
+
+    def test_deployment_policies_that_exist_are_taken_as_they_are_not_duplicated(self) -> None:
+        world = fresh()
+        world.environments["production"] = Environment(policies=[("tag", "v*")])
+        github = {"environment": "production", "deploymentTags": ["v*"]}
+        deployment = up(world, adopt=True, github=github, workflow={"tags": ["v*"], "branchBuilds": False})
+        assert deployment.errors == []
+        assert world.environments["production"].policies == [("tag", "v*")]
+
+
 class TestPullRequestMode:
     def test_after_a_merge_a_new_change_opens_a_new_branch_file_and_pull_request(self) -> None:
         world = fresh()

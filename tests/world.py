@@ -24,7 +24,16 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.mock_engine import ACCOUNT, Hidden, OfflineMocks, RecordingMonitor, Registered, Run, run_program
+from tools.mock_engine import (
+    ACCOUNT,
+    FailedLookupError,
+    Hidden,
+    OfflineMocks,
+    RecordingMonitor,
+    Registered,
+    Run,
+    run_program,
+)
 
 GH = "github:index/"
 VARIABLE = f"{GH}actionsVariable:ActionsVariable"
@@ -47,8 +56,8 @@ POLICY_RAM = "alicloud:ram/policy:Policy"
 ATTACHMENT = "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment"
 
 
-class WorldError(Exception):
-    """What the provider answers when it refuses a step."""
+class WorldError(FailedLookupError):
+    """What the provider answers when it refuses a step (or a lookup)."""
 
 
 def blob_sha(content: str) -> str:
@@ -279,7 +288,7 @@ class World:
                 r.retain_on_delete,
                 r.import_id,
             )
-            changed = kind.diff(imported, inputs)
+            changed = kind.diff(imported, inputs) - set(r.ignore_changes)
             if changed & (kind.force_new | set(r.replace_on_changes)):
                 raise WorldError(f"importing would replace it ({', '.join(sorted(changed))} differ)")
             if changed:
@@ -293,7 +302,7 @@ class World:
                 r.type, object_id, inputs, kind.outputs(self, object_id), r.retain_on_delete, ""
             )
             return Step("create", r.type, r.name)
-        changed = kind.diff(old.inputs, inputs)
+        changed = kind.diff(old.inputs, inputs) - set(r.ignore_changes)
         old.retain_on_delete = r.retain_on_delete
         if not changed:
             return Step("same", r.type, r.name)
@@ -342,10 +351,22 @@ class WorldMocks(OfflineMocks):
         if name == "getActionsVariables":
             return {"variables": [{"name": k, "value": v} for k, v in w.variables.items()]}
         if name == "getActionsEnvironmentVariables":
+            # ListEnvVariables of an environment that does not exist: GitHub's 404.
             variables, _ = w.scope(args["environment"])
             return {"variables": [{"name": k, "value": v} for k, v in variables.items()]}
-        if name == "getRepositoryEnvironments":
-            return {"environments": [{"name": e, "nodeId": f"EN_{e}"} for e in w.environments]}
+        if name == "getActionsSecrets":
+            return {"secrets": [{"name": k} for k in w.secrets]}  # names only, never values
+        if name == "getActionsEnvironmentSecrets":
+            _, secrets = w.scope(args["environment"])
+            return {"secrets": [{"name": k} for k in secrets]}
+        if name == "getEndpointAclPolicies":
+            acl = w.instances[args["instanceId"]].acl
+            return {
+                "policies": [
+                    {"id": f"{args['instanceId']}:internet:{cidr}", "entry": cidr, "description": comment}
+                    for cidr, comment in acl.items()
+                ]
+            }
         if name == "getRepositoryFile":
             # data_source_github_repository_file.go: a missing file is no error, an empty result.
             found = w.files.get((args.get("branch") or "main", args["file"]))
@@ -567,9 +588,17 @@ class PolicyKind(Kind):
         env = world.environments.get(inputs["environment"])
         if env is None:
             raise WorldError("404 Not Found: environment")
-        kind = "branch" if inputs.get("branchPattern") else "tag"
-        env.policies.append((kind, inputs.get("branchPattern") or inputs["tagPattern"]))
-        world.log.append(f"POST deployment policy {env.policies[-1]}")
+        policy = (
+            "branch" if inputs.get("branchPattern") else "tag",
+            inputs.get("branchPattern") or inputs["tagPattern"],
+        )
+        world.log.append(f"POST deployment policy {policy}")
+        if policy in env.policies:
+            # GitHub answers a pattern that exists with 303 See Other and the existing policy,
+            # which go-github's client follows: the resource takes that policy as it is
+            # ("Create a deployment branch policy": 303; ...Create sets no CheckRedirect).
+            return f"{inputs['repository']}:{inputs['environment']}:{env.policies.index(policy) + 1}"
+        env.policies.append(policy)
         return f"{inputs['repository']}:{inputs['environment']}:{len(env.policies)}"
 
 
@@ -760,6 +789,19 @@ class AclKind(Kind):
         acl[inputs["entry"]] = inputs.get("description") or ""
         world.log.append(f"CreateInstanceEndpointAclPolicy {inputs['entry']}")
         return f"{inputs['instanceId']}:internet:{inputs['entry']}"
+
+    def read(self, world: World, object_id: str) -> dict[str, Any]:
+        # The ID split on ':' into exactly 3 parts; Read sets every field but `module_name`.
+        instance, endpoint_type, entry = _parts(object_id, 3)
+        acl = world.instances.get(instance, Registry()).acl
+        if entry not in acl:
+            raise WorldError(f"ListInstanceEndpoint: entry {entry} not found")
+        return {
+            "instanceId": instance,
+            "endpointType": endpoint_type,
+            "entry": entry,
+            "description": acl[entry],
+        }
 
     def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
         world.instances[inputs["instanceId"]].acl.pop(inputs["entry"], None)

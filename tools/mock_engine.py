@@ -65,6 +65,7 @@ class Registered:
     import_id: str = ""
     """The `import` option: the ID of an existing object to take over ("" to create)."""
     replace_on_changes: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
 
     def plain(self, key: str) -> Any:
         """An input's value, with any secret wrapper removed."""
@@ -85,9 +86,10 @@ REVIEWER_LOOKUPS = {
 }
 ADOPTION_LOOKUPS: dict[str, dict[str, Any]] = {
     "github:index/getActionsVariables:getActionsVariables": {"variables": []},
-    "github:index/getActionsEnvironmentVariables:getActionsEnvironmentVariables": {"variables": []},
-    "github:index/getRepositoryEnvironments:getRepositoryEnvironments": {"environments": []},
     "github:index/getRepositoryFile:getRepositoryFile": {},
+    "github:index/getActionsSecrets:getActionsSecrets": {"secrets": []},
+    "github:index/getActionsEnvironmentSecrets:getActionsEnvironmentSecrets": {"secrets": []},
+    "alicloud:cr/getEndpointAclPolicies:getEndpointAclPolicies": {"policies": []},
     "alicloud:cs/getRegistryEnterpriseNamespaces:getRegistryEnterpriseNamespaces": {"namespaces": []},
     "alicloud:cs/getRegistryEnterpriseRepos:getRegistryEnterpriseRepos": {"repos": []},
     "alicloud:cr/getNamespaces:getNamespaces": {"namespaces": []},
@@ -98,11 +100,14 @@ ADOPTION_LOOKUPS: dict[str, dict[str, Any]] = {
 # An offline run cannot know what a lookup would find; what it stands in says so.
 ACCOUNT_PLACEHOLDER = "<account id, looked up at deploy>"
 NAMED_PROVIDER_LOOKUP = "alicloud:ims/getOidcProviders:getOidcProviders"
+# Offline, no environment exists: listing its variables is GitHub's 404.
+ENVIRONMENT_VARIABLES_LOOKUP = "github:index/getActionsEnvironmentVariables:getActionsEnvironmentVariables"
 
 
 def fake_id(name: str) -> int:
-    """A stable stand-in id for a looked-up GitHub user or team."""
-    return 100000 + sum((i + 1) * ord(c) for i, c in enumerate(name))
+    """A stable stand-in id for a looked-up GitHub user or team: negative, so that it can never
+    be a real id, and synth can show it as what it is (looked up at deploy)."""
+    return -(100000 + sum((i + 1) * ord(c) for i, c in enumerate(name)))
 
 
 # Outputs the providers compute that the program reads, as they look (`acs:ram::<account>:...`).
@@ -113,6 +118,11 @@ COMPUTED: dict[str, Any] = {
     },
     "alicloud:ram/role:Role": lambda i: {"arn": f"acs:ram::{ACCOUNT}:role/{i['roleName'].lower()}"},
 }
+
+
+class FailedLookupError(Exception):
+    """A data source's error, as the engine hands it to the program: `invoke of <token> failed:
+    <reason> ()`."""
 
 
 class OfflineMocks(pulumi_mocks.Mocks):
@@ -130,7 +140,10 @@ class OfflineMocks(pulumi_mocks.Mocks):
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.calls.append((args.token, dict(args.args)))
-        return self.answer(args.token, dict(args.args)), []
+        try:
+            return self.answer(args.token, dict(args.args)), []
+        except FailedLookupError as err:
+            return {}, [("", str(err))]
 
     def answer(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
         if token in REVIEWER_LOOKUPS:
@@ -138,6 +151,8 @@ class OfflineMocks(pulumi_mocks.Mocks):
             return {"id": str(fake_id(name)), REVIEWER_LOOKUPS[token]: name}
         if token in ADOPTION_LOOKUPS:
             return dict(ADOPTION_LOOKUPS[token])
+        if token == ENVIRONMENT_VARIABLES_LOOKUP:
+            raise FailedLookupError(f"GET .../environments/{args['environment']}/variables: 404 Not Found []")
         if token == NAMED_PROVIDER_LOOKUP:
             # The program asks for exactly one name (`^<escaped name>$`): assume it exists.
             name = re.sub(r"\\(.)", r"\1", str(args["nameRegex"])[1:-1])
@@ -172,6 +187,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=bool(request.protect),
                     import_id=request.importId,
                     replace_on_changes=tuple(request.replaceOnChanges),
+                    ignore_changes=tuple(request.ignoreChanges),
                 )
             )
         return response

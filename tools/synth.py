@@ -23,11 +23,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.adoption import ImportIds
+from components.adoption import LOGIN_SECRETS, ImportIds
 from components.config import ConfigError, parse
+from components.settings import Settings
 from tools.graph import resource_graph, tree_order, workflow_graph
-from tools.mock_engine import PROJECT, ROOT_DIR, Hidden, Registered, Run, run_program
-from tools.stackfile import STACKS_DIR, StackFileError, describe, shown, stack_config, stack_names
+from tools.mock_engine import (
+    PROJECT,
+    REVIEWER_LOOKUPS,
+    ROOT_DIR,
+    Hidden,
+    Registered,
+    Run,
+    fake_id,
+    run_program,
+)
+from tools.stackfile import (
+    STACKS_DIR,
+    StackFileError,
+    describe,
+    line_of,
+    shown,
+    stack_config,
+    stack_names,
+    stack_path,
+)
 
 BUILD_DIR = ROOT_DIR / "build" / "synth"
 FILE_TYPE = "github:index/repositoryFile:RepositoryFile"
@@ -37,22 +56,37 @@ ALL = "all"
 WIDTH = 110  # where long dependency lists wrap, as the code does
 
 
-def _public(value: Any) -> Any:
+def _public(value: Any, looked_up: Mapping[int, str]) -> Any:
     if isinstance(value, Hidden):
         return SECRET
     if isinstance(value, dict):
-        return {k: _public(v) for k, v in value.items()}
+        return {k: _public(v, looked_up) for k, v in value.items()}
     if isinstance(value, list):
-        return [_public(v) for v in value]
+        return [_public(v, looked_up) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and int(value) in looked_up:
+        return looked_up[int(value)]
     return value
 
 
+def looked_up_ids(run: Run) -> dict[int, str]:
+    """The stand-in ids the offline engine answered lookups with, and what to show instead."""
+    return {
+        fake_id(
+            str(args[key])
+        ): f"<id of {token.rsplit(':', 1)[-1][3:].lower()} {args[key]!r}, looked up at deploy>"
+        for token, args in run.calls
+        if (key := REVIEWER_LOOKUPS.get(token))
+    }
+
+
 def plan(run: Run) -> dict[str, Any]:
-    """The plan as plain data: resources in a stable order, secrets as `[secret]`."""
+    """The plan as plain data: resources in a stable order, secrets as `[secret]`, looked-up
+    values as placeholders."""
     names = {r.urn: r.name for r in run.resources}
+    looked_up = looked_up_ids(run)
     resources = []
     for r in ordered(run.resources):
-        inputs = {k: _public(v) for k, v in sorted(r.inputs.items())}
+        inputs = {k: _public(v, looked_up) for k, v in sorted(r.inputs.items())}
         if r.type == FILE_TYPE:
             inputs["content"] = f"<{len(str(r.plain('content')).splitlines())} lines: see {r.plain('file')}>"
         resources.append(
@@ -67,7 +101,7 @@ def plan(run: Run) -> dict[str, Any]:
                 "retainOnDelete": r.retain_on_delete,
             }
         )
-    return {"resources": resources, "outputs": _public(run.outputs), "warnings": run.warnings}
+    return {"resources": resources, "outputs": _public(run.outputs, looked_up), "warnings": run.warnings}
 
 
 def ordered(resources: list[Registered]) -> list[Registered]:
@@ -203,8 +237,11 @@ def render_plan(stack: str, data: Mapping[str, Any], color: bool = False) -> str
         paint(f"Previewing {PROJECT}/{stack}", "bold")
         + paint(" (offline synth on the mock engine: nothing is created)", "dim"),
         "",
-        paint(f"     {'Type'.ljust(type_width)}Name", "bold"),
     ]
+    # Warnings first, where they are seen: each at the line of the stack file it is about.
+    lines += [f"{paint('warning:', 'yellow')} {w}" for w in data["warnings"]]
+    lines += [""] if data["warnings"] else []
+    lines.append(paint(f"     {'Type'.ljust(type_width)}Name", "bold"))
     for prefix, type_, name, details in rows:
         lines.append(
             f" {paint('+', 'green')}   {paint(prefix, 'dim')}{type_.ljust(type_width - len(prefix))}"
@@ -222,10 +259,7 @@ def render_plan(stack: str, data: Mapping[str, Any], color: bool = False) -> str
         width = max(len(c["what"]) for c in data["adoption"])
         mark = paint("=", "green")
         lines += [f"    {mark} {c['what'].ljust(width)}  {c['importId']}" for c in data["adoption"]]
-
-    if data["warnings"]:
-        lines += ["", paint("Diagnostics:", "bold")]
-        lines += [f"    {paint('warning:', 'yellow')} {w}" for w in data["warnings"]]
+        lines += [f"    {note}" for note in data.get("adoptionNotes", [])]
 
     outputs: Mapping[str, Any] = data["outputs"]
     if outputs:
@@ -283,6 +317,24 @@ def summarize(stack: str, data: Mapping[str, Any], owner: str) -> Summary:
     )
 
 
+def adoption_notes(s: Settings) -> list[str]:
+    """What the real preview decides from what it finds, beside the import list."""
+    notes = []
+    if not s.workflow.name and not s.workflow.via_pull_request:
+        notes.append(
+            f"workflow name: kept from the existing file at deploy (offline, none: 'build-push ({s.stack})')"
+        )
+    if s.auth.mode == "oidc":
+        repo = f"{s.owner}/{s.github.repository}"
+        scopes = ["", *([f" --env {s.github.environment}"] if s.github.environment else [])]
+        notes.append(
+            "login secrets a password pipeline left (looked up at deploy; a warning names each found): "
+            "nothing reads them with OIDC, but they work until deleted, and so does the RAM user's password:"
+        )
+        notes += [f"    gh secret delete {name} -R {repo}{env}" for env in scopes for name in LOGIN_SECRETS]
+    return notes
+
+
 def _workflow_file(run: Run) -> Registered | None:
     files = run.of_type(FILE_TYPE)
     wanted = run.outputs.get("workflowPath")
@@ -295,9 +347,14 @@ def synthesize(stack: str, out_dir: Path = BUILD_DIR, stacks_dir: Path = STACKS_
     run = run_program(values, secrets, stack=stack)
     data = plan(run)
     settings = parse(values, secrets, stack)
+    # A warning about a key points at the line that sets it.
+    path = stack_path(stack, stacks_dir)
+    at = {message: line_of(path, key) for key, message in settings.warnings}
+    data["warnings"] = [f"{shown(path)}:{at[w]}: {w}" if at.get(w) else w for w in run.warnings]
     if settings.adopt:
         # Offline, nothing exists: the plan creates everything. What `adopt` would import instead:
         data["adoption"] = [{"what": what, "importId": i} for what, i in ImportIds(settings).candidates()]
+        data["adoptionNotes"] = adoption_notes(settings)
     target = out_dir / stack
     target.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {
