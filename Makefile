@@ -11,7 +11,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+# The node packages of the tests' job-graph harness (tests/jobgraph/), exactly as package-lock.json pins them.
+node_modules/.installed: package.json package-lock.json
+	npm ci --include=dev --ignore-scripts --no-audit --no-fund
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
 
 synth: install
 	@$(PY) -m tools.synth $(STACK)

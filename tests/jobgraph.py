@@ -1,0 +1,163 @@
+"""Which jobs of a GitHub Actions workflow run for a given event, decided by GitHub's own code.
+
+The workflow is read by GitHub's workflow parser (npm ``@actions/workflow-parser``: schema validation,
+``needs`` checks, and the implicit ``success() && (...)`` around an ``if:`` with no status function) and each
+job's ``if:`` is evaluated by GitHub's expression evaluator (npm ``@actions/expressions``), in one node
+process per batch: ``tests/jobgraph/simulate.mjs``, which documents the model with links to GitHub's docs.
+In short:
+
+- ``triggered``: the event is listed under ``on:``; for ``push`` the ``branches``/``tags`` filters (and their
+  ``-ignore`` forms) with GitHub's pattern syntax, where a push with only ``branches`` filters doesn't run
+  for tags and the reverse; for ``pull_request`` the ``branches`` filter is matched against the BASE branch.
+  ``paths``/``paths-ignore`` filters and activity ``types`` are ignored.
+- jobs run in dependency order; a job runs when its ``if:`` is true, with the contexts ``github``, ``inputs``
+  (workflow_dispatch, typed), ``needs`` (direct needs: ``result`` and ``outputs``) and ``vars``. At job level
+  ``success()`` means every ancestor (transitively) succeeded, ``failure()`` that some ancestor failed,
+  ``cancelled()`` that a job ended ``cancelled`` before this one's turn, ``always()`` is true.
+- a job that runs ends with the case's ``outcomes`` entry (``success`` by default); a matrix job is one job.
+
+The node packages are installed by ``make install`` (``npm ci`` into ``node_modules/``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+_NODE_DIR = Path(__file__).resolve().parent / "jobgraph"
+_SCRIPT = _NODE_DIR / "simulate.mjs"
+# Lets node 20 load @actions/workflow-parser, whose dist imports JSON without `with { type: "json" }`.
+_HOOK = _NODE_DIR / "register-json-hook.mjs"
+_PARSER = ROOT / "node_modules" / "@actions" / "workflow-parser" / "package.json"
+_TIMEOUT_S = 300
+
+RESULTS = ("success", "failure", "cancelled", "skipped")
+
+
+class JobGraphError(RuntimeError):
+    """The node side failed (bad case, missing packages, a bug): the message carries its stderr."""
+
+
+class WorkflowParseError(ValueError):
+    """GitHub's workflow parser refused the workflow; ``messages`` are its error messages."""
+
+    def __init__(self, case_index: int, messages: Sequence[str]) -> None:
+        self.case_index = case_index
+        self.messages = list(messages)
+        super().__init__(
+            f"case {case_index}: the workflow parser refused the workflow:\n" + "\n".join(messages)
+        )
+
+
+@dataclass(frozen=True)
+class Case:
+    """One event to simulate against one workflow file."""
+
+    workflow: str
+    """The workflow file's YAML text."""
+    event: str
+    """``push``, ``workflow_dispatch``, ``pull_request``, ``workflow_run``, ..."""
+    ref: str
+    """``refs/heads/main``, ``refs/tags/v1.2.3``, ``refs/pull/7/merge``."""
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    """workflow_dispatch inputs given (the others take the workflow's defaults); bool/str/int as typed."""
+    outcomes: Mapping[str, str] = field(default_factory=dict)
+    """Job id -> its result IF it runs: ``success`` (default), ``failure`` or ``cancelled``."""
+    outputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Job id -> its outputs IF it runs (``needs.<id>.outputs`` of its dependants); undeclared ones raise."""
+    vars: Mapping[str, str] = field(default_factory=dict)
+    """The ``vars`` context."""
+    base_ref: str | None = None
+    """pull_request(_target): the base branch name (``github.base_ref``); required for those events."""
+    head_ref: str | None = None
+    """pull_request(_target): the head branch name (``github.head_ref``); ``feature`` when not given."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workflow": self.workflow,
+            "event": self.event,
+            "ref": self.ref,
+            "inputs": dict(self.inputs),
+            "outcomes": dict(self.outcomes),
+            "outputs": {job: dict(values) for job, values in self.outputs.items()},
+            "vars": dict(self.vars),
+            "base_ref": self.base_ref,
+            "head_ref": self.head_ref,
+        }
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to each job of the workflow for one case."""
+
+    triggered: bool
+    """Whether the workflow's ``on:`` starts a run for the case's event and ref (``paths`` ignored)."""
+    jobs: Mapping[str, str]
+    """Every job id of the workflow -> ``success``, ``failure``, ``cancelled`` or ``skipped``."""
+
+    def ran(self) -> set[str]:
+        """The jobs that ran (whatever their result), i.e. were not skipped."""
+        return {job for job, result in self.jobs.items() if result != "skipped"}
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise JobGraphError("node is not on PATH (the jobgraph harness needs node >= 20)")
+    if not _PARSER.is_file():
+        raise JobGraphError(f"{_PARSER.relative_to(ROOT)} is missing: run `make install` (npm ci)")
+    return node
+
+
+def _result(index: int, raw: Any) -> Result:
+    if not isinstance(raw, dict):
+        raise JobGraphError(f"case {index}: the node side answered {raw!r}")
+    if "errors" in raw:
+        raise WorkflowParseError(index, [str(message) for message in raw["errors"]])
+    triggered, jobs = raw.get("triggered"), raw.get("jobs")
+    if not isinstance(triggered, bool) or not isinstance(jobs, dict):
+        raise JobGraphError(f"case {index}: the node side answered {raw!r}")
+    if any(not isinstance(result, str) or result not in RESULTS for result in jobs.values()):
+        raise JobGraphError(f"case {index}: unexpected job results {jobs!r}")
+    return Result(triggered=triggered, jobs=dict(jobs))
+
+
+def simulate(cases: Sequence[Case]) -> list[Result]:
+    """The results of all ``cases``, in order, from ONE node process.
+
+    Raises WorkflowParseError when the parser refuses a case's workflow, JobGraphError on anything else the
+    node side rejects (a job, input or output the workflow doesn't declare, a bad outcome, ...).
+    """
+    if not cases:
+        return []
+    request = json.dumps({"cases": [case.to_json() for case in cases]})
+    process = subprocess.run(
+        [_node(), "--import", _HOOK.as_uri(), str(_SCRIPT)],
+        input=request,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=_TIMEOUT_S,
+        check=False,
+    )
+    if process.returncode != 0:
+        raise JobGraphError(f"node exited with {process.returncode}:\n{process.stderr.strip()}")
+    try:
+        answer = json.loads(process.stdout)
+    except json.JSONDecodeError as error:
+        raise JobGraphError(f"node wrote no JSON ({error}):\n{process.stdout}\n{process.stderr}") from error
+    raw_results = answer.get("results") if isinstance(answer, dict) else None
+    if not isinstance(raw_results, list) or len(raw_results) != len(cases):
+        raise JobGraphError(f"node answered {len(cases)} cases with {answer!r}")
+    return [_result(index, raw) for index, raw in enumerate(raw_results)]
+
+
+def simulate_one(case: Case) -> Result:
+    """The result of one case (one node process; prefer ``simulate`` for tables of cases)."""
+    return simulate([case])[0]
