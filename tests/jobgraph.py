@@ -115,11 +115,14 @@ def _node() -> str:
     return node
 
 
-def _result(index: int, raw: Any) -> Result:
+def _outcome(index: int, raw: Any) -> Result | JobGraphError | WorkflowParseError:
+    """One case's answer from the node side: its Result, or the error the case raises."""
     if not isinstance(raw, dict):
         raise JobGraphError(f"case {index}: the node side answered {raw!r}")
     if "errors" in raw:
-        raise WorkflowParseError(index, [str(message) for message in raw["errors"]])
+        return WorkflowParseError(index, [str(message) for message in raw["errors"]])
+    if "case_error" in raw:
+        return JobGraphError(str(raw["case_error"]))
     triggered, jobs = raw.get("triggered"), raw.get("jobs")
     if not isinstance(triggered, bool) or not isinstance(jobs, dict):
         raise JobGraphError(f"case {index}: the node side answered {raw!r}")
@@ -128,18 +131,14 @@ def _result(index: int, raw: Any) -> Result:
     return Result(triggered=triggered, jobs=dict(jobs))
 
 
-def simulate(cases: Sequence[Case]) -> list[Result]:
-    """The results of all ``cases``, in order, from ONE node process.
-
-    Raises WorkflowParseError when the parser refuses a case's workflow, JobGraphError on anything else the
-    node side rejects (a job, input or output the workflow doesn't declare, a bad outcome, ...).
-    """
-    if not cases:
-        return []
-    request = json.dumps({"cases": [case.to_json() for case in cases]})
+def _answers(cases: Sequence[Case], *, case_errors: bool) -> list[Any]:
+    """The node side's raw answers to ``cases``, in order, from ONE node process."""
+    request: dict[str, Any] = {"cases": [case.to_json() for case in cases]}
+    if case_errors:
+        request["case_errors"] = True
     process = subprocess.run(
         [_node(), "--import", _HOOK.as_uri(), str(_SCRIPT)],
-        input=request,
+        input=json.dumps(request),
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -155,7 +154,36 @@ def simulate(cases: Sequence[Case]) -> list[Result]:
     raw_results = answer.get("results") if isinstance(answer, dict) else None
     if not isinstance(raw_results, list) or len(raw_results) != len(cases):
         raise JobGraphError(f"node answered {len(cases)} cases with {answer!r}")
-    return [_result(index, raw) for index, raw in enumerate(raw_results)]
+    return raw_results
+
+
+def simulate(cases: Sequence[Case]) -> list[Result]:
+    """The results of all ``cases``, in order, from ONE node process.
+
+    Raises WorkflowParseError when the parser refuses a case's workflow, JobGraphError on anything else the
+    node side rejects (a job, input or output the workflow doesn't declare, a bad outcome, ...).
+    """
+    if not cases:
+        return []
+    results = []
+    for index, raw in enumerate(_answers(cases, case_errors=False)):
+        outcome = _outcome(index, raw)
+        if isinstance(outcome, Exception):
+            raise outcome
+        results.append(outcome)
+    return results
+
+
+def simulate_each(cases: Sequence[Case]) -> list[Result | JobGraphError | WorkflowParseError]:
+    """Like ``simulate``, but a case that ``simulate`` would raise for gets its error in its place, and the
+    other cases still get their results (one node process; for tables of cases that mix good and bad ones).
+
+    Only the errors of single cases are returned: a failure of the node side itself (node missing, a bug of
+    the harness, an answer it can't read) still raises JobGraphError.
+    """
+    if not cases:
+        return []
+    return [_outcome(index, raw) for index, raw in enumerate(_answers(cases, case_errors=True))]
 
 
 def simulate_one(case: Case) -> Result:

@@ -1,16 +1,29 @@
 """The job-graph harness (tests/jobgraph.py) itself: GitHub's job-level rules on small workflows.
 
-Each test is one batch (one node process) where it can be: `run_each` and `triggers` take tables.
+Starting node costs about half a second, so the cases of all the tests are registered at import time (`add`
+and the helpers below return the case's key) and answered by ONE node process per module: the `results`
+fixture, with `simulate_each`, so a case the harness refuses gets its own error and spoils no other test.
+Each test reads its own cases: `results(key)` is the case's Result, or raises the error the case raised.
+Only the tests of `simulate` itself (batching, raising) start node processes of their own.
 """
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from tests.jobgraph import Case, JobGraphError, Result, WorkflowParseError, simulate, simulate_one
+from tests.jobgraph import (
+    Case,
+    JobGraphError,
+    Result,
+    WorkflowParseError,
+    simulate,
+    simulate_each,
+    simulate_one,
+)
 
 MAIN = "refs/heads/main"
 TAG = "refs/tags/v1.2.3"
@@ -37,64 +50,116 @@ def workflow(on: str, **jobs: str) -> str:
     return f"on:\n{on}\njobs:\n" + "\n".join(f"  {name}:\n{body}" for name, body in jobs.items()) + "\n"
 
 
-def run(wf: str, event: str = "push", ref: str = MAIN, **kwargs: Any) -> Result:
-    return simulate_one(Case(workflow=wf, event=event, ref=ref, **kwargs))
+# --- the module's batch --------------------------------------------------------------------------------
+
+CASES: list[Case] = []
 
 
-def run_each(wf: str, *variants: dict[str, Any]) -> list[Result]:
-    """One batch: the workflow under each variant (keyword arguments of Case; default a push to main)."""
-    return simulate(
-        [Case(**{"workflow": wf, "event": "push", "ref": MAIN, **variant}) for variant in variants]
-    )
+def add(wf: str, event: str = "push", ref: str = MAIN, **kwargs: Any) -> int:
+    """Registers a case (keyword arguments of Case; default a push to main); returns its key for `results`."""
+    CASES.append(Case(workflow=wf, event=event, ref=ref, **kwargs))
+    return len(CASES) - 1
 
 
-def triggers(on: str, *events: tuple[str, str] | tuple[str, str, str]) -> list[bool]:
-    """One batch: for each (event, ref[, base_ref]), does a workflow with this `on:` start a run?"""
+def add_each(wf: str, *variants: dict[str, Any]) -> list[int]:
+    """The workflow under each variant (keyword arguments of `add`)."""
+    return [add(wf, **variant) for variant in variants]
+
+
+def add_triggers(on: str, *events: tuple[str, str] | tuple[str, str, str]) -> list[int]:
+    """For each (event, ref[, base_ref]): a workflow with this `on:` (read with `results.triggered`)."""
     wf = workflow(on, a=job())
-    cases = [Case(wf, event[0], event[1], base_ref=event[2] if len(event) > 2 else None) for event in events]
-    return [result.triggered for result in simulate(cases)]
+    return [add(wf, event[0], event[1], base_ref=event[2] if len(event) > 2 else None) for event in events]
+
+
+class Results:
+    """The outcomes of the module's batch, by the keys `add` returned."""
+
+    def __init__(self, outcomes: Sequence[Result | JobGraphError | WorkflowParseError]) -> None:
+        self._outcomes = list(outcomes)
+
+    def __call__(self, key: int) -> Result:
+        """The case's Result; raises the error the case raised (as `simulate` would)."""
+        outcome = self._outcomes[key]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def triggered(self, keys: Sequence[int]) -> list[bool]:
+        return [self(key).triggered for key in keys]
+
+
+@pytest.fixture(scope="module")
+def results() -> Results:
+    return Results(simulate_each(CASES))
 
 
 # --- status functions and the implicit success() ------------------------------------------------------
 
-
-def test_a_job_whose_need_failed_is_skipped() -> None:
-    wf = workflow(PUSH, build=job(), next=job(needs=["build"]))
-    assert run(wf, outcomes={"build": "failure"}).jobs == {"build": "failure", "next": "skipped"}
+FAILED_NEED = add(workflow(PUSH, build=job(), next=job(needs=["build"])), outcomes={"build": "failure"})
 
 
-def test_a_job_whose_need_failed_runs_with_not_cancelled_failure_or_always() -> None:
-    conds = ["${{ !cancelled() }}", "failure()", "${{ failure() }}", "always()", "${{ always() }}"]
-    wfs = [workflow(PUSH, build=job(), next=job(needs=["build"], cond=cond)) for cond in conds]
-    results = simulate([Case(wf, "push", MAIN, outcomes={"build": "failure"}) for wf in wfs])
-    assert {cond: r.jobs["next"] for cond, r in zip(conds, results, strict=True)} == dict.fromkeys(
-        conds, "success"
+def test_a_job_whose_need_failed_is_skipped(results: Results) -> None:
+    assert results(FAILED_NEED).jobs == {"build": "failure", "next": "skipped"}
+
+
+CONTINUE_CONDS = ["${{ !cancelled() }}", "failure()", "${{ failure() }}", "always()", "${{ always() }}"]
+CONTINUE = {
+    cond: add(
+        workflow(PUSH, build=job(), next=job(needs=["build"], cond=cond)), outcomes={"build": "failure"}
+    )
+    for cond in CONTINUE_CONDS
+}
+
+
+def test_a_job_whose_need_failed_runs_with_not_cancelled_failure_or_always(results: Results) -> None:
+    assert {cond: results(key).jobs["next"] for cond, key in CONTINUE.items()} == dict.fromkeys(
+        CONTINUE_CONDS, "success"
     )
 
 
-def test_failure_is_false_when_nothing_failed() -> None:
-    wf = workflow(PUSH, build=job(), on_fail=job(needs=["build"], cond="failure()"))
-    assert run(wf).jobs == {"build": "success", "on_fail": "skipped"}
+NOTHING_FAILED = add(workflow(PUSH, build=job(), on_fail=job(needs=["build"], cond="failure()")))
 
 
-def test_a_plain_condition_gets_the_implicit_success_and_is_skipped_after_a_failed_need() -> None:
-    wf = workflow(PUSH, build=job(), release=job(needs=["build"], cond="github.ref_type == 'tag'"))
-    tag, failed, branch = run_each(wf, {"ref": TAG}, {"ref": TAG, "outcomes": {"build": "failure"}}, {})
+def test_failure_is_false_when_nothing_failed(results: Results) -> None:
+    assert results(NOTHING_FAILED).jobs == {"build": "success", "on_fail": "skipped"}
+
+
+IMPLICIT_SUCCESS = add_each(
+    workflow(PUSH, build=job(), release=job(needs=["build"], cond="github.ref_type == 'tag'")),
+    {"ref": TAG},
+    {"ref": TAG, "outcomes": {"build": "failure"}},
+    {},
+)
+
+
+def test_a_plain_condition_gets_the_implicit_success_and_is_skipped_after_a_failed_need(
+    results: Results,
+) -> None:
+    tag, failed, branch = (results(key) for key in IMPLICIT_SUCCESS)
     assert tag.jobs == {"build": "success", "release": "success"}
     assert failed.jobs == {"build": "failure", "release": "skipped"}
     assert branch.jobs == {"build": "success", "release": "skipped"}
 
 
-def test_implicit_success_looks_at_every_ancestor_so_the_grandchild_of_a_skipped_job_is_skipped() -> None:
-    # `gate` is skipped; `report` runs anyway (`!cancelled()`), but the implicit success() of its
-    # dependant `publish` sees the skipped grandparent and is false; `announce` says `!cancelled()` itself.
-    jobs = {
-        "gate": job(cond="github.ref_type == 'tag'"),
-        "report": job(needs=["gate"], cond="${{ !cancelled() }}"),
-        "publish": job(needs=["report"]),
-        "announce": job(needs=["report"], cond="${{ !cancelled() }}"),
-    }
-    result = run(workflow(PUSH, **jobs), ref=MAIN)
+# `gate` is skipped; `report` runs anyway (`!cancelled()`), but the implicit success() of its
+# dependant `publish` sees the skipped grandparent and is false; `announce` says `!cancelled()` itself.
+SKIPPED_GRANDPARENT = add(
+    workflow(
+        PUSH,
+        gate=job(cond="github.ref_type == 'tag'"),
+        report=job(needs=["gate"], cond="${{ !cancelled() }}"),
+        publish=job(needs=["report"]),
+        announce=job(needs=["report"], cond="${{ !cancelled() }}"),
+    ),
+    ref=MAIN,
+)
+
+
+def test_implicit_success_looks_at_every_ancestor_so_the_grandchild_of_a_skipped_job_is_skipped(
+    results: Results,
+) -> None:
+    result = results(SKIPPED_GRANDPARENT)
     assert result.jobs == {
         "gate": "skipped",
         "report": "success",
@@ -104,24 +169,36 @@ def test_implicit_success_looks_at_every_ancestor_so_the_grandchild_of_a_skipped
     assert result.ran() == {"report", "announce"}
 
 
-def test_failure_is_true_when_any_ancestor_failed_not_only_a_direct_need() -> None:
-    jobs = {
-        "build": job(),
-        "report": job(needs=["build"], cond="always()"),
-        "alert": job(needs=["report"], cond="failure()"),
-    }
-    result = run(workflow(PUSH, **jobs), outcomes={"build": "failure"})
-    assert result.jobs == {"build": "failure", "report": "success", "alert": "success"}
+FAILED_ANCESTOR = add(
+    workflow(
+        PUSH,
+        build=job(),
+        report=job(needs=["build"], cond="always()"),
+        alert=job(needs=["report"], cond="failure()"),
+    ),
+    outcomes={"build": "failure"},
+)
 
 
-def test_cancelled_is_true_after_a_job_was_cancelled_and_then_success_is_false() -> None:
-    jobs = {
-        "build": job(),
-        "cleanup": job(needs=["build"], cond="cancelled()"),
-        "deploy": job(needs=["build"], cond="always() && success()"),
-        "notify": job(needs=["build"], cond="always()"),
-    }
-    cancelled, succeeded = run_each(workflow(PUSH, **jobs), {"outcomes": {"build": "cancelled"}}, {})
+def test_failure_is_true_when_any_ancestor_failed_not_only_a_direct_need(results: Results) -> None:
+    assert results(FAILED_ANCESTOR).jobs == {"build": "failure", "report": "success", "alert": "success"}
+
+
+CANCELLED = add_each(
+    workflow(
+        PUSH,
+        build=job(),
+        cleanup=job(needs=["build"], cond="cancelled()"),
+        deploy=job(needs=["build"], cond="always() && success()"),
+        notify=job(needs=["build"], cond="always()"),
+    ),
+    {"outcomes": {"build": "cancelled"}},
+    {},
+)
+
+
+def test_cancelled_is_true_after_a_job_was_cancelled_and_then_success_is_false(results: Results) -> None:
+    cancelled, succeeded = (results(key) for key in CANCELLED)
     assert cancelled.jobs == {
         "build": "cancelled",
         "cleanup": "success",
@@ -136,111 +213,164 @@ def test_cancelled_is_true_after_a_job_was_cancelled_and_then_success_is_false()
     }
 
 
-def test_a_cancelled_job_cancels_the_run_for_every_later_job_not_only_its_dependants() -> None:
-    jobs = {
-        "lint": job(),
-        "build": job(),
-        "cleanup": job(needs=["build"], cond="cancelled()"),
-        "deploy": job(needs=["build"]),
-    }
-    result = run(workflow(PUSH, **jobs), outcomes={"lint": "cancelled"})
-    assert result.jobs == {"lint": "cancelled", "build": "success", "cleanup": "success", "deploy": "skipped"}
+CANCELLED_RUN = add(
+    workflow(
+        PUSH,
+        lint=job(),
+        build=job(),
+        cleanup=job(needs=["build"], cond="cancelled()"),
+        deploy=job(needs=["build"]),
+    ),
+    outcomes={"lint": "cancelled"},
+)
 
 
-def test_status_functions_with_job_ids_look_only_at_those_jobs() -> None:
-    jobs = {
-        "a": job(),
-        "b": job(),
-        "only_b_ok": job(needs=["a", "b"], cond="success('b')"),
-        "b_failed": job(needs=["a", "b"], cond="failure('b')"),
-        "a_failed": job(needs=["a", "b"], cond="failure('a')"),
+def test_a_cancelled_job_cancels_the_run_for_every_later_job_not_only_its_dependants(
+    results: Results,
+) -> None:
+    assert results(CANCELLED_RUN).jobs == {
+        "lint": "cancelled",
+        "build": "success",
+        "cleanup": "success",
+        "deploy": "skipped",
     }
-    result = run(workflow(PUSH, **jobs), outcomes={"a": "failure"})
-    assert result.ran() == {"a", "b", "only_b_ok", "a_failed"}
+
+
+STATUS_WITH_IDS = add(
+    workflow(
+        PUSH,
+        a=job(),
+        b=job(),
+        only_b_ok=job(needs=["a", "b"], cond="success('b')"),
+        b_failed=job(needs=["a", "b"], cond="failure('b')"),
+        a_failed=job(needs=["a", "b"], cond="failure('a')"),
+    ),
+    outcomes={"a": "failure"},
+)
+STATUS_WITH_AN_UNKNOWN_ID = add(workflow(PUSH, a=job(), b=job(needs=["a"], cond="success('zz')")))
+
+
+def test_status_functions_with_job_ids_look_only_at_those_jobs(results: Results) -> None:
+    assert results(STATUS_WITH_IDS).ran() == {"a", "b", "only_b_ok", "a_failed"}
     with pytest.raises(JobGraphError, match="'zz', which is not in its dependency chain"):
-        run(workflow(PUSH, a=job(), b=job(needs=["a"], cond="success('zz')")))
+        results(STATUS_WITH_AN_UNKNOWN_ID)
 
 
-def test_a_job_that_runs_ends_with_its_given_outcome() -> None:
-    wf = workflow(PUSH, a=job(), b=job(needs=["a"], cond="always()"))
-    assert run(wf, outcomes={"a": "failure", "b": "cancelled"}).jobs == {"a": "failure", "b": "cancelled"}
+GIVEN_OUTCOME = add(
+    workflow(PUSH, a=job(), b=job(needs=["a"], cond="always()")), outcomes={"a": "failure", "b": "cancelled"}
+)
+
+
+def test_a_job_that_runs_ends_with_its_given_outcome(results: Results) -> None:
+    assert results(GIVEN_OUTCOME).jobs == {"a": "failure", "b": "cancelled"}
 
 
 # --- the needs and vars contexts -----------------------------------------------------------------------
 
+NEEDS_CONTEXT = add_each(
+    workflow(
+        PUSH,
+        changes=job(outputs=["api"]),
+        build=job(needs=["changes"], cond="needs.changes.outputs.api == 'true'"),
+        report=job(needs=["build"], cond="always() && needs.build.result == 'skipped'"),
+    ),
+    {"outputs": {"changes": {"api": "true"}}},
+    {"outputs": {"changes": {"api": "false"}}},
+    {},
+)
 
-def test_needs_outputs_and_result_reach_the_condition() -> None:
-    jobs = {
-        "changes": job(outputs=["api"]),
-        "build": job(needs=["changes"], cond="needs.changes.outputs.api == 'true'"),
-        "report": job(needs=["build"], cond="always() && needs.build.result == 'skipped'"),
-    }
-    changed, unchanged, not_given = run_each(
-        workflow(PUSH, **jobs),
-        {"outputs": {"changes": {"api": "true"}}},
-        {"outputs": {"changes": {"api": "false"}}},
-        {},
-    )
+
+def test_needs_outputs_and_result_reach_the_condition(results: Results) -> None:
+    changed, unchanged, not_given = (results(key) for key in NEEDS_CONTEXT)
     assert changed.jobs == {"changes": "success", "build": "success", "report": "skipped"}
     assert unchanged.jobs == {"changes": "success", "build": "skipped", "report": "success"}
     # A declared output the case doesn't give is empty.
     assert not_given.jobs == unchanged.jobs
 
 
-def test_an_output_of_a_job_that_did_not_run_is_empty() -> None:
-    jobs = {
-        "changes": job(cond="github.ref_type == 'tag'", outputs=["api"]),
-        "check": job(needs=["changes"], cond="always() && needs.changes.outputs.api == ''"),
-    }
-    result = run(workflow(PUSH, **jobs), ref=MAIN, outputs={"changes": {"api": "true"}})
-    assert result.jobs == {"changes": "skipped", "check": "success"}
+OUTPUT_OF_A_SKIPPED_JOB = add(
+    workflow(
+        PUSH,
+        changes=job(cond="github.ref_type == 'tag'", outputs=["api"]),
+        check=job(needs=["changes"], cond="always() && needs.changes.outputs.api == ''"),
+    ),
+    ref=MAIN,
+    outputs={"changes": {"api": "true"}},
+)
 
 
-def test_needs_holds_only_the_direct_needs() -> None:
-    jobs = {
-        "a": job(),
-        "b": job(needs=["a"]),
-        "c": job(needs=["b"], cond="needs.a.result == 'success'"),
-        "d": job(needs=["b"], cond="needs.b.result == 'success'"),
-    }
-    assert run(workflow(PUSH, **jobs)).jobs == {
-        "a": "success",
-        "b": "success",
-        "c": "skipped",
-        "d": "success",
-    }
+def test_an_output_of_a_job_that_did_not_run_is_empty(results: Results) -> None:
+    assert results(OUTPUT_OF_A_SKIPPED_JOB).jobs == {"changes": "skipped", "check": "success"}
 
 
-def test_vars_reach_the_condition() -> None:
-    wf = workflow(PUSH, a=job(cond="vars.DEPLOY == 'on'"))
-    results = run_each(wf, {"vars": {"DEPLOY": "on"}}, {"vars": {"DEPLOY": "off"}}, {})
-    assert [r.ran() for r in results] == [{"a"}, set(), set()]
-
-
-def test_a_matrix_job_counts_as_one_job() -> None:
-    matrix = job() + "\n    strategy:\n      matrix:\n        python: ['3.11', '3.12']"
-    result = run(workflow(PUSH, test=matrix, after=job(needs=["test"])))
-    assert result.jobs == {"test": "success", "after": "success"}
-
-
-def test_github_context_for_a_tag_push() -> None:
-    cond = (
-        "github.event_name == 'push' && github.ref == 'refs/tags/v1.2.3' && github.ref_name == 'v1.2.3'"
-        " && github.ref_type == 'tag' && github.repository == 'acme/shop' && github.base_ref == ''"
-        " && startsWith(github.ref, 'refs/tags/v') && github.sha != ''"
+DIRECT_NEEDS = add(
+    workflow(
+        PUSH,
+        a=job(),
+        b=job(needs=["a"]),
+        c=job(needs=["b"], cond="needs.a.result == 'success'"),
+        d=job(needs=["b"], cond="needs.b.result == 'success'"),
     )
-    assert run(workflow(PUSH, a=job(cond=cond)), ref=TAG).ran() == {"a"}
+)
 
 
-def test_github_context_for_a_pull_request() -> None:
-    cond = (
-        "github.base_ref == 'main' && github.event.pull_request.base.ref == 'main'"
-        " && github.head_ref == 'topic' && github.event.pull_request.head.ref == 'topic'"
-        " && github.ref_name == '7/merge'"
+def test_needs_holds_only_the_direct_needs(results: Results) -> None:
+    assert results(DIRECT_NEEDS).jobs == {"a": "success", "b": "success", "c": "skipped", "d": "success"}
+
+
+VARS = add_each(
+    workflow(PUSH, a=job(cond="vars.DEPLOY == 'on'")),
+    {"vars": {"DEPLOY": "on"}},
+    {"vars": {"DEPLOY": "off"}},
+    {},
+)
+
+
+def test_vars_reach_the_condition(results: Results) -> None:
+    assert [results(key).ran() for key in VARS] == [{"a"}, set(), set()]
+
+
+MATRIX = add(
+    workflow(
+        PUSH,
+        test=job() + "\n    strategy:\n      matrix:\n        python: ['3.11', '3.12']",
+        after=job(needs=["test"]),
     )
-    wf = workflow("  pull_request:", a=job(cond=cond))
-    case = Case(workflow=wf, event="pull_request", ref=PR, base_ref="main", head_ref="topic")
-    assert simulate_one(case).ran() == {"a"}
+)
+
+
+def test_a_matrix_job_counts_as_one_job(results: Results) -> None:
+    assert results(MATRIX).jobs == {"test": "success", "after": "success"}
+
+
+TAG_PUSH_COND = (
+    "github.event_name == 'push' && github.ref == 'refs/tags/v1.2.3' && github.ref_name == 'v1.2.3'"
+    " && github.ref_type == 'tag' && github.repository == 'acme/shop' && github.base_ref == ''"
+    " && startsWith(github.ref, 'refs/tags/v') && github.sha != ''"
+)
+TAG_PUSH_CONTEXT = add(workflow(PUSH, a=job(cond=TAG_PUSH_COND)), ref=TAG)
+
+
+def test_github_context_for_a_tag_push(results: Results) -> None:
+    assert results(TAG_PUSH_CONTEXT).ran() == {"a"}
+
+
+PULL_REQUEST_COND = (
+    "github.base_ref == 'main' && github.event.pull_request.base.ref == 'main'"
+    " && github.head_ref == 'topic' && github.event.pull_request.head.ref == 'topic'"
+    " && github.ref_name == '7/merge'"
+)
+PULL_REQUEST_CONTEXT = add(
+    workflow("  pull_request:", a=job(cond=PULL_REQUEST_COND)),
+    event="pull_request",
+    ref=PR,
+    base_ref="main",
+    head_ref="topic",
+)
+
+
+def test_github_context_for_a_pull_request(results: Results) -> None:
+    assert results(PULL_REQUEST_CONTEXT).ran() == {"a"}
 
 
 # --- workflow_dispatch inputs --------------------------------------------------------------------------
@@ -262,187 +392,280 @@ DISPATCH = """\
         default: staging"""
 
 
-def dispatch(*rows: tuple[str, dict[str, Any]]) -> list[bool]:
-    """One batch: for each (condition of the only job, inputs given), does the job run?"""
-    cases = [
-        Case(
-            workflow=workflow(DISPATCH, a=job(cond=cond)), event="workflow_dispatch", ref=MAIN, inputs=inputs
-        )
-        for cond, inputs in rows
+def add_dispatch(*rows: tuple[str, dict[str, Any]]) -> list[int]:
+    """For each (condition of the only job, inputs given): a dispatch (read with `ran_a`)."""
+    return [
+        add(workflow(DISPATCH, a=job(cond=cond)), "workflow_dispatch", inputs=inputs) for cond, inputs in rows
     ]
-    return [result.jobs["a"] == "success" for result in simulate(cases)]
 
 
-def test_dispatch_boolean_input_takes_its_default_when_not_given() -> None:
-    assert dispatch(
-        ("inputs.dry_run", {}),
-        ("inputs.dry_run", {"dry_run": False}),
-        ("inputs.force", {}),  # no default: false
-        ("inputs.force", {"force": True}),
-    ) == [True, False, False, True]
+def ran_a(results: Results, keys: Sequence[int]) -> list[bool]:
+    return [results(key).jobs["a"] == "success" for key in keys]
 
 
-def test_dispatch_boolean_input_is_a_boolean_in_inputs_and_a_string_in_github_event_inputs() -> None:
-    assert dispatch(
-        ("inputs.dry_run == true", {}),
-        ("inputs.dry_run == 'true'", {}),
-        ("github.event.inputs.dry_run == 'true'", {}),
-        ("inputs.dry_run", {"dry_run": False}),
-        # The string 'false' is truthy: the classic mistake.
-        ("github.event.inputs.dry_run", {"dry_run": False}),
-    ) == [True, False, True, False, True]
-
-
-def test_dispatch_number_and_choice_inputs_are_typed() -> None:
-    assert dispatch(
-        ("inputs.level == 2 && github.event.inputs.level == '2'", {}),
-        ("inputs.level > 2", {"level": 3}),
-        ("inputs.target == 'staging'", {}),
-        ("inputs.target == 'production'", {"target": "production"}),
-    ) == [True, True, True, True]
-
-
-def test_inputs_are_empty_for_other_events() -> None:
-    wf = workflow(DISPATCH + "\n" + PUSH, a=job(cond="inputs.dry_run"), b=job(cond="inputs.level == ''"))
-    assert run(wf, event="push").jobs == {"a": "skipped", "b": "success"}
-
-
-@pytest.mark.parametrize(
-    ("inputs", "message"),
-    [
-        ({"nope": True}, "input 'nope' is not declared"),
-        ({"dry_run": "false"}, "is not a boolean"),
-        ({"target": "moon"}, "is not one of"),
-    ],
+BOOLEAN_DEFAULTS = add_dispatch(
+    ("inputs.dry_run", {}),
+    ("inputs.dry_run", {"dry_run": False}),
+    ("inputs.force", {}),  # no default: false
+    ("inputs.force", {"force": True}),
 )
-def test_bad_dispatch_inputs_raise(inputs: dict[str, Any], message: str) -> None:
+
+
+def test_dispatch_boolean_input_takes_its_default_when_not_given(results: Results) -> None:
+    assert ran_a(results, BOOLEAN_DEFAULTS) == [True, False, False, True]
+
+
+BOOLEAN_TYPES = add_dispatch(
+    ("inputs.dry_run == true", {}),
+    ("inputs.dry_run == 'true'", {}),
+    ("github.event.inputs.dry_run == 'true'", {}),
+    ("inputs.dry_run", {"dry_run": False}),
+    # The string 'false' is truthy: the classic mistake.
+    ("github.event.inputs.dry_run", {"dry_run": False}),
+)
+
+
+def test_dispatch_boolean_input_is_a_boolean_in_inputs_and_a_string_in_github_event_inputs(
+    results: Results,
+) -> None:
+    assert ran_a(results, BOOLEAN_TYPES) == [True, False, True, False, True]
+
+
+NUMBER_AND_CHOICE = add_dispatch(
+    ("inputs.level == 2 && github.event.inputs.level == '2'", {}),
+    ("inputs.level > 2", {"level": 3}),
+    ("inputs.target == 'staging'", {}),
+    ("inputs.target == 'production'", {"target": "production"}),
+)
+
+
+def test_dispatch_number_and_choice_inputs_are_typed(results: Results) -> None:
+    assert ran_a(results, NUMBER_AND_CHOICE) == [True, True, True, True]
+
+
+INPUTS_OF_A_PUSH = add(
+    workflow(DISPATCH + "\n" + PUSH, a=job(cond="inputs.dry_run"), b=job(cond="inputs.level == ''")),
+    event="push",
+)
+
+
+def test_inputs_are_empty_for_other_events(results: Results) -> None:
+    assert results(INPUTS_OF_A_PUSH).jobs == {"a": "skipped", "b": "success"}
+
+
+BAD_INPUT_VALUES: list[tuple[dict[str, Any], str]] = [
+    ({"nope": True}, "input 'nope' is not declared"),
+    ({"dry_run": "false"}, "is not a boolean"),
+    ({"target": "moon"}, "is not one of"),
+]
+BAD_INPUTS = {
+    message: add(workflow(DISPATCH, a=job()), "workflow_dispatch", inputs=inputs)
+    for inputs, message in BAD_INPUT_VALUES
+}
+
+
+@pytest.mark.parametrize("message", list(BAD_INPUTS))
+def test_bad_dispatch_inputs_raise(results: Results, message: str) -> None:
     with pytest.raises(JobGraphError, match=message):
-        run(workflow(DISPATCH, a=job()), event="workflow_dispatch", inputs=inputs)
+        results(BAD_INPUTS[message])
 
 
-def test_a_required_input_without_default_must_be_given() -> None:
-    on = "  workflow_dispatch:\n    inputs:\n      version:\n        required: true"
-    wf = workflow(on, a=job(cond="inputs.version == '1.0'"))
-    assert run(wf, event="workflow_dispatch", inputs={"version": "1.0"}).ran() == {"a"}
+REQUIRED_INPUT_GIVEN, REQUIRED_INPUT_MISSING = add_each(
+    workflow(
+        "  workflow_dispatch:\n    inputs:\n      version:\n        required: true",
+        a=job(cond="inputs.version == '1.0'"),
+    ),
+    {"event": "workflow_dispatch", "inputs": {"version": "1.0"}},
+    {"event": "workflow_dispatch"},
+)
+
+
+def test_a_required_input_without_default_must_be_given(results: Results) -> None:
+    assert results(REQUIRED_INPUT_GIVEN).ran() == {"a"}
     with pytest.raises(JobGraphError, match="required input 'version'"):
-        run(wf, event="workflow_dispatch")
+        results(REQUIRED_INPUT_MISSING)
 
 
 # --- triggers ------------------------------------------------------------------------------------------
 
-
-def test_push_to_a_listed_branch_triggers_and_another_branch_does_not() -> None:
-    on = "  push:\n    branches: [main, 'release/**']"
-    refs = [MAIN, "refs/heads/release/1.x/fix", "refs/heads/feature", "refs/heads/mainline"]
-    assert triggers(on, *[("push", ref) for ref in refs]) == [True, True, False, False]
-
-
-def test_push_with_only_branches_listed_does_not_trigger_for_tags_and_the_reverse() -> None:
-    assert triggers("  push:\n    branches: [main]", ("push", TAG), ("push", MAIN)) == [False, True]
-    assert triggers("  push:\n    tags: ['v*']", ("push", MAIN), ("push", TAG)) == [False, True]
-    assert triggers("  push:\n    branches-ignore: [wip]", ("push", MAIN), ("push", TAG)) == [True, False]
-    both = "  push:\n    branches: [main]\n    tags: ['v*']"
-    assert triggers(both, ("push", TAG), ("push", MAIN), ("push", "refs/heads/dev")) == [True, True, False]
+LISTED_BRANCHES = add_triggers(
+    "  push:\n    branches: [main, 'release/**']",
+    *[
+        ("push", ref)
+        for ref in [MAIN, "refs/heads/release/1.x/fix", "refs/heads/feature", "refs/heads/mainline"]
+    ],
+)
 
 
-def test_push_without_filters_triggers_for_branches_and_tags() -> None:
-    assert triggers("  push:", ("push", TAG), ("push", "refs/heads/any/thing")) == [True, True]
+def test_push_to_a_listed_branch_triggers_and_another_branch_does_not(results: Results) -> None:
+    assert results.triggered(LISTED_BRANCHES) == [True, True, False, False]
+
+
+ONLY_BRANCHES = add_triggers("  push:\n    branches: [main]", ("push", TAG), ("push", MAIN))
+ONLY_TAGS = add_triggers("  push:\n    tags: ['v*']", ("push", MAIN), ("push", TAG))
+ONLY_BRANCHES_IGNORE = add_triggers("  push:\n    branches-ignore: [wip]", ("push", MAIN), ("push", TAG))
+BRANCHES_AND_TAGS = add_triggers(
+    "  push:\n    branches: [main]\n    tags: ['v*']",
+    ("push", TAG),
+    ("push", MAIN),
+    ("push", "refs/heads/dev"),
+)
+
+
+def test_push_with_only_branches_listed_does_not_trigger_for_tags_and_the_reverse(results: Results) -> None:
+    assert results.triggered(ONLY_BRANCHES) == [False, True]
+    assert results.triggered(ONLY_TAGS) == [False, True]
+    assert results.triggered(ONLY_BRANCHES_IGNORE) == [True, False]
+    assert results.triggered(BRANCHES_AND_TAGS) == [True, True, False]
+
+
+NO_FILTERS = add_triggers("  push:", ("push", TAG), ("push", "refs/heads/any/thing"))
+ONLY_PATHS = add_triggers("  push: {paths: ['src/**']}", ("push", TAG), ("push", MAIN))
+
+
+def test_push_without_filters_triggers_for_branches_and_tags(results: Results) -> None:
+    assert results.triggered(NO_FILTERS) == [True, True]
     # paths filters are not modelled.
-    assert triggers("  push: {paths: ['src/**']}", ("push", TAG), ("push", MAIN)) == [True, True]
+    assert results.triggered(ONLY_PATHS) == [True, True]
 
 
-def test_tag_patterns_follow_githubs_filter_syntax() -> None:
-    on = "  push:\n    tags: ['v[0-9]+.*', '!v*-rc*']"
-    tags = ["v1.2.3", "v10.0", "v1.2-rc1", "version"]
-    assert triggers(on, *[("push", f"refs/tags/{tag}") for tag in tags]) == [True, True, False, False]
+TAG_PATTERNS = add_triggers(
+    "  push:\n    tags: ['v[0-9]+.*', '!v*-rc*']",
+    *[("push", f"refs/tags/{tag}") for tag in ["v1.2.3", "v10.0", "v1.2-rc1", "version"]],
+)
+STAR = add_triggers("  push:\n    tags: ['v*']", ("push", "refs/tags/v1/x"))
+DOUBLE_STAR = add_triggers("  push:\n    tags: ['v**']", ("push", "refs/tags/v1/x"))
+OPTIONAL = add_triggers(
+    "  push:\n    tags: ['colou?r']", ("push", "refs/tags/color"), ("push", "refs/tags/colour")
+)
+ESCAPED = add_triggers("  push:\n    tags: ['a\\+b']", ("push", "refs/tags/a+b"), ("push", "refs/tags/aab"))
+
+
+def test_tag_patterns_follow_githubs_filter_syntax(results: Results) -> None:
+    assert results.triggered(TAG_PATTERNS) == [True, True, False, False]
     # `*` doesn't cross `/`, `**` does.
-    assert triggers("  push:\n    tags: ['v*']", ("push", "refs/tags/v1/x")) == [False]
-    assert triggers("  push:\n    tags: ['v**']", ("push", "refs/tags/v1/x")) == [True]
+    assert results.triggered(STAR) == [False]
+    assert results.triggered(DOUBLE_STAR) == [True]
     # `?` makes the preceding character optional; `\` escapes a special character.
-    optional = "  push:\n    tags: ['colou?r']"
-    assert triggers(optional, ("push", "refs/tags/color"), ("push", "refs/tags/colour")) == [True, True]
-    escaped = "  push:\n    tags: ['a\\+b']"
-    assert triggers(escaped, ("push", "refs/tags/a+b"), ("push", "refs/tags/aab")) == [True, False]
+    assert results.triggered(OPTIONAL) == [True, True]
+    assert results.triggered(ESCAPED) == [True, False]
 
 
-def test_a_later_positive_pattern_includes_again() -> None:
-    on = "  push:\n    branches: ['release/**', '!release/**-alpha', 'release/keep-alpha']"
-    refs = ["release/1.0", "release/1.0-alpha", "release/keep-alpha"]
-    assert triggers(on, *[("push", f"refs/heads/{ref}") for ref in refs]) == [True, False, True]
+INCLUDED_AGAIN = add_triggers(
+    "  push:\n    branches: ['release/**', '!release/**-alpha', 'release/keep-alpha']",
+    *[("push", f"refs/heads/{ref}") for ref in ["release/1.0", "release/1.0-alpha", "release/keep-alpha"]],
+)
 
 
-def test_ignore_filters_exclude() -> None:
-    on = "  push:\n    tags-ignore: ['*-rc*']"
-    assert triggers(on, ("push", TAG), ("push", "refs/tags/v1-rc1")) == [True, False]
+def test_a_later_positive_pattern_includes_again(results: Results) -> None:
+    assert results.triggered(INCLUDED_AGAIN) == [True, False, True]
 
 
-def test_pull_request_branches_filter_the_base_branch() -> None:
-    on = "  pull_request:\n    branches: [main]"
-    assert triggers(on, ("pull_request", PR, "main"), ("pull_request", PR, "develop")) == [True, False]
-    assert triggers("  pull_request:", ("pull_request", PR, "develop"), ("push", MAIN)) == [True, False]
+TAGS_IGNORE = add_triggers("  push:\n    tags-ignore: ['*-rc*']", ("push", TAG), ("push", "refs/tags/v1-rc1"))
 
 
-def test_a_pull_request_case_needs_its_base_branch() -> None:
+def test_ignore_filters_exclude(results: Results) -> None:
+    assert results.triggered(TAGS_IGNORE) == [True, False]
+
+
+PR_BRANCHES = add_triggers(
+    "  pull_request:\n    branches: [main]", ("pull_request", PR, "main"), ("pull_request", PR, "develop")
+)
+PR_ONLY = add_triggers("  pull_request:", ("pull_request", PR, "develop"), ("push", MAIN))
+
+
+def test_pull_request_branches_filter_the_base_branch(results: Results) -> None:
+    assert results.triggered(PR_BRANCHES) == [True, False]
+    assert results.triggered(PR_ONLY) == [True, False]
+
+
+PR_WITHOUT_BASE = add(workflow("  pull_request:", a=job()), event="pull_request", ref=PR)
+
+
+def test_a_pull_request_case_needs_its_base_branch(results: Results) -> None:
     with pytest.raises(JobGraphError, match="base_ref"):
-        run(workflow("  pull_request:", a=job()), event="pull_request", ref=PR)
+        results(PR_WITHOUT_BASE)
 
 
-def test_an_unlisted_event_does_not_trigger_and_every_job_is_skipped() -> None:
-    wf = workflow("  push:\n    branches: [main]", a=job(), b=job(needs=["a"], cond="always()"))
-    result = run(wf, event="workflow_dispatch")
+UNLISTED_EVENT = add(
+    workflow("  push:\n    branches: [main]", a=job(), b=job(needs=["a"], cond="always()")),
+    event="workflow_dispatch",
+)
+
+
+def test_an_unlisted_event_does_not_trigger_and_every_job_is_skipped(results: Results) -> None:
+    result = results(UNLISTED_EVENT)
     assert not result.triggered
     assert result.jobs == {"a": "skipped", "b": "skipped"}
     assert result.ran() == set()
 
 
-def test_a_listed_event_triggers_and_workflow_run_filters_its_branch() -> None:
-    on = "  workflow_dispatch:\n  workflow_run:\n    workflows: [CI]\n    branches: [main]"
-    events = [("workflow_dispatch", TAG), ("workflow_run", MAIN), ("workflow_run", "refs/heads/other")]
-    assert triggers(on, *events) == [True, True, False]
+LISTED_EVENTS = add_triggers(
+    "  workflow_dispatch:\n  workflow_run:\n    workflows: [CI]\n    branches: [main]",
+    ("workflow_dispatch", TAG),
+    ("workflow_run", MAIN),
+    ("workflow_run", "refs/heads/other"),
+)
+
+
+def test_a_listed_event_triggers_and_workflow_run_filters_its_branch(results: Results) -> None:
+    assert results.triggered(LISTED_EVENTS) == [True, True, False]
 
 
 # --- errors --------------------------------------------------------------------------------------------
 
+UNKNOWN_NEED = add(workflow(PUSH, a=job(), b=job(needs=["nope"])))
 
-def test_a_workflow_the_parser_refuses_raises_with_its_message() -> None:
-    wf = workflow(PUSH, a=job(), b=job(needs=["nope"]))
+
+def test_a_workflow_the_parser_refuses_raises_with_its_message(results: Results) -> None:
     with pytest.raises(WorkflowParseError, match="Job 'b' depends on unknown job 'nope'") as info:
-        run(wf)
+        results(UNKNOWN_NEED)
     assert info.value.messages
 
 
-def test_an_unknown_function_in_an_if_is_a_parse_error() -> None:
+UNKNOWN_FUNCTION = add(workflow(PUSH, a=job(cond="succeeded()")))
+
+
+def test_an_unknown_function_in_an_if_is_a_parse_error(results: Results) -> None:
     with pytest.raises(WorkflowParseError, match="Unrecognized function: 'succeeded'"):
-        run(workflow(PUSH, a=job(cond="succeeded()")))
+        results(UNKNOWN_FUNCTION)
 
 
-def test_invalid_yaml_and_unknown_keys_are_parse_errors() -> None:
+INVALID_YAML = add("on: push\njobs:\n  a: [\n")
+UNKNOWN_KEY = add(workflow(PUSH, a=job().replace("runs-on", "runs-onn")))
+
+
+def test_invalid_yaml_and_unknown_keys_are_parse_errors(results: Results) -> None:
     with pytest.raises(WorkflowParseError):
-        run("on: push\njobs:\n  a: [\n")
+        results(INVALID_YAML)
     with pytest.raises(WorkflowParseError, match="runs-onn"):
-        run(workflow(PUSH, a=job().replace("runs-on", "runs-onn")))
+        results(UNKNOWN_KEY)
 
 
-def test_branches_and_branches_ignore_together_are_refused() -> None:
+BRANCHES_AND_IGNORE = add(workflow("  push:\n    branches: [main]\n    branches-ignore: [wip]", a=job()))
+
+
+def test_branches_and_branches_ignore_together_are_refused(results: Results) -> None:
     with pytest.raises(WorkflowParseError, match="both 'branches' and 'branches-ignore'"):
-        run(workflow("  push:\n    branches: [main]\n    branches-ignore: [wip]", a=job()))
+        results(BRANCHES_AND_IGNORE)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"outcomes": {"nope": "failure"}}, "outcomes name job 'nope'"),
-        ({"outcomes": {"a": "skipped"}}, "outcome of 'a' is 'skipped'"),
-        ({"outputs": {"a": {"undeclared": "x"}}}, "declares no output 'undeclared'"),
-        ({"ref": "main"}, "ref 'main' is not"),
-    ],
-)
-def test_a_case_the_workflow_does_not_fit_raises(kwargs: dict[str, Any], message: str) -> None:
+MISFIT_KWARGS: list[tuple[dict[str, Any], str]] = [
+    ({"outcomes": {"nope": "failure"}}, "outcomes name job 'nope'"),
+    ({"outcomes": {"a": "skipped"}}, "outcome of 'a' is 'skipped'"),
+    ({"outputs": {"a": {"undeclared": "x"}}}, "declares no output 'undeclared'"),
+    ({"ref": "main"}, "ref 'main' is not"),
+]
+MISFITS = {message: add(workflow(PUSH, a=job()), **kwargs) for kwargs, message in MISFIT_KWARGS}
+
+
+@pytest.mark.parametrize("message", list(MISFITS))
+def test_a_case_the_workflow_does_not_fit_raises(results: Results, message: str) -> None:
     with pytest.raises(JobGraphError, match=message):
-        run(workflow(PUSH, a=job()), **kwargs)
+        results(MISFITS[message])
 
 
-# --- batching ------------------------------------------------------------------------------------------
+# --- simulate itself: batching and raising (node processes of their own) ------------------------------
 
 
 def test_a_batch_runs_in_one_node_process(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -462,4 +685,27 @@ def test_a_batch_runs_in_one_node_process(monkeypatch: pytest.MonkeyPatch) -> No
     assert [r.triggered for r in results] == [i % 2 == 1 for i in range(50)]
     assert [r.ran() for r in results] == [{"build", "release"} if i % 2 else set() for i in range(50)]
     assert simulate([]) == []
+    assert simulate_each([]) == []
     assert len(calls) == 1
+    # simulate_each too, with a case the workflow doesn't fit and one the parser refuses among them: each
+    # gets its error in its place, the others their results.
+    misfit = Case(wf, "push", TAG, outcomes={"nope": "failure"})
+    refused = Case(workflow(PUSH, a=job(), b=job(needs=["nope"])), "push", MAIN)
+    answered = simulate_each([*cases[:20], misfit, *cases[20:40], refused, *cases[40:]])
+    assert len(calls) == 2
+    assert answered[:20] + answered[21:41] + answered[42:] == results
+    assert isinstance(answered[20], JobGraphError)
+    assert "case 20 (push refs/tags/v1.2.3): outcomes name job 'nope'" in str(answered[20])
+    assert isinstance(answered[41], WorkflowParseError)
+    assert answered[41].case_index == 41
+
+
+def test_simulate_raises_for_a_bad_case_by_default() -> None:
+    good = Case(workflow(PUSH, a=job()), "push", MAIN)
+    misfit = Case(good.workflow, "push", MAIN, outcomes={"nope": "failure"})
+    with pytest.raises(JobGraphError, match=r"case 1 .*outcomes name job 'nope'"):
+        simulate([good, misfit, good])
+    refused = Case(workflow(PUSH, a=job(), b=job(needs=["nope"])), "push", MAIN)
+    with pytest.raises(WorkflowParseError, match="unknown job 'nope'") as info:
+        simulate_one(refused)
+    assert info.value.case_index == 0

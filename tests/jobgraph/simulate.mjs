@@ -6,7 +6,9 @@
 // one entry per case, in order: `{"triggered": bool, "jobs": {job id: result}}`, or `{"errors": [message]}`
 // when the parser refuses the workflow. Anything else that goes wrong (a case naming a job or an input the
 // workflow doesn't have, a status function we don't model, ...) ends the process with exit code 1 and the
-// message on stderr: the harness must never answer a question it can't answer.
+// message on stderr: the harness must never answer a question it can't answer. With `"case_errors": true` in
+// the request, a case the workflow doesn't fit answers `{"case_error": message}` instead and the other cases
+// still run; a bug of the harness (anything but a case that doesn't fit) still ends the process.
 //
 // The workflow is read by GitHub's own parser (parseWorkflow + convertWorkflowTemplate, which also validates
 // it against GitHub's workflow schema, checks `needs` for unknown jobs and cycles, and wraps an `if:` that has
@@ -448,7 +450,11 @@ async function main() {
       results.push(await simulateCase(c));
     } catch (err) {
       err.message = `case ${index} (${c.event} ${c.ref}): ${err.message}`;
-      throw err;
+      if (request.case_errors === true && err instanceof CaseError) {
+        results.push({ case_error: err.message });
+      } else {
+        throw err;
+      }
     }
   }
   process.stdout.write(JSON.stringify({ results }));
