@@ -8,14 +8,13 @@ from components.adoption import adoption, leftover_secrets_warning
 from components.github_settings import GitHubActionsSettings, GitHubSettingsArgs
 from components.oidc import PushRole, PushRoleArgs, named_provider_arn
 from components.registry import AcrRegistry, RegistryArgs, registry_summary
-from components.workflow import WorkflowFile, WorkflowFileArgs
-from components.workflow_render import render
+from components.workflow import WorkflowFile, WorkflowFileArgs, committed_files
 
 # Every configuration error is reported here, before any resource is registered.
 settings = config.load()
 # With `adopt`, what already exists is looked up and imported; otherwise nothing is looked up.
 existing = adoption(settings)
-if (kept := existing.existing.workflow_name) and not settings.workflow.name:
+if (kept := existing.workflow_name(settings.workflow_path)) and not settings.workflow.name:
     pulumi.log.warn(
         f"the workflow keeps its name {kept!r} (workflow_run chains depend on it); set "
         f"acr-pipeline:workflow.name to {kept!r} to keep it should you ever remove `adopt`"
@@ -59,12 +58,10 @@ workflow = WorkflowFile(
     WorkflowFileArgs(
         repository=settings.github.repository,
         branch=settings.github.branch,
-        path=settings.workflow_path,
-        content=render(settings, existing.existing.workflow_name),
+        files=committed_files(settings, existing),
         stack=settings.stack,
         depends_on=[*actions.prerequisites, *registry.prerequisites, *(role.prerequisites if role else [])],
         via_pull_request=settings.workflow.via_pull_request,
-        import_id=existing.workflow_file(),
     ),
 )
 

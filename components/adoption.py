@@ -23,6 +23,7 @@ follows: resource_github_repository_environment_deployment_policy.go, Create, an
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi_alicloud as alicloud
@@ -57,9 +58,9 @@ class ImportIds:
         gh = self.settings.github
         return f"{gh.repository}:{_part(gh.environment or '')}"
 
-    def workflow_file(self) -> str:
+    def file(self, path: str) -> str:
         s = self.settings
-        return f"{s.github.repository}:{_part(s.workflow_path)}:{s.github.branch}"
+        return f"{s.github.repository}:{_part(path)}:{s.github.branch}"
 
     def namespace(self) -> str:
         reg = self.settings.registry
@@ -82,7 +83,7 @@ class ImportIds:
         if s.github.environment:
             out.append((f"environment {s.github.environment}", self.environment()))
         if not s.workflow.via_pull_request:
-            out.append((f"workflow file {s.workflow_path}", self.workflow_file()))
+            out += [(f"workflow file {path}", self.file(path)) for path in s.workflow_paths]
         if s.registry.edition != "external":
             if s.registry.create_namespace:
                 out.append((f"namespace {s.registry.namespace}", self.namespace()))
@@ -100,8 +101,8 @@ class Existing:
     variables: frozenset[str] = frozenset()
     """Upper-cased names at the stack's scope (GitHub compares them case-insensitively)."""
     environment: bool = False
-    workflow: str | None = None
-    """The text of the workflow file already committed at the stack's path and branch."""
+    files: Mapping[str, str] = field(default_factory=dict)
+    """Path -> text of each of the stack's workflow files already committed on its branch."""
     namespace: bool = False
     repositories: frozenset[str] = field(default_factory=frozenset)
     acl_entries: frozenset[str] = field(default_factory=frozenset)
@@ -110,11 +111,10 @@ class Existing:
     """(scope, name) of each long-lived registry login secret left in the repository when the
     stack adopts into OIDC: `repository`, or `environment:<name>`."""
 
-    @property
-    def workflow_name(self) -> str | None:
-        """The existing workflow's `name:`, which `workflow_run` chains on it depend on."""
+    def workflow_name(self, path: str) -> str | None:
+        """The `name:` of the workflow at `path`, which `workflow_run` chains on it depend on."""
         try:
-            doc = YAML(typ="safe").load(self.workflow or "")
+            doc = YAML(typ="safe").load(self.files.get(path) or "")
         except YAMLError:
             return None
         name = doc.get("name") if isinstance(doc, dict) else None
@@ -129,12 +129,16 @@ def look_up(s: Settings) -> Existing:
     """Ask GitHub and ACR what exists: one call per kind, names compared exactly."""
     gh = s.github
     environment, variables = _variables(s)
-    file = github.get_repository_file(repository=gh.repository, file=s.workflow_path, branch=gh.branch)
+    files = {
+        path: github.get_repository_file(repository=gh.repository, file=path, branch=gh.branch).content
+        for path in s.workflow_paths
+    }
     namespace, repositories = _registry(s)
     return Existing(
         variables=frozenset(name.upper() for name in variables),
         environment=environment,
-        workflow=file.content,  # a missing file comes back empty, not as an error
+        # A missing file comes back empty, not as an error (data_source_github_repository_file.go).
+        files={path: content for path, content in files.items() if content is not None},
         namespace=namespace,
         repositories=repositories,
         acl_entries=_acl_entries(s),
@@ -249,9 +253,12 @@ class Adoption:
     def environment(self) -> str | None:
         return self.ids.environment() if self.existing.environment else None
 
-    def workflow_file(self) -> str | None:
-        pr = self.ids.settings.workflow.via_pull_request  # the file goes to a branch of its own
-        return self.ids.workflow_file() if self.existing.workflow is not None and not pr else None
+    def file(self, path: str) -> str | None:
+        pr = self.ids.settings.workflow.via_pull_request  # the files go to a branch of their own
+        return self.ids.file(path) if path in self.existing.files and not pr else None
+
+    def workflow_name(self, path: str) -> str | None:
+        return self.existing.workflow_name(path)
 
     def namespace(self) -> str | None:
         return self.ids.namespace() if self.existing.namespace else None

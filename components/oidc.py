@@ -77,17 +77,9 @@ def creator_hint(s: Settings, name: str) -> str:
 
 
 def subjects(s: Settings) -> list[str]:
-    """The `sub` claims that may assume the role: GitHub sets `...:environment:<env>` for a job
-    that runs in an environment, else `...:ref:<ref>`: the branch when pushes to it build, and
-    the release tags. Never a wildcard owner or repository."""
-    repo = f"repo:{s.owner}/{s.github.repository}"
-    if s.github.environment:
-        return [f"{repo}:environment:{s.github.environment}"]
-    # A tag filter (`v[0-9]+.*`) becomes a StringLike pattern that admits at least those tags.
-    # (`!pattern` entries only exclude tags, so they add no subject.)
-    tags = [re.sub(r"(\[[^\]]*\][+*?]?|[+?*])+", "*", p) for p in s.workflow.tags if not p.startswith("!")]
-    branch = [f"{repo}:ref:refs/heads/{s.github.branch}"] if s.workflow.branch_builds else []
-    return [*branch, *dict.fromkeys(f"{repo}:ref:refs/tags/{t}" for t in tags)]
+    """The `sub` claims that may assume the role (the settings derive them, so that the verify
+    run's diagnosis shows exactly what the trust policy admits)."""
+    return list(s.trusted_subjects)
 
 
 def trust_policy(provider_arn: str, allowed: list[str]) -> dict[str, Any]:

@@ -31,6 +31,8 @@ PINS: dict[str, Pin] = {pin.action: pin for pin in (
     Pin("docker/login-action", "v4.1.0", "4907a6ddec9925e35a0a9e82d7399ccc52663121"),
     Pin("docker/metadata-action", "v6.2.0", "dc802804100637a589fabce1cb79ff13a1411302"),
     Pin("docker/build-push-action", "v7.3.0", "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a"),
+    Pin("actions/upload-artifact", "v7.0.0", "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f"),
+    Pin("actions/download-artifact", "v8.0.1", "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c"),
     Pin("pulumi/actions", "v7.0.0", "8e5e406f4007fca908480587cb9893c07090f58d"),
     Pin("aliyun/configure-aliyun-credentials-action", "v1.0.7", "b347e60e64028a4d567a8f31ca42e1b0706c3c99"),
     Pin("aliyun/acr-login", "v2.0.1", "353042f823ba507f8b53cc70da8e1b7181adc89e"),
@@ -46,6 +48,8 @@ MINIMUM_MAJOR: dict[str, int] = {
     "docker/login-action": 4,
     "docker/metadata-action": 6,
     "docker/build-push-action": 7,
+    "actions/upload-artifact": 6,
+    "actions/download-artifact": 7,
     "pulumi/actions": 7,
     # The newest releases we could verify; both declare node20, which GitHub runs on node24.
     "aliyun/configure-aliyun-credentials-action": 1,

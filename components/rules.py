@@ -195,6 +195,16 @@ def relative_path(value: str) -> str | None:
     return None
 
 
+def path_pattern(value: str) -> str | None:
+    """An image's path filter: GitHub's glob syntax, which has no braces."""
+    if "{" in value or "}" in value:
+        return (
+            "braces are not part of GitHub's path patterns (the change detection would read them "
+            "literally): list each path"
+        )
+    return None
+
+
 def text(value: str) -> str | None:
     """Every string a user writes: one printable line, and never a GitHub expression."""
     if value.strip() == "":
@@ -206,34 +216,48 @@ def text(value: str) -> str | None:
     return None
 
 
-def github_glob(glob: str) -> re.Pattern[str]:
-    """A GitHub branch/tag/path pattern as a regex: `*` stops at `/`, `**` crosses it, `?` is
-    one character other than `/`, `**/` is any number of directories, none included (GitHub's
-    filter and deployment-policy semantics, Ruby's File.fnmatch; Python's fnmatch lets `*`
-    cross `/`)."""
+def _glob_parts(glob: str) -> list[tuple[str, str]]:
+    """A GitHub pattern as (Python regex, POSIX ERE) pieces: `*` stops at `/`, `**` crosses it,
+    `?` is one character other than `/`, `**/` is any number of directories, none included,
+    `[...]` a set (`[!...]` negated) (GitHub's path filter and deployment-policy semantics,
+    Ruby's File.fnmatch; Python's fnmatch lets `*` cross `/`)."""
     out, i = [], 0
     while i < len(glob):
         if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
+            out.append(("(?:.*/)?", "(.*/)?"))
             i += 3
         elif glob.startswith("**", i):
-            out.append(".*")
+            out.append((".*", ".*"))
             i += 2
         elif glob[i] == "*":
-            out.append("[^/]*")
+            out.append(("[^/]*", "[^/]*"))
             i += 1
         elif glob[i] == "?":
-            out.append("[^/]")
+            out.append(("[^/]", "[^/]"))
             i += 1
         elif glob[i] == "[" and "]" in glob[i + 1 :]:
             end = glob.index("]", i + 1)
             inside = glob[i + 1 : end]
-            out.append("[" + ("^" + inside[1:] if inside.startswith("!") else inside) + "]")
+            inside = "^" + inside[1:] if inside.startswith("!") else inside
+            out.append((f"[{inside}]", f"[{inside}]"))
             i = end + 1
         else:
-            out.append(re.escape(glob[i]))
+            char = glob[i]
+            out.append((re.escape(char), f"\\{char}" if char in ".[]{}()*+?|^$\\" else char))
             i += 1
-    return re.compile("".join(out) + r"\Z")
+    return out
+
+
+def github_glob(glob: str) -> re.Pattern[str]:
+    """A GitHub branch, tag or path pattern as a Python regex (see `_glob_parts`)."""
+    return re.compile("".join(python for python, _ in _glob_parts(glob)) + r"\Z")
+
+
+def github_glob_ere(glob: str) -> str:
+    """The same pattern as a POSIX extended regular expression, anchored, for the workflow's
+    shell (`[[ $file =~ $pattern ]]` in bash): the committed change detection and the tests
+    read the same rule."""
+    return "^" + "".join(ere for _, ere in _glob_parts(glob)) + "$"
 
 
 # --- did you mean ----------------------------------------------------------------------------

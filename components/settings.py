@@ -191,7 +191,12 @@ class Image(Model):
     dockerfile: RelPath = Field(default_factory=_dockerfile)
     """Default: `<context>/Dockerfile`."""
     paths: Annotated[
-        Annotated[tuple[RelPath, ...], NonEmpty("path"), AfterValidator(distinct)] | None,
+        Annotated[
+            tuple[Annotated[RelPath, Rule(rules.path_pattern)], ...],
+            NonEmpty("path"),
+            AfterValidator(distinct),
+        ]
+        | None,
         Empty("`null`: as unset, the default paths"),
     ] = None
     """Path filters whose changes rebuild the image. Default: `<context>/**` (`**` for context `.`),
@@ -325,10 +330,12 @@ class Timeouts(Model):
     build: Minutes = 60
     """Each build job (one per image, or per image and platform)."""
     merge: Minutes = 15
-    """The job that joins the platforms of an image into one multi-arch image, and the one that
-    promotes an image on a release tag."""
+    """The job that promotes an image on a release tag, and the gate that checks a multi-arch
+    image was created."""
     notify: Minutes = 5
-    """The failure notice."""
+    """The failure notice, and the refusal of a tags-only stack's manual run from a branch."""
+    verify: Minutes = 10
+    """A verify run's job (a manual run with `verify: true`)."""
 
 
 class Promote(Model):
@@ -385,6 +392,12 @@ class Workflow(Model):
     via_pull_request: Bool = False
     """Commit the workflow to the branch `acr-pipeline/<stack>-<hash of the file>` and open a pull
     request, instead of pushing to `github.branch` (for protected branches)."""
+    pull_requests: Bool = False
+    """Also commit a workflow that builds, on each pull request to `github.branch`, every image
+    whose files it changes, for every platform, and pushes nothing: no registry login, no secret,
+    no `id-token`. One stack per repository owns it (make check-stacks)."""
+    pull_request_path: Annotated[str, Rule(rules.workflow_path)] = ".github/workflows/only-build.yml"
+    """Where the pull-request workflow is committed (`workflow.pullRequests`)."""
 
     @property
     def runner_of(self) -> dict[str, str | None]:
@@ -495,6 +508,10 @@ class Settings(Model):
         default_factory=lambda: Auth.model_validate({})
     )
     """How the workflow logs in to the registry."""
+    preflight: Bool = True
+    """At `preview` and `up`, before anything is created: each image's Dockerfile and context are
+    on `github.branch` (one tree lookup; a missing one is a warning), and an Enterprise instance
+    exists in the region with the configured name (else an error). `false`: no such lookup."""
     adopt: Bool = False
     """Take over what already exists (variables, the environment, the workflow file, the namespace
     and repositories): look each up and import it instead of creating it. See docs/adopt.md."""
@@ -518,7 +535,11 @@ class Settings(Model):
     @model_validator(mode="after")
     def _across_sections(self) -> Settings:
         problems(
-            *_image_rules(self), *_promote_rules(self), *_environment_admits_builds(self), *_credentials(self)
+            *_image_rules(self),
+            *_promote_rules(self),
+            *_environment_admits_builds(self),
+            *_credentials(self),
+            *_workflow_files(self),
         )
         return self
 
@@ -581,6 +602,30 @@ class Settings(Model):
         env = self.github.environment
         suffix = "-" + re.sub(r"[^A-Za-z0-9._-]", "-", env) if env else ""
         return f"{rules.WORKFLOWS_DIR}build-push{suffix}.yml"
+
+    @property
+    def workflow_paths(self) -> tuple[str, ...]:
+        """Every workflow file the stack commits: build-push, and the pull-request one if any."""
+        return (
+            self.workflow_path,
+            *((self.workflow.pull_request_path,) if self.workflow.pull_requests else ()),
+        )
+
+    @property
+    def trusted_subjects(self) -> tuple[str, ...]:
+        """With OIDC, the `sub` claims the push role admits: GitHub sets `...:environment:<env>`
+        for a job that runs in an environment, else `...:ref:<ref>`: the branch when pushes to
+        it build, and the release tags. Never a wildcard owner or repository."""
+        repo = f"repo:{self.owner}/{self.github.repository}"
+        if self.github.environment:
+            return (f"{repo}:environment:{self.github.environment}",)
+        # A tag filter (`v[0-9]+.*`) becomes a StringLike pattern that admits at least those tags.
+        # (`!pattern` entries only exclude tags, so they add no subject.)
+        tags = [
+            re.sub(r"(\[[^\]]*\][+*?]?|[+?*])+", "*", p) for p in self.workflow.tags if not p.startswith("!")
+        ]
+        branch = [f"{repo}:ref:refs/heads/{self.github.branch}"] if self.workflow.branch_builds else []
+        return (*branch, *dict.fromkeys(f"{repo}:ref:refs/tags/{t}" for t in tags))
 
     @property
     def scope(self) -> str:
@@ -694,10 +739,10 @@ def _promote_rules(s: Settings) -> Found:
         found.append((at, list(promote.from_namespaces), rule))
     for i, image in enumerate(s.images):
         for j, path in enumerate(image.paths or ()):
-            if "{" in path or "}" in path or path.startswith("!"):
+            if path.startswith("!"):
                 rule = (
-                    "braces and a leading '!' are paths-filter patterns git reads differently, and a "
-                    "release compares the image's paths with git (workflow.promote): list each path"
+                    "a leading '!' excludes what earlier patterns matched, which git reads differently, "
+                    "and a release compares the image's paths with git (workflow.promote): list each path"
                 )
                 found.append(((f"{PROJECT}:images", i, "paths", j), path, rule))
     return found
@@ -724,6 +769,15 @@ def _environment_admits_builds(s: Settings) -> Found:
         )
         found.append(((f"{PROJECT}:github", "deploymentBranches"), list(gh.deployment_branches), rule))
     return found
+
+
+def _workflow_files(s: Settings) -> Found:
+    if s.workflow.pull_requests and s.workflow.pull_request_path == s.workflow_path:
+        rule = (
+            f"is the build-push workflow's path ({s.workflow_path}) too: give each workflow a file of its own"
+        )
+        return [((f"{PROJECT}:workflow", "pullRequestPath"), s.workflow.pull_request_path, rule)]
+    return []
 
 
 def _credentials(s: Settings) -> Found:

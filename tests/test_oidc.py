@@ -72,12 +72,17 @@ class TestNoPasswordAnywhere:
         )
         assert values["ALIYUN_REGISTRY"] == "acme-registry.cn-hangzhou.cr.aliyuncs.com"
 
-    def test_only_build_jobs_may_ask_for_an_id_token(self, keyless: Run) -> None:
+    def test_only_the_jobs_that_log_in_may_ask_for_an_id_token(self, keyless: Run) -> None:
         doc = workflow_of(keyless)
         assert doc["permissions"] == {"contents": "read"}
         for job_id, job in doc["jobs"].items():
-            wants = job["permissions"].get("id-token")
-            assert wants == ("write" if job_id.endswith("-build-and-push") else None), job_id
+            logs_in = any(s.get("uses", "").startswith("aliyun/acr-login@") for s in job["steps"])
+            assert job["permissions"].get("id-token") == ("write" if logs_in else None), job_id
+        assert {j for j, job in doc["jobs"].items() if "id-token" in job["permissions"]} == {
+            "api-build-and-push",
+            "worker-build-and-push",
+            "verify",
+        }
 
     def test_the_login_trades_the_oidc_token_then_logs_in_with_the_temporary_credentials(
         self, keyless: Run
@@ -106,8 +111,10 @@ class TestNoPasswordAnywhere:
         login = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("aliyun/acr-login"))
         forget = steps[login + 1]
         assert forget["name"] == "Keep the temporary credentials from the steps that follow", names
+        blanked = forget["env"]["CREDENTIALS"].split()
         for name in ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALICLOUD_SECRET_KEY", "ALIBABACLOUD_SECURITY_TOKEN"):
-            assert f'echo "{name}=" >> "$GITHUB_ENV"' in forget["run"]
+            assert name in blanked
+        # (tests/test_scripts.py runs the step and sees each of them blanked)
 
     def test_the_workflow_waits_for_the_role_its_policy_and_the_provider(self, keyless: Run) -> None:
         (file,) = keyless.of_type(FILE)

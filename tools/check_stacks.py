@@ -47,7 +47,10 @@ def claims(s: Settings) -> list[Claim]:
         # Two workflows of one name share a concurrency group: they would cancel each other.
         out.append(("workflow name", repo, s.github.branch, s.workflow.name))
     # A pull-request stack commits to a branch of its own, but the file lands on the same path.
-    out.append(("workflow file", repo, s.github.branch, s.workflow_path))
+    out += [("workflow file", repo, s.github.branch, path) for path in s.workflow_paths]
+    if s.workflow.pull_requests:
+        # Every pull request to the branch is built once, by the stack that owns the workflow.
+        out.append(("pull-request workflow", repo, s.github.branch))
     reg = s.registry
     if reg.edition != "external":
         where = reg.instance_id or s.endpoint
@@ -66,6 +69,12 @@ def describe_claim(claim: Claim) -> str:
     if kind in ("workflow file", "workflow name"):
         repo, branch, path = rest
         return f"{kind} {path} on {repo}@{branch}"
+    if kind == "pull-request workflow":
+        repo, branch = rest
+        return (
+            f"pull-request workflow of {repo}@{branch} (one builds every pull request: "
+            "set workflow.pullRequests on one stack only)"
+        )
     if kind == "RAM OIDC provider":
         instance, name = rest
         return f"RAM OIDC provider {name} (for GitHub's tokens) of the account of instance {instance}"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# On a release tag: the image already built from this commit's files, retagged as the release
+# instead of built again, so the release is the very image that was tested. Branch runs tag an
+# image sha-<commit> and build only the images whose files changed, so this commit's image may
+# carry an older commit's sha-: any of the last 50 commits (the depth the checkout fetched)
+# whose files under the image's paths are this commit's (git diff: a merge's other parent,
+# built without the merged change, never is), newest first; this stack's repository first,
+# then the other namespaces named.
+# In: SOURCES, PATHSPECS (one per line), TAGS (one per line), BUILD, RETRY_PAUSE.
+# Out: promoted=true|false, and when promoted, released (the image taken) and digest.
+set -euo pipefail
+
+mapfile -t specs < <(printf '%s' "$PATHSPECS")
+candidates=()
+for commit in $(git rev-list --max-count=50 HEAD); do
+  if git diff --quiet "$commit" HEAD -- "${specs[@]}"; then
+    candidates+=("sha-${commit::7}")
+  fi
+done
+args=()
+while read -r tag; do
+  if [[ -n $tag ]]; then
+    args+=(-t "$tag")
+  fi
+done <<< "$TAGS"
+mapfile -t repositories < <(printf '%s' "$SOURCES")
+for source in "${repositories[@]}"; do
+  for candidate in "${candidates[@]}"; do
+    if ! docker buildx imagetools inspect "$source:$candidate" > /dev/null 2>&1; then
+      continue
+    fi
+    for attempt in 1 2; do
+      if docker buildx imagetools create "${args[@]}" "$source:$candidate"; then
+        break
+      fi
+      if ((attempt == 2)); then
+        echo "::error::could not retag $source:$candidate as the release"
+        exit 1
+      fi
+      sleep "$RETRY_PAUSE"
+    done
+    echo "::notice::released $source:$candidate as it is: no rebuild"
+    {
+      echo "promoted=true"
+      echo "released=$source:$candidate"
+      echo "digest=$(docker buildx imagetools inspect "$source:$candidate" --format '{{.Manifest.Digest}}')"
+    } >> "$GITHUB_OUTPUT"
+    exit 0
+  done
+done
+echo "promoted=false" >> "$GITHUB_OUTPUT"
+if [[ $BUILD != true ]]; then
+  echo "::error::no image of this commit (${candidates[*]:-none of the last 50 commits has its files}) in $SOURCES; promote.build is false"
+  exit 1
+fi
+echo "::notice::no image of this commit yet: building it"
