@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  ?=
 
-.PHONY: install synth check-stacks schema test lint typecheck clean
+.PHONY: install synth check-stacks schema verify test lint typecheck clean
 
 # A fresh clone gets its .venv here; it is rebuilt when the pinned requirements change.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -20,6 +20,11 @@ install: $(VENV)/.installed node_modules/.installed
 
 synth: install
 	@$(PY) -m tools.synth $(STACK)
+
+# Dispatch the stack's committed workflow with verify=true (the login and each repository,
+# nothing pushed) through the GitHub CLI, wait for it and report: needs gh and the stack file.
+verify: install
+	@$(PY) -m tools.verify $(STACK)
 
 # No two stacks may write the same variable, secret, workflow file or registry resource.
 check-stacks: install
