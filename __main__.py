@@ -7,6 +7,7 @@ from components import config
 from components.adoption import adoption, leftover_secrets_warning
 from components.github_settings import GitHubActionsSettings, GitHubSettingsArgs
 from components.oidc import PushRole, PushRoleArgs, named_provider_arn
+from components.preflight import preflight
 from components.registry import AcrRegistry, RegistryArgs, registry_summary
 from components.workflow import WorkflowFile, WorkflowFileArgs, committed_files
 
@@ -22,6 +23,9 @@ if (kept := existing.workflow_name(settings.workflow_path)) and not settings.wor
 if leftover := leftover_secrets_warning(settings, existing.existing):
     pulumi.log.warn(leftover)
 
+# What would make the first build fail: the Dockerfiles on the branch, the instance's name.
+for warning in preflight(settings):
+    pulumi.log.warn(warning)
 # An OIDC provider another stack created is named; its ARN is looked up (and must exist) now.
 provider_arn = named_provider_arn(settings) if settings.auth.named_provider else None
 

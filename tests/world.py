@@ -121,11 +121,24 @@ class Pull:
 
 @dataclass
 class Registry:
-    """An ACR instance's namespaces (name -> repository names) and internet ACL entries."""
+    """An ACR instance (or the account's Personal Edition registry): its namespaces (name ->
+    repository names), internet ACL entries, name and endpoints."""
 
     namespaces: dict[str, set[str]] = field(default_factory=dict)
     acl: dict[str, str] = field(default_factory=dict)
     """CIDR -> comment."""
+    name: str = "acme"
+    region: str = "cn-hangzhou"
+    internet: bool = True
+    """Whether its internet endpoint is enabled (data_source_alicloud_cr_ee_instances.go lists
+    only enabled endpoints)."""
+
+    @property
+    def endpoints(self) -> tuple[list[str], list[str]]:
+        """(public, VPC) endpoints, as the instance data source lists them."""
+        host = f"{self.name}-registry.{self.region}.cr.aliyuncs.com"
+        vpc = f"{self.name}-registry-vpc.{self.region}.cr.aliyuncs.com"
+        return ([host] if self.internet else []), [vpc]
 
 
 @dataclass
@@ -168,7 +181,11 @@ class World:
     repository: str = "shop"
     branches: set[str] = field(default_factory=lambda: {"main"})
     files: dict[tuple[str, str], File] = field(default_factory=dict)
-    """(branch, path) -> file."""
+    """(branch, path) -> file: the workflow files (what the stacks write and read)."""
+    sources: dict[str, set[str]] = field(
+        default_factory=lambda: {"main": {f"{d}/Dockerfile" for d in ("api", "web", "worker", "frontend")}}
+    )
+    """Branch -> the other files on it (Dockerfiles, ...), for the preflight's tree lookup."""
     variables: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     environments: dict[str, Environment] = field(default_factory=dict)
@@ -384,6 +401,31 @@ class WorldMocks(OfflineMocks):
             return {
                 "repos": [{"id": f"crr-{n}-{r}", "namespace": n, "name": r} for n, r in repos if matches(r)]
             }
+        if name == "getTree":
+            # data_source_github_tree.go: GetTree of the ref; a branch that does not exist is a 404.
+            branch = args["treeSha"]
+            if branch not in w.branches:
+                raise WorldError(f"GET repos/acme/{w.repository}/git/trees/{branch}: 404 Not Found []")
+            paths = {path for (b, path) in w.files if b == branch} | w.sources.get(branch, set())
+            trees = {p.rsplit("/", n)[0] for p in paths for n in range(1, p.count("/") + 1)}
+            entries = [{"path": p, "type": "blob"} for p in sorted(paths)]
+            return {"entries": entries + [{"path": t, "type": "tree"} for t in sorted(trees)]}
+        if name == "getRegistryEnterpriseInstances":
+            # data_source_alicloud_cr_ee_instances.go: the region's instances, filtered by id.
+            found = []
+            for instance_id, reg in w.instances.items():
+                if instance_id in (args.get("ids") or [instance_id]):
+                    public, vpc = reg.endpoints
+                    found.append(
+                        {
+                            "id": instance_id,
+                            "name": reg.name,
+                            "region": reg.region,
+                            "publicEndpoints": public,
+                            "vpcEndpoints": vpc,
+                        }
+                    )
+            return {"instances": found}
         if name == "getOidcProviders":
             # data_source_alicloud_ims_oidc_providers.go: every provider of the account, filtered
             # by nameRegex (Go's regexp, unanchored).

@@ -100,6 +100,10 @@ ADOPTION_LOOKUPS: dict[str, dict[str, Any]] = {
 # An offline run cannot know what a lookup would find; what it stands in says so.
 ACCOUNT_PLACEHOLDER = "<account id, looked up at deploy>"
 NAMED_PROVIDER_LOOKUP = "alicloud:ims/getOidcProviders:getOidcProviders"
+PREFLIGHT_LOOKUPS = (
+    "github:index/getTree:getTree",
+    "alicloud:cs/getRegistryEnterpriseInstances:getRegistryEnterpriseInstances",
+)
 # Offline, no environment exists: listing its variables is GitHub's 404.
 ENVIRONMENT_VARIABLES_LOOKUP = "github:index/getActionsEnvironmentVariables:getActionsEnvironmentVariables"
 
@@ -133,6 +137,7 @@ class OfflineMocks(pulumi_mocks.Mocks):
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.config: Mapping[str, str] = {}
         """The stack's config (set by run_program): offline, what it names is assumed to exist."""
+        self.secret_keys: Collection[str] = ()
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         computed = COMPUTED.get(args.typ, lambda _: {})(args.inputs)
@@ -153,6 +158,8 @@ class OfflineMocks(pulumi_mocks.Mocks):
             return dict(ADOPTION_LOOKUPS[token])
         if token == ENVIRONMENT_VARIABLES_LOOKUP:
             raise FailedLookupError(f"GET .../environments/{args['environment']}/variables: 404 Not Found []")
+        if token in PREFLIGHT_LOOKUPS:
+            return self.as_configured(token)
         if token == NAMED_PROVIDER_LOOKUP:
             # The program asks for exactly one name (`^<escaped name>$`): assume it exists.
             name = re.sub(r"\\(.)", r"\1", str(args["nameRegex"])[1:-1])
@@ -162,6 +169,33 @@ class OfflineMocks(pulumi_mocks.Mocks):
             )
             return {"providers": [{"oidcProviderName": name, "arn": arn}]}
         raise AssertionError(f"unexpected provider function call: {token}")
+
+    def as_configured(self, token: str) -> dict[str, Any]:
+        """Offline, the preflight's lookups find what the stack describes: the Dockerfiles and
+        contexts on the branch, the instance with its name and endpoint (synth says so)."""
+        from components.config import parse
+
+        s = parse(self.config, self.secret_keys, "offline")
+        if token == PREFLIGHT_LOOKUPS[0]:
+            paths = {image.dockerfile: "blob" for image in s.images}
+            for image in s.images:
+                parts = image.context.split("/")
+                paths.update(
+                    {"/".join(parts[: n + 1]): "tree" for n in range(len(parts)) if image.context != "."}
+                )
+            return {
+                "entries": [
+                    {"path": p, "type": t, "mode": "", "sha": "", "size": 0} for p, t in paths.items()
+                ]
+            }
+        instance = {
+            "id": s.registry.instance_id,
+            "name": s.registry.instance_name or "",
+            "region": s.region,
+            "publicEndpoints": [s.endpoint],
+            "vpcEndpoints": [],
+        }
+        return {"instances": [instance]}
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -241,6 +275,7 @@ def run_program(
     """
     monitor = monitor or RecordingMonitor()
     monitor.recorder.config = config
+    monitor.recorder.secret_keys = secret_keys
     collector = _Collect()
     logger = logging.getLogger(f"acr-pipeline.mock.{id(monitor)}")
     logger.propagate = False

@@ -25,6 +25,7 @@ from typing import Any
 
 from components.adoption import LOGIN_SECRETS, ImportIds
 from components.config import ConfigError, parse
+from components.preflight import checks
 from components.settings import Settings
 from tools.graph import resource_graph, tree_order, workflow_graph
 from tools.mock_engine import (
@@ -261,6 +262,15 @@ def render_plan(stack: str, data: Mapping[str, Any], color: bool = False) -> str
         lines += [f"    {mark} {c['what'].ljust(width)}  {c['importId']}" for c in data["adoption"]]
         lines += [f"    {note}" for note in data.get("adoptionNotes", [])]
 
+    if data.get("preflight"):
+        lines += [
+            "",
+            paint("Preflight:", "bold"),
+            "    Offline, nothing was checked (the lookups answered what the stack describes). The real",
+            "    `pulumi preview` and `up` check, with one tree and one instance lookup, before anything:",
+        ]
+        lines += [f"    - {check}" for check in data["preflight"]]
+
     outputs: Mapping[str, Any] = data["outputs"]
     if outputs:
         lines += ["", paint("Outputs:", "bold")]
@@ -351,6 +361,7 @@ def synthesize(stack: str, out_dir: Path = BUILD_DIR, stacks_dir: Path = STACKS_
     path = stack_path(stack, stacks_dir)
     at = {message: line_of(path, key) for key, message in settings.warnings}
     data["warnings"] = [f"{shown(path)}:{at[w]}: {w}" if at.get(w) else w for w in run.warnings]
+    data["preflight"] = checks(settings)
     if settings.adopt:
         # Offline, nothing exists: the plan creates everything. What `adopt` would import instead:
         data["adoption"] = [{"what": what, "importId": i} for what, i in ImportIds(settings).candidates()]

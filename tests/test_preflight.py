@@ -1,0 +1,131 @@
+"""Preflight: what would make the first build fail, found at preview and up, before anything is
+registered, with one tree lookup for every image and one instance lookup (tests/world.py
+answers as the providers do)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.preflight import PreflightError
+from tests.conftest import SECRET_KEYS, config, encode
+from tests.world import Registry, World, WorldMocks
+from tools.mock_engine import RecordingMonitor, run_program
+
+IMAGES: list[dict[str, Any]] = [
+    {"name": "api"},
+    {"name": "worker", "context": "services/worker"},
+    {"name": "web", "context": ".", "dockerfile": "docker/web.Dockerfile"},
+]
+
+
+def world() -> World:
+    w = World(instances={"cri-abc123def456": Registry()})
+    w.sources["main"] = {"api/Dockerfile", "services/worker/Dockerfile", "docker/web.Dockerfile"}
+    return w
+
+
+def preview(w: World, **overrides: Any) -> tuple[list[str], RecordingMonitor]:
+    """The program against the world: (its warnings, what it registered). Errors propagate."""
+    monitor = RecordingMonitor(WorldMocks(w))
+    run = run_program(encode(config(images=IMAGES, **overrides)), SECRET_KEYS, monitor=monitor)
+    return run.warnings, monitor
+
+
+def tokens(monitor: RecordingMonitor) -> list[str]:
+    return [token.rsplit(":", 1)[-1] for token, _ in monitor.recorder.calls]
+
+
+def test_a_repository_holding_every_dockerfile_and_a_right_instance_pass_silently() -> None:
+    warnings, monitor = preview(world())
+    assert warnings == []
+    assert tokens(monitor) == ["getRegistryEnterpriseInstances", "getTree"], "one of each, for three images"
+    (tree,) = [args for token, args in monitor.recorder.calls if token.endswith("getTree")]
+    assert tree == {"repository": "shop", "treeSha": "main", "recursive": True}
+
+
+def test_a_missing_dockerfile_is_one_warning_naming_the_image_path_branch_and_repository() -> None:
+    w = world()
+    w.sources["main"].discard("services/worker/Dockerfile")
+    w.sources["main"].add("services/worker/main.py")
+    warnings, monitor = preview(w)
+    assert warnings == [
+        "the first build of worker would fail: its Dockerfile services/worker/Dockerfile is not on main of "
+        "acme/shop (yet?); push them, or fix images[].context / images[].dockerfile"
+    ]
+    assert monitor.registered, "a warning: infrastructure may land before the code"
+
+
+def test_a_missing_context_directory_is_named_too() -> None:
+    w = world()
+    w.sources["main"] = {"api/Dockerfile", "docker/web.Dockerfile"}
+    warnings, _ = preview(w)
+    (warning,) = warnings
+    assert (
+        "its Dockerfile services/worker/Dockerfile and its context services/worker/ are not on main"
+        in warning
+    )
+
+
+def test_a_branch_that_does_not_exist_stops_the_preview_naming_it() -> None:
+    with pytest.raises(PreflightError, match=r'github.branch = "trunk": acme/shop has no branch \'trunk\''):
+        preview(world(), github={"branch": "trunk"})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"instanceId": "cri-000000000000"},
+            'acr-pipeline:registry.instanceId = "cri-000000000000": no Container Registry Enterprise Edition '
+            "instance of that id in cn-hangzhou (alicloud:region)",
+        ),
+        (
+            {"instanceName": "acme-prod"},
+            "acr-pipeline:registry.instanceName = \"acme-prod\": instance cri-abc123def456 is named 'acme', so "
+            "the workflow would log in to acme-prod-registry.cn-hangzhou.cr.aliyuncs.com, which is not its host",
+        ),
+        (
+            {"endpoint": "registry.example.com"},
+            "acr-pipeline:registry.endpoint: the workflow would log in to registry.example.com, which is not an "
+            "endpoint of instance cri-abc123def456",
+        ),
+    ],
+)
+def test_a_wrong_instance_stops_the_preview_before_anything_naming_the_key(
+    change: dict[str, str], message: str
+) -> None:
+    monitor = RecordingMonitor(WorldMocks(world()))
+    with pytest.raises(PreflightError) as err:
+        run_program(encode(config(images=IMAGES, registry=change)), SECRET_KEYS, monitor=monitor)
+    assert message in str(err.value)
+    assert monitor.registered == []
+
+
+def test_an_instance_whose_internet_endpoint_is_off_is_named_so() -> None:
+    w = world()
+    w.instances["cri-abc123def456"].internet = False
+    with pytest.raises(PreflightError, match="its internet endpoint is off: enable it in the console"):
+        preview(w)
+
+
+def test_a_vpc_endpoint_given_verbatim_is_the_instances_own() -> None:
+    warnings, _ = preview(world(), registry={"endpoint": "acme-registry-vpc.cn-hangzhou.cr.aliyuncs.com"})
+    assert warnings == []
+
+
+def test_preflight_false_looks_nothing_up_and_other_editions_skip_the_instance() -> None:
+    _, off = preview(world(), preflight=False)
+    assert tokens(off) == []
+    personal = {"edition": "personal", "instanceId": None, "instanceName": None}
+    _, monitor = preview(world(), registry=personal)
+    assert tokens(monitor) == ["getTree"]
+
+
+def test_the_instance_lookup_asks_for_no_login_token() -> None:
+    """enable_details would make the data source call GetAuthorizationToken and return a registry
+    password in its result (data_source_alicloud_cr_ee_instances.go)."""
+    _, monitor = preview(world())
+    (args,) = [a for token, a in monitor.recorder.calls if token.endswith("getRegistryEnterpriseInstances")]
+    assert args == {"ids": ["cri-abc123def456"]}
