@@ -83,13 +83,14 @@ def test_a_branch_that_does_not_exist_stops_the_preview_naming_it() -> None:
         ),
         (
             {"instanceName": "acme-prod"},
-            "acr-pipeline:registry.instanceName = \"acme-prod\": instance cri-abc123def456 is named 'acme', so "
-            "the workflow would log in to acme-prod-registry.cn-hangzhou.cr.aliyuncs.com, which is not its host",
+            "acr-pipeline:registry.instanceName = \"acme-prod\": instance cri-abc123def456 is named 'acme', "
+            "so the workflow would log in to acme-prod-registry.cn-hangzhou.cr.aliyuncs.com, which is not "
+            "its host",
         ),
         (
             {"endpoint": "registry.example.com"},
-            "acr-pipeline:registry.endpoint: the workflow would log in to registry.example.com, which is not an "
-            "endpoint of instance cri-abc123def456",
+            "acr-pipeline:registry.endpoint: the workflow would log in to registry.example.com, which is "
+            "not an endpoint of instance cri-abc123def456",
         ),
     ],
 )

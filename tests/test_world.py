@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import SECRET_KEYS, config, encode
-from tools.mock_engine import PREFLIGHT_LOOKUPS
 from tests.world import (
     BRANCH,
     EE_NAMESPACE,
@@ -30,6 +29,7 @@ from tests.world import (
     WorldError,
     handmade,
 )
+from tools.mock_engine import PREFLIGHT_LOOKUPS
 
 WORKFLOW = ".github/workflows/build-push.yml"
 

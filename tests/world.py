@@ -412,11 +412,11 @@ class WorldMocks(OfflineMocks):
             return {"entries": entries + [{"path": t, "type": "tree"} for t in sorted(trees)]}
         if name == "getRegistryEnterpriseInstances":
             # data_source_alicloud_cr_ee_instances.go: the region's instances, filtered by id.
-            found = []
+            instances = []
             for instance_id, reg in w.instances.items():
                 if instance_id in (args.get("ids") or [instance_id]):
                     public, vpc = reg.endpoints
-                    found.append(
+                    instances.append(
                         {
                             "id": instance_id,
                             "name": reg.name,
@@ -425,7 +425,7 @@ class WorldMocks(OfflineMocks):
                             "vpcEndpoints": vpc,
                         }
                     )
-            return {"instances": found}
+            return {"instances": instances}
         if name == "getOidcProviders":
             # data_source_alicloud_ims_oidc_providers.go: every provider of the account, filtered
             # by nameRegex (Go's regexp, unanchored).
