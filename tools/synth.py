@@ -379,7 +379,7 @@ def synthesize(stack: str, out_dir: Path = BUILD_DIR, stacks_dir: Path = STACKS_
         written["workflow.mmd"] = workflow_graph(
             str(workflow.plain("content")), f"{PROJECT}/{stack}: the jobs of {workflow.plain('file')}"
         )
-    for r in run.of_type(FILE_TYPE):
+    for r in sorted(run.of_type(FILE_TYPE), key=lambda r: str(r.plain("file"))):
         written[str(r.plain("file"))] = str(r.plain("content"))
     for name, text in written.items():
         path = target / name

@@ -1,0 +1,163 @@
+"""Pull-request builds (`workflow.pullRequests`): a second committed workflow that builds the
+images a pull request changes, holding no credential at all; one stack per repository owns it;
+a hand-made one is taken over with `adopt` like build-push. (Which jobs run: test_job_graph.py;
+its change detection, run: test_scripts.py; its checkers: test_workflow_render.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from components.config import ConfigError
+from components.workflow_render import render_pull_requests
+from tests.conftest import FILE, FIXTURES, SECRET_KEYS, config, encode, run_for, settings_for
+from tests.world import Registry, World
+from tools import check_stacks
+
+PR = ".github/workflows/only-build.yml"
+TWO = {"name": "api", "platforms": ["linux/amd64", "linux/arm64"]}
+ON: dict[str, Any] = {"pullRequests": True}
+
+
+def pr_workflow(**overrides: Any) -> tuple[str, dict[str, Any]]:
+    text = render_pull_requests(settings_for(**overrides))
+    return text, YAML(typ="safe").load(text)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"workflow": ON},
+        {"workflow": ON, "images": [TWO, {"name": "web", "context": "frontend"}]},
+        {"workflow": ON, "auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None},
+        {"workflow": ON, "github": {"environment": "production"}},
+    ],
+    ids=["one-image", "multi-arch", "oidc", "environment"],
+)
+def test_it_holds_no_credential_of_any_kind(overrides: dict[str, Any]) -> None:
+    text, doc = pr_workflow(**overrides)
+    for forbidden in (
+        "secrets.",
+        "id-token",
+        "pull_request_target",
+        "login-action",
+        "acr-login",
+        "aliyun",
+        "vars.",
+    ):
+        assert forbidden not in text, forbidden
+    assert list(doc["on"]) == ["pull_request"]
+    assert doc["permissions"] == {"contents": "read"}
+    for job_id, job in doc["jobs"].items():
+        assert "environment" not in job, job_id
+        assert job.get("permissions", {"contents": "read"}) == {"contents": "read"}, job_id
+        assert isinstance(job["timeout-minutes"], int), job_id
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, job_id
+            if step.get("uses", "").startswith("docker/build-push-action@"):
+                assert step["with"]["push"] is False, job_id
+                assert "cache-to" not in step["with"], "it reads the stack's cache and writes none"
+
+
+def test_it_builds_on_pull_requests_to_the_branch_and_cancels_superseded_runs() -> None:
+    _, doc = pr_workflow(workflow=ON, github={"branch": "trunk"})
+    assert doc["on"] == {"pull_request": {"branches": ["trunk"]}}
+    assert doc["concurrency"] == {
+        "group": "${{ github.workflow }}-${{ github.event.pull_request.number }}",
+        "cancel-in-progress": True,
+    }
+
+
+def test_every_platform_builds_on_a_runner_of_its_architecture_reading_the_stacks_cache() -> None:
+    _, doc = pr_workflow(workflow=ON, images=[TWO])
+    jobs = doc["jobs"]
+    assert list(jobs) == ["changes", "api-build-amd64", "api-build-arm64"]
+    assert jobs["api-build-arm64"]["runs-on"] == "ubuntu-24.04-arm"
+    build = next(
+        s for s in jobs["api-build-arm64"]["steps"] if s.get("uses", "").startswith("docker/build-push")
+    )
+    assert build["with"]["platforms"] == "linux/arm64"
+    assert build["with"]["cache-from"] == "type=gha,scope=dev-api-arm64", "the push workflow's scope"
+
+
+def test_the_change_detection_compares_with_the_pull_requests_base() -> None:
+    _, doc = pr_workflow(workflow=ON)
+    changes = doc["jobs"]["changes"]
+    assert changes["permissions"] == {"contents": "read"}
+    (step,) = changes["steps"]
+    assert step["env"]["BASE"] == "${{ github.event.pull_request.base.sha }}"
+    assert step["env"]["HEAD"] == "${{ github.event.pull_request.head.sha }}"
+
+
+def test_with_pull_requests_two_files_are_committed_after_everything_they_read() -> None:
+    run = run_for(workflow=ON)
+    files = {f.plain("file"): f for f in run.of_type(FILE)}
+    assert set(files) == {".github/workflows/build-push.yml", PR}
+    assert files[PR].name == "workflow-pull-requests-file"
+    assert files[".github/workflows/build-push.yml"].name == "workflow-file", "the name it always had"
+    assert set(files[PR].dependencies) == set(files[".github/workflows/build-push.yml"].dependencies)
+    assert len(run_for().of_type(FILE)) == 1
+
+
+def test_its_file_must_not_be_build_pushs() -> None:
+    with pytest.raises(ConfigError, match=r"workflow.pullRequestPath.*build-push workflow's path"):
+        settings_for(workflow={**ON, "pullRequestPath": ".github/workflows/build-push.yml"})
+
+
+def test_two_stacks_building_the_pull_requests_of_one_repository_clash(tmp_path: Path) -> None:
+    dev = (FIXTURES / "Pulumi.dev.yaml").read_text()
+    assert "    pullRequests: true" in dev
+    qa = dev.replace("namespace: acme-dev", "namespace: acme-qa").replace(
+        "branch: main", "branch: main\n    environment: qa"
+    )
+    (tmp_path / "Pulumi.dev.yaml").write_text(dev)
+    (tmp_path / "Pulumi.qa.yaml").write_text(qa)
+    loaded, errors = check_stacks.load_stacks(tmp_path)
+    assert errors == []
+    found = check_stacks.clashes(loaded)
+    assert (
+        "stacks dev and qa both write the pull-request workflow of acme-platform/shop@main (one builds every "
+        "pull request: set workflow.pullRequests on one stack only)"
+    ) in found
+    assert "stacks dev and qa both write the workflow file .github/workflows/only-build.yml" in "\n".join(
+        found
+    )
+
+
+HANDMADE = """\
+name: Only build
+on:
+  pull_request:
+jobs:
+  api-build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+"""
+
+
+class TestAHandMadeOnlyBuild:
+    def world(self) -> World:
+        world = World(instances={"cri-abc123def456": Registry()})
+        world.edit_file(PR, HANDMADE)
+        return world
+
+    def test_without_adopt_it_is_refused_not_overwritten(self) -> None:
+        world = self.world()
+        deployment = world.up(encode(config(workflow=ON)), SECRET_KEYS)
+        assert any("refusing to overwrite existing file" in e for e in deployment.errors)
+        assert world.files[("main", PR)].content == HANDMADE
+
+    def test_with_adopt_it_is_imported_keeping_its_name_and_converges(self) -> None:
+        world = self.world()
+        deployment = world.up(encode(config(workflow=ON, adopt=True)), SECRET_KEYS)
+        assert deployment.errors == []
+        assert f"IMPORT RepositoryFile shop:{PR}:main" in world.log
+        content = world.files[("main", PR)].content
+        assert content.startswith("# Managed by acr-pipeline")
+        assert "\nname: Only build\n" in content
+        assert world.up(encode(config(workflow=ON, adopt=True)), SECRET_KEYS).changes == []
