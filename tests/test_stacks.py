@@ -16,7 +16,9 @@ from tools.mock_engine import ROOT_DIR
 WORKFLOW = ".github/workflows/build-push.yml"
 # The dev fixture without its pull-request workflow, which one stack per repository owns
 # (tests/test_pull_requests.py): the other stacks made from it here are about other claims.
-DEV = re.sub(r"  acr-pipeline:workflow:\n    pullRequests: true.*\n", "", (FIXTURES / "Pulumi.dev.yaml").read_text())
+DEV = re.sub(
+    r"  acr-pipeline:workflow:\n    pullRequests: true.*\n", "", (FIXTURES / "Pulumi.dev.yaml").read_text()
+)
 
 
 def write_stacks(tmp_path: Path, **files: str) -> Path:
