@@ -167,7 +167,7 @@ def test_the_stack_matrix_is_read_from_stacks_at_run_time_never_listed(name: str
         assert "needs.stacks.outputs.stacks != '[]'" in job["if"], f"{name}.{job_id}: no stacks, no matrix"
 
 
-@pytest.mark.parametrize("name", STACK_WORKFLOWS)
+@pytest.mark.parametrize("name", ["preview", "drift"])
 def test_the_stack_list_job_finds_exactly_the_stack_files(name: str, tmp_path: Path) -> None:
     (step,) = [s for s in jobs(name)["stacks"]["steps"] if s.get("id") == "list"]
     for case, names in enumerate((sorted(stack_files()), ["production"], ["eu-staging", "prod.v2"], [])):
@@ -180,6 +180,45 @@ def test_the_stack_list_job_finds_exactly_the_stack_files(name: str, tmp_path: P
         env = {"GITHUB_OUTPUT": str(output), "PATH": os.environ["PATH"]}
         subprocess.run([tool("bash"), "-e", "-c", step["run"]], cwd=stacks.parent, env=env, check=True)
         assert output.read_text() == f"stacks={json.dumps(names, separators=(',', ':'))}\n", names
+
+
+def test_deploy_lists_every_stack_file_the_creators_of_oidc_providers_first(tmp_path: Path) -> None:
+    """Matrix jobs are created in list order and run one at a time (max-parallel: 1), so a stack
+    that names the account's OIDC provider deploys after the stack that creates it."""
+    (step,) = [s for s in jobs("deploy")["stacks"]["steps"] if s.get("id") == "list"]
+    assert step["run"] == '.venv/bin/python -m tools.check_stacks order >> "$GITHUB_OUTPUT"'
+    installs = [s.get("run") for s in jobs("deploy")["stacks"]["steps"]]
+    assert installs.index("make install") < installs.index(step["run"])
+    (up,) = pulumi_jobs("deploy").values()
+    assert up["strategy"]["max-parallel"] == 1
+    dev = (ROOT / "tests" / "stacks" / "Pulumi.dev.yaml").read_text()
+    keyless = dev[: dev.index("  acr-pipeline:registryUsername")] + "  acr-pipeline:auth:\n    mode: oidc\n"
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.a-dev.yaml").write_text(keyless + "    oidcProvider: github-actions\n")
+    (stacks / "Pulumi.z-prod.yaml").write_text(
+        keyless.replace("namespace: acme-dev", "namespace: acme-z")
+        .replace("branch: main", "branch: main\n    environment: production")
+        .replace("pullRequests: true", "pullRequests: false")
+    )
+    output = tmp_path / "output"
+    env = {**os.environ, "GITHUB_OUTPUT": str(output), "ACR_PIPELINE_STACKS": str(stacks)}
+    subprocess.run([tool("bash"), "-e", "-c", step["run"]], cwd=ROOT, env=env, check=True)
+    assert output.read_text() == 'stacks=["z-prod","a-dev"]\n'
+
+
+def test_deploy_verifies_each_stack_after_its_up_waiting_unless_a_reviewer_must_approve() -> None:
+    (job,) = pulumi_jobs("deploy").values()
+    names = [s.get("name") for s in job["steps"]]
+    (verify,) = [s for s in job["steps"] if "tools.verify" in str(s.get("run", ""))]
+    assert names.index(verify["name"]) > names.index("pulumi up")
+    assert verify["run"] == '.venv/bin/python -m tools.verify "$STACK" --no-wait-for-reviewers'
+    assert verify["env"] == {
+        "STACK": "${{ matrix.stack }}",
+        "GH_TOKEN": "${{ steps.app.outputs.token || secrets.PULUMI_GITHUB_TOKEN }}",
+    }
+    (app,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith(f"{APP_TOKEN}@")]
+    assert app["with"]["permission-actions"] == "write", "dispatching a workflow"
 
 
 @pytest.mark.parametrize("name", STACK_WORKFLOWS)
@@ -310,6 +349,10 @@ def test_credentials_reach_only_the_pulumi_step(name: str) -> None:
             if str(step.get("uses", "")).startswith(f"{APP_TOKEN}@"):
                 # The App's private key, from which a one-hour token is minted, and nothing else.
                 assert [k for k, v in step["with"].items() if "secrets." in str(v)] == ["private-key"]
+                continue
+            if "tools.verify" in str(step.get("run", "")):
+                # The GitHub token that dispatches the verify run, and nothing else.
+                assert [k for k, v in step["env"].items() if "secrets." in str(v)] == ["GH_TOKEN"]
                 continue
             assert "secrets." not in str(step), (name, job_id, step.get("name"))
 

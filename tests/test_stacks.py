@@ -238,7 +238,7 @@ def test_deploy_order_puts_the_stack_that_creates_the_oidc_provider_first(tmp_pa
         text=True,
         check=True,
     )
-    assert out.stdout == 'first=["z-keys"]\nthen=["a-dev", "m"]\n'
+    assert out.stdout == 'stacks=["z-keys","a-dev","m"]\n'
 
 
 def test_a_named_provider_that_no_stack_creates_is_a_notice_not_an_error(tmp_path: Path) -> None:

@@ -710,3 +710,17 @@ def test_a_bad_stack_file_gives_the_synth_message_exit_2(end_to_end: dict[str, S
     assert "Pulumi.dev.yaml:3:" in result.err  # at its line
     assert "Traceback" not in result.err
     assert end_to_end["bad"].gh.calls == []  # before any gh
+
+
+@pytest.mark.parametrize(("stack", "waits"), [("prod", False), ("dev", True)])
+def test_in_deploy_ci_it_waits_for_a_stack_nobody_must_approve_and_links_one_somebody_must(
+    gh: FakeGh, capsys: pytest.CaptureFixture[str], stack: str, waits: bool
+) -> None:
+    gh.stack(stack, PROD if stack == "prod" else DEV)
+    ref = "v1.4.0" if stack == "prod" else "main"
+    gh.scenario(
+        tags=RELEASES, runs=[run(9, ref=ref)], views=[{"status": "completed", "conclusion": "failure"}]
+    )
+    result = gh.main(capsys, stack, "--no-wait-for-reviewers", *FAST)
+    assert bool(gh.of("run", "view")) is waits
+    assert result.code == (1 if waits else 0), "waited for (and failed), or linked for a reviewer"

@@ -158,13 +158,13 @@ def check(stacks_dir: Path = STACKS_DIR) -> tuple[list[str], list[str], list[str
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     if argv[:1] == ["order"]:
-        # For deploy CI: {"first": [...], "then": [...]}, each a JSON list of stack names.
+        # For deploy CI, a step output: `stacks=["prod","dev",...]`, the stacks in deploy order.
         loaded, errors = load_stacks(Path(argv[1]) if len(argv) > 1 else STACKS_DIR)
         if errors:
             print("\n".join(f"error: {e}" for e in errors), file=sys.stderr)
             return 1
         first, then = deploy_order(loaded)
-        print(f"first={json.dumps(first)}\nthen={json.dumps(then)}")
+        print(f"stacks={json.dumps(first + then, separators=(',', ':'))}")
         return 0
     problems, notices, names = check(Path(argv[0]) if argv else STACKS_DIR)
     for notice in notices:

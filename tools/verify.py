@@ -424,6 +424,12 @@ def main(argv: list[str] | None = None) -> int:
         help="stop once the run is found (print its URL, exit 0): for CI, where a reviewer may approve later",
     )
     parser.add_argument(
+        "--no-wait-for-reviewers",
+        action="store_true",
+        help="wait, unless a reviewer must approve the run (the stack's environment has reviewers): "
+        "then stop once it is found, as --no-wait (this repository's deploy CI)",
+    )
+    parser.add_argument(
         "--timeout",
         type=duration,
         default=1800.0,
@@ -455,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     timing = Timing(interval=args.interval, find_timeout=args.find_timeout, timeout=args.timeout)
     try:
-        return verify(settings, args.ref, args.wait, timing)
+        wait = args.wait and not (args.no_wait_for_reviewers and settings.reviewed)
+        return verify(settings, args.ref, wait, timing)
     except VerifyError as err:
         sys.stdout.flush()
         print(f"error: {err}", file=sys.stderr)
