@@ -45,8 +45,10 @@ class GitHubActionsSettings(pulumi.ComponentResource):
         super().__init__("acr-pipeline:github:GitHubActionsSettings", name, None, opts)
         self.repository = args.github.repository
         self.adoption = args.adoption
-        self.policies = []
-        self.environment = self._environment(name, args.github) if args.github.environment else None
+        self.environment, self.policies = None, []
+        if args.github.environment:
+            self.environment = self._environment(name, args.github)
+            self.policies = self._deployment_policies(name, args.github, self.environment)
         env_name = self.environment.environment if self.environment else None
 
         self.variables = {
@@ -107,11 +109,11 @@ class GitHubActionsSettings(pulumi.ComponentResource):
     def _environment(self, name: str, env: GitHub) -> github.RepositoryEnvironment:
         restricted = bool(env.deployment_branches or env.deployment_tags)
         reviewers = None
-        if env.reviewers and (env.reviewers.users or env.reviewers.teams):
+        if env.reviewers:  # the settings refuse reviewers that name no one
             reviewers = [
                 github.RepositoryEnvironmentReviewerArgs(
-                    users=[_user_id(u, self) for u in env.reviewers.users] or None,
-                    teams=[_team_id(t, self) for t in env.reviewers.teams] or None,
+                    users=[_github_id("user", u, self) for u in env.reviewers.users] or None,
+                    teams=[_github_id("team", t, self) for t in env.reviewers.teams] or None,
                 )
             ]
         environment = github.RepositoryEnvironment(
@@ -139,8 +141,15 @@ class GitHubActionsSettings(pulumi.ComponentResource):
                 parent=self, retain_on_delete=True, import_=self.adoption.environment()
             ),
         )
+        return environment
+
+    def _deployment_policies(
+        self, name: str, env: GitHub, environment: github.RepositoryEnvironment
+    ) -> list[github.RepositoryEnvironmentDeploymentPolicy]:
+        """One rule per branch or tag pattern the environment admits. A rule that exists already
+        is taken as it is (GitHub answers its POST with 303 and the existing rule)."""
         refs = [("branch", p) for p in env.deployment_branches] + [("tag", p) for p in env.deployment_tags]
-        self.policies = [
+        return [
             github.RepositoryEnvironmentDeploymentPolicy(
                 f"{name}-deploy-{kind}-{pattern}",
                 repository=self.repository,
@@ -151,19 +160,17 @@ class GitHubActionsSettings(pulumi.ComponentResource):
             )
             for kind, pattern in refs
         ]
-        return environment
 
 
-def _user_id(user: int | str, parent: pulumi.Resource) -> pulumi.Input[int]:
-    """A numeric id as is; a login looked up (a data-source call, only when a name is given)."""
-    if isinstance(user, int):
-        return user
-    found = github.get_user_output(username=user, opts=pulumi.InvokeOutputOptions(parent=parent))
-    return cast("pulumi.Output[int]", found.id.apply(int))
-
-
-def _team_id(team: int | str, parent: pulumi.Resource) -> pulumi.Input[int]:
-    if isinstance(team, int):
-        return team
-    found = github.get_team_output(slug=team, opts=pulumi.InvokeOutputOptions(parent=parent))
+def _github_id(kind: str, who: int | str, parent: pulumi.Resource) -> pulumi.Input[int]:
+    """A reviewer's numeric id as is; a user's login or a team's slug looked up (a data-source
+    call, only when a name is given; get_team needs the organization's Members: read)."""
+    if isinstance(who, int):
+        return who
+    options = pulumi.InvokeOutputOptions(parent=parent)
+    found = (
+        github.get_user_output(username=who, opts=options)
+        if kind == "user"
+        else github.get_team_output(slug=who, opts=options)
+    )
     return cast("pulumi.Output[int]", found.id.apply(int))

@@ -33,7 +33,9 @@ class WorkflowFileArgs:
     files: Sequence[CommittedFile]
     stack: str
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """Every variable, secret and repository: the commit triggers a run that needs them all."""
+    """What a run reads or logs in through: every variable and secret, the environment's
+    deployment rules, every repository and internet ACL entry, and with OIDC the role, its
+    policy attachment and the provider. The commit triggers a run that needs them all."""
     via_pull_request: bool = False
     """Commit to a branch of its own and open a pull request into `branch` (protected branches)."""
 

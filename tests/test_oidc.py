@@ -13,15 +13,12 @@ from ruamel.yaml import YAML
 from components.oidc import role_name, subjects
 from components.settings import GITHUB_FINGERPRINTS
 from components.workflow_render import render
-from tests.conftest import FILE, SECRET, SECRET_KEYS, config, encode, settings_for
+from tests.conftest import SECRET_KEYS, config, encode, settings_for
 from tests.world import Registry, World, WorldMocks
 from tools.mock_engine import ACCOUNT, PREFLIGHT_LOOKUPS, Run, run_program
+from tools.tokens import ATTACHMENT, FILE, OIDC_PROVIDER, RAM_POLICY, ROLE, SECRET, VARIABLE
 
 OIDC: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None}
-PROVIDER = "alicloud:ims/oidcProvider:OidcProvider"
-ROLE = "alicloud:ram/role:Role"
-POLICY = "alicloud:ram/policy:Policy"
-ATTACHMENT = "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment"
 EXISTING = f"acs:ram::{ACCOUNT}:oidc-provider/github-actions"
 
 
@@ -59,11 +56,7 @@ class TestNoPasswordAnywhere:
     def test_the_workflow_reads_the_role_provider_region_and_instance_from_variables(
         self, keyless: Run
     ) -> None:
-        values = {
-            v.plain("variableName"): v.plain("value")
-            for v in keyless.custom()
-            if v.type == "github:index/actionsVariable:ActionsVariable"
-        }
+        values = {v.plain("variableName"): v.plain("value") for v in keyless.custom() if v.type == VARIABLE}
         assert values["ALIYUN_ROLE_ARN"] == f"acs:ram::{ACCOUNT}:role/acr-push-acme-shop-dev"
         assert values["ALIYUN_OIDC_PROVIDER_ARN"] == f"acs:ram::{ACCOUNT}:oidc-provider/github-actions"
         assert (values["ALIYUN_REGION"], values["ALIYUN_ACR_INSTANCE_ID"]) == (
@@ -118,7 +111,7 @@ class TestNoPasswordAnywhere:
 
     def test_the_workflow_waits_for_the_role_its_policy_and_the_provider(self, keyless: Run) -> None:
         (file,) = keyless.of_type(FILE)
-        for type_ in (PROVIDER, ROLE, ATTACHMENT):
+        for type_ in (OIDC_PROVIDER, ROLE, ATTACHMENT):
             (resource,) = keyless.of_type(type_)
             assert resource.urn in file.dependencies, type_
 
@@ -154,7 +147,7 @@ class TestTheTrustPolicy:
 
 class TestThePushPolicy:
     def test_it_names_exactly_the_stacks_repositories(self, keyless: Run) -> None:
-        token, push = document(keyless, POLICY, "policyDocument")["Statement"]
+        token, push = document(keyless, RAM_POLICY, "policyDocument")["Statement"]
         assert token == {"Effect": "Allow", "Action": ["cr:GetAuthorizationToken"], "Resource": "*"}
         assert push["Action"] == ["cr:PullRepository", "cr:PushRepository"]
         assert push["Resource"] == [
@@ -164,7 +157,7 @@ class TestThePushPolicy:
 
     def test_a_release_promoted_from_another_stack_may_only_pull_there(self) -> None:
         run = run_oidc(workflow={"tags": ["v*"], "promote": {"fromNamespaces": ["acme-staging"]}})
-        statements = document(run, POLICY, "policyDocument")["Statement"]
+        statements = document(run, RAM_POLICY, "policyDocument")["Statement"]
         assert statements[2] == {
             "Effect": "Allow",
             "Action": ["cr:PullRepository"],
@@ -180,19 +173,19 @@ class TestThePushPolicy:
 
 class TestTheProvider:
     def test_a_stack_that_creates_it_uses_githubs_issuer_and_the_sts_audience(self, keyless: Run) -> None:
-        (provider,) = keyless.of_type(PROVIDER)
+        (provider,) = keyless.of_type(OIDC_PROVIDER)
         assert provider.plain("issuerUrl") == "https://token.actions.githubusercontent.com"
         assert provider.plain("clientIds") == ["sts.aliyuncs.com"]
         assert provider.plain("fingerprints") == list(GITHUB_FINGERPRINTS)
         assert provider.retain_on_delete, "the other stacks' roles trust it: destroy leaves it"
 
     def test_the_policy_rotates_its_versions_so_a_sixth_change_still_applies(self, keyless: Run) -> None:
-        (policy,) = keyless.of_type(POLICY)
+        (policy,) = keyless.of_type(RAM_POLICY)
         assert policy.plain("rotateStrategy") == "DeleteOldestNonDefaultVersionWhenLimitExceeded"
 
     def test_a_stack_that_names_an_existing_one_creates_none(self) -> None:
         run = run_oidc(auth={"oidcProvider": EXISTING})
-        assert run.of_type(PROVIDER) == []
+        assert run.of_type(OIDC_PROVIDER) == []
         (statement,) = document(run, ROLE, "assumeRolePolicyDocument")["Statement"]
         assert statement["Principal"] == {"Federated": [EXISTING]}
         names = {v.plain("variableName"): v.plain("value") for v in run.custom() if v.plain("variableName")}
@@ -240,7 +233,7 @@ class TestSwitchingALiveStack:
         prod: dict[str, Any] = {"github": {"environment": "prod"}, "registry": {"namespace": "acme-prod"}}
         other = world.up(encode(config(**oidc(**prod))), set(), stack="prod")
         assert [e for e in other.errors if "EntityAlreadyExists" in e] == [
-            f"{PROVIDER} (oidc-provider): EntityAlreadyExists.oidc-provider: github-actions"
+            f"{OIDC_PROVIDER} (oidc-provider): EntityAlreadyExists.oidc-provider: github-actions"
         ]
         named = world.up(encode(config(**oidc(**prod, auth={"oidcProvider": EXISTING}))), set(), stack="prod")
         assert named.errors == []

@@ -8,28 +8,28 @@ import re
 import pytest
 
 from components.config import ConfigError
-from tests.conftest import (
-    BASE,
-    ENTERPRISE_NAMESPACE,
-    ENTERPRISE_REPO,
+from tests.conftest import BASE, KNOWN_PASSWORD, SECRET_KEYS, config, encode, region, run_for
+from tools.mock_engine import PREFLIGHT_LOOKUPS, RecordingMonitor, Run, run_program
+from tools.tokens import (
+    ACL_ENTRY,
+    BRANCH,
+    DEPLOYMENT_POLICY,
+    EE_NAMESPACE,
+    EE_REPO,
     ENV_SECRET,
     ENV_VARIABLE,
     ENVIRONMENT,
     FILE,
-    KNOWN_PASSWORD,
     PERSONAL_NAMESPACE,
     PERSONAL_REPO,
+    PULL_REQUEST,
+    RETENTION_RULE,
+    SCAN_RULE,
     SECRET,
-    SECRET_KEYS,
     VARIABLE,
-    config,
-    encode,
-    region,
-    run_for,
 )
-from tools.mock_engine import PREFLIGHT_LOOKUPS, RecordingMonitor, Run, run_program
 
-REGISTRY_TYPES = {ENTERPRISE_NAMESPACE, ENTERPRISE_REPO, PERSONAL_NAMESPACE, PERSONAL_REPO}
+REGISTRY_TYPES = {EE_NAMESPACE, EE_REPO, PERSONAL_NAMESPACE, PERSONAL_REPO}
 
 
 def types(run: Run) -> list[str]:
@@ -44,9 +44,7 @@ def by_variable(run: Run) -> dict[str, str]:
 
 class TestWhatEachEditionCreates:
     def test_enterprise_creates_namespace_repo_variables_secrets_and_file(self, default_run: Run) -> None:
-        assert types(default_run) == sorted(
-            [ENTERPRISE_NAMESPACE, ENTERPRISE_REPO, VARIABLE, VARIABLE, SECRET, SECRET, FILE]
-        )
+        assert types(default_run) == sorted([EE_NAMESPACE, EE_REPO, VARIABLE, VARIABLE, SECRET, SECRET, FILE])
 
     def test_enterprise_resources_target_the_configured_instance(self, default_run: Run) -> None:
         namespace = default_run.named("registry-namespace")
@@ -70,12 +68,12 @@ class TestWhatEachEditionCreates:
 
     def test_adopted_namespace_is_not_created_but_repositories_use_it(self) -> None:
         run = run_for(registry={"createNamespace": False})
-        assert not run.of_type(ENTERPRISE_NAMESPACE)
+        assert not run.of_type(EE_NAMESPACE)
         assert run.named("registry-repo-api").plain("namespace") == "acme-dev"
 
     def test_one_repository_and_one_variable_per_image(self) -> None:
         run = run_for(images=[{"name": "api"}, {"name": "web"}, {"name": "worker"}])
-        assert sorted(r.plain("name") for r in run.of_type(ENTERPRISE_REPO)) == ["api", "web", "worker"]
+        assert sorted(r.plain("name") for r in run.of_type(EE_REPO)) == ["api", "web", "worker"]
         assert set(by_variable(run)) == {
             "ALIYUN_REGISTRY",
             "API_IMAGE_NAME",
@@ -128,7 +126,7 @@ class TestOrderAndReplacement:
     def test_workflow_file_waits_for_every_variable_secret_and_repository(self) -> None:
         run = run_for(images=[{"name": "api"}, {"name": "web"}])
         (file,) = run.of_type(FILE)
-        needed = [r for r in run.custom() if r.type in (VARIABLE, SECRET, ENTERPRISE_REPO)]
+        needed = [r for r in run.custom() if r.type in (VARIABLE, SECRET, EE_REPO)]
         assert len(needed) == 7
         missing = [r.name for r in needed if r.urn not in file.dependencies]
         assert not missing, f"workflow file does not wait for {missing}"
@@ -235,14 +233,9 @@ def test_base_config_is_valid_as_written() -> None:
     assert run.of_type(FILE)
 
 
+# Never registered: it reconciles the whole ACL and would delete entries made elsewhere.
 INTERNET_ENDPOINT = "alicloud:cr/internetEndpoint:InternetEndpoint"
-LIFECYCLE_RULE = "alicloud:cr/artifactLifecycleRule:ArtifactLifecycleRule"
-SCAN_RULE = "alicloud:cr/scanRule:ScanRule"
-DEPLOY_POLICY = "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
-BRANCH = "github:index/branch:Branch"
-PULL_REQUEST = "github:index/repositoryPullRequest:RepositoryPullRequest"
-ACL_ENTRY = "alicloud:cr/endpointAclPolicy:EndpointAclPolicy"
-RULE_TYPES = {INTERNET_ENDPOINT, ACL_ENTRY, LIFECYCLE_RULE, SCAN_RULE}
+RULE_TYPES = {INTERNET_ENDPOINT, ACL_ENTRY, RETENTION_RULE, SCAN_RULE}
 
 
 class TestRegistrySettings:
@@ -265,7 +258,7 @@ class TestRegistrySettings:
 
     def test_retention_covers_an_owned_namespace(self) -> None:
         run = run_for(registry={"retention": {"keepLastTags": 50, "keepTagPattern": "^v[0-9].*"}})
-        (rule,) = run.of_type(LIFECYCLE_RULE)
+        (rule,) = run.of_type(RETENTION_RULE)
         assert rule.plain("scope") == "NAMESPACE"
         assert rule.plain("namespaceName") == "acme-dev"
         assert rule.plain("retentionTagCount") == 50
@@ -277,7 +270,7 @@ class TestRegistrySettings:
             registry={"createNamespace": False, "retention": {"keepLastTags": 10}},
             images=[{"name": "api"}, {"name": "web"}],
         )
-        rules = run.of_type(LIFECYCLE_RULE)
+        rules = run.of_type(RETENTION_RULE)
         assert sorted((r.plain("scope"), r.plain("repoName")) for r in rules) == [
             ("REPO", "api"),
             ("REPO", "web"),
@@ -311,7 +304,7 @@ class TestRegistrySettings:
     def test_rules_wait_for_the_repositories_they_cover(self) -> None:
         run = run_for(registry={"scan": {}, "retention": {"keepLastTags": 5}})
         repo = run.named("registry-repo-api")
-        for rule in run.of_type(SCAN_RULE) + run.of_type(LIFECYCLE_RULE):
+        for rule in run.of_type(SCAN_RULE) + run.of_type(RETENTION_RULE):
             assert repo.urn in rule.dependencies, rule.name
 
     def test_outputs_summarize_the_registry_settings(self) -> None:
@@ -366,7 +359,7 @@ class TestEnvironmentProtection:
             "protectedBranches": False,
             "customBranchPolicies": True,
         }
-        policies = {(r.plain("branchPattern"), r.plain("tagPattern")) for r in run.of_type(DEPLOY_POLICY)}
+        policies = {(r.plain("branchPattern"), r.plain("tagPattern")) for r in run.of_type(DEPLOYMENT_POLICY)}
         assert policies == {("main", None), (None, "v*")}
 
     def test_the_environment_outlives_destroy_and_its_reviewers_cannot_be_skipped(self) -> None:
@@ -380,7 +373,7 @@ class TestEnvironmentProtection:
     def test_workflow_file_waits_for_the_deployment_rules(self) -> None:
         run = run_for(github={"environment": "production", "deploymentBranches": ["main"]})
         (file,) = run.of_type(FILE)
-        (policy,) = run.of_type(DEPLOY_POLICY)
+        (policy,) = run.of_type(DEPLOYMENT_POLICY)
         assert policy.urn in file.dependencies
 
 
@@ -425,12 +418,12 @@ class TestPullRequestMode:
 
     def test_a_new_branch_name_replaces_the_branch_and_old_ones_are_forgotten_not_deleted(self) -> None:
         run = run_for(workflow={"viaPullRequest": True})
-        (branch,) = run.of_type("github:index/branch:Branch")
+        (branch,) = run.of_type(BRANCH)
         assert branch.replace_on_changes == ("branch",), "a rename would hit a branch deleted at the merge"
         for r in (
             branch,
             *run.of_type(FILE),
-            *run.of_type("github:index/repositoryPullRequest:RepositoryPullRequest"),
+            *run.of_type(PULL_REQUEST),
         ):
             assert r.retain_on_delete, r.name
         (file,) = run.of_type(FILE)

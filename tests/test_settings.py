@@ -1,4 +1,5 @@
-"""Settings: defaults from DESIGN.md, and a clear refusal of each bad configuration."""
+"""Settings: the documented defaults (docs/configuration.md, generated from the model), and a
+clear refusal of each bad configuration."""
 
 from __future__ import annotations
 

@@ -11,17 +11,8 @@ import pytest
 
 from tests.conftest import SECRET_KEYS, config, encode
 from tests.world import (
-    BRANCH,
-    EE_NAMESPACE,
-    EE_REPO,
-    ENVIRONMENT,
-    FILE,
     HANDMADE_WORKFLOW,
     KINDS,
-    NAMESPACE,
-    REPO,
-    SECRET,
-    VARIABLE,
     Deployment,
     Environment,
     Registry,
@@ -30,6 +21,17 @@ from tests.world import (
     handmade,
 )
 from tools.mock_engine import PREFLIGHT_LOOKUPS
+from tools.tokens import (
+    BRANCH,
+    EE_NAMESPACE,
+    EE_REPO,
+    ENVIRONMENT,
+    FILE,
+    PERSONAL_NAMESPACE,
+    PERSONAL_REPO,
+    SECRET,
+    VARIABLE,
+)
 
 WORKFLOW = ".github/workflows/build-push.yml"
 
@@ -201,7 +203,7 @@ class TestAdoptingTheHandMadePipeline:
         world, _ = adopted
         changed = up(world, adopt=True, workflow={"cache": False}, images=[{"name": "api", "context": "svc"}])
         assert changed.errors == []
-        assert ops(changed, "github:index/repositoryFile:RepositoryFile") == ["update"]
+        assert ops(changed, FILE) == ["update"]
         assert "cache-from" not in world.files[("main", WORKFLOW)].content
         assert (
             up(
@@ -232,8 +234,8 @@ class TestPersonalEdition:
         assert deployment.errors == []
         assert "IMPORT Namespace acme-dev" in world.log
         assert "IMPORT Repo acme-dev/api" in world.log
-        assert ops(deployment, NAMESPACE) == ["import"]
-        assert ops(deployment, REPO) == ["import"]
+        assert ops(deployment, PERSONAL_NAMESPACE) == ["import"]
+        assert ops(deployment, PERSONAL_REPO) == ["import"]
 
     def test_without_adopt_the_personal_namespace_refuses_too(self) -> None:
         world = handmade(World(), edition="personal")
@@ -496,7 +498,7 @@ class TestImportIds:
             (EE_NAMESPACE, "cri-abc123def456", "expected 2 parts"),
             (EE_NAMESPACE, "cri-abc123def456:nope", "NAMESPACE_NOT_EXIST"),
             (EE_REPO, "cri-abc123def456:acme-dev", "expected 3 parts"),
-            (REPO, "acme-dev:api", "expected 2 parts"),
+            (PERSONAL_REPO, "acme-dev:api", "expected 2 parts"),
         ],
     )
     def test_an_import_id_of_the_wrong_form_or_of_nothing_is_refused(

@@ -34,26 +34,25 @@ from tools.mock_engine import (
     Run,
     run_program,
 )
-
-GH = "github:index/"
-VARIABLE = f"{GH}actionsVariable:ActionsVariable"
-ENV_VARIABLE = f"{GH}actionsEnvironmentVariable:ActionsEnvironmentVariable"
-SECRET = f"{GH}actionsSecret:ActionsSecret"
-ENV_SECRET = f"{GH}actionsEnvironmentSecret:ActionsEnvironmentSecret"
-ENVIRONMENT = f"{GH}repositoryEnvironment:RepositoryEnvironment"
-POLICY = f"{GH}repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
-FILE = f"{GH}repositoryFile:RepositoryFile"
-BRANCH = f"{GH}branch:Branch"
-PULL = f"{GH}repositoryPullRequest:RepositoryPullRequest"
-EE_NAMESPACE = "alicloud:cs/registryEnterpriseNamespace:RegistryEnterpriseNamespace"
-EE_REPO = "alicloud:cs/registryEnterpriseRepo:RegistryEnterpriseRepo"
-NAMESPACE = "alicloud:cr/namespace:Namespace"
-REPO = "alicloud:cr/repo:Repo"
-ACL = "alicloud:cr/endpointAclPolicy:EndpointAclPolicy"
-OIDC_PROVIDER = "alicloud:ims/oidcProvider:OidcProvider"
-ROLE = "alicloud:ram/role:Role"
-POLICY_RAM = "alicloud:ram/policy:Policy"
-ATTACHMENT = "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment"
+from tools.tokens import (
+    ACL_ENTRY,
+    BRANCH,
+    DEPLOYMENT_POLICY,
+    EE_NAMESPACE,
+    EE_REPO,
+    ENV_SECRET,
+    ENV_VARIABLE,
+    ENVIRONMENT,
+    FILE,
+    OIDC_PROVIDER,
+    PERSONAL_NAMESPACE,
+    PERSONAL_REPO,
+    PULL_REQUEST,
+    RAM_POLICY,
+    ROLE,
+    SECRET,
+    VARIABLE,
+)
 
 
 class WorldError(FailedLookupError):
@@ -122,7 +121,7 @@ class Pull:
 @dataclass
 class Registry:
     """An ACR instance (or the account's Personal Edition registry): its namespaces (name ->
-    repository names), internet ACL entries, name and endpoints."""
+    repository names), internet ACL_ENTRY entries, name and endpoints."""
 
     namespaces: dict[str, set[str]] = field(default_factory=dict)
     acl: dict[str, str] = field(default_factory=dict)
@@ -878,18 +877,18 @@ KINDS: dict[str, Kind] = {
     SECRET: SecretKind(),
     ENV_SECRET: SecretKind(),
     ENVIRONMENT: EnvironmentKind(),
-    POLICY: PolicyKind(),
+    DEPLOYMENT_POLICY: PolicyKind(),
     FILE: FileKind(),
     BRANCH: BranchKind(),
-    PULL: PullKind(),
+    PULL_REQUEST: PullKind(),
     EE_NAMESPACE: NamespaceKind(enterprise=True),
     EE_REPO: RepoKind(enterprise=True),
-    NAMESPACE: NamespaceKind(enterprise=False),
-    REPO: RepoKind(enterprise=False),
-    ACL: AclKind(),
+    PERSONAL_NAMESPACE: NamespaceKind(enterprise=False),
+    PERSONAL_REPO: RepoKind(enterprise=False),
+    ACL_ENTRY: AclKind(),
     OIDC_PROVIDER: RamKind("oidc-provider", "oidcProviderName"),
     ROLE: RamKind("role", "roleName"),
-    POLICY_RAM: RamKind("policy", "policyName"),
+    RAM_POLICY: RamKind("policy", "policyName"),
 }
 
 

@@ -48,9 +48,10 @@ from tools.stackfile import (
     stack_names,
     stack_path,
 )
+from tools.tokens import FILE
 
 BUILD_DIR = ROOT_DIR / "build" / "synth"
-FILE_TYPE = "github:index/repositoryFile:RepositoryFile"
+FILE_TYPE = FILE
 STACK_TYPE = "pulumi:pulumi:Stack"
 SECRET = "[secret]"  # noqa: S105 - the placeholder shown instead of a secret
 ALL = "all"
