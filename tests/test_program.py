@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 
@@ -201,15 +202,57 @@ class TestWorkflowFile:
         }
 
 
+WEBHOOK = "https://hooks.slack.com/services/T000/B000/leak-me-please"
+OIDC: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None}
+# Every kind of stack: where secrets live (repository, environment, none with OIDC), what else
+# carries one (the notification webhook), and the paths that write more (promotion, adoption).
+LEAK_KINDS: dict[str, dict[str, Any]] = {
+    "repository-password": {},
+    "environment-password": {"github": {"environment": "production", "reviewers": {"teams": ["ops"]}}},
+    "oidc-environment": {**OIDC, "github": {"environment": "production"}},
+    "notify-webhook": {"workflow": {"notify": {"kind": "slack"}}, "notifyWebhookUrl": WEBHOOK},
+    "promote-multi-arch": {
+        "images": [{"name": "api", "platforms": ["linux/amd64", "linux/arm64"]}],
+        "workflow": {"tags": ["v*"], "promote": {"fromNamespaces": ["acme-staging"]}, "pullRequests": True},
+    },
+    "adopt-into-oidc": {
+        **OIDC,
+        "adopt": True,
+        "workflow": {"notify": {"kind": "feishu"}},
+        "notifyWebhookUrl": WEBHOOK,
+    },
+}
+
+
 class TestSecretsNeverLeak:
-    def test_password_appears_only_in_the_secret_input(self, default_run: Run) -> None:
-        assert KNOWN_PASSWORD not in json.dumps(default_run.outputs)
-        assert not any(KNOWN_PASSWORD in w for w in default_run.warnings)
-        for r in default_run.resources:
+    @pytest.mark.parametrize("kind", list(LEAK_KINDS))
+    def test_a_secret_appears_only_in_the_secret_input_that_holds_it_marked_secret(self, kind: str) -> None:
+        """Not in an output, a warning, another input, the committed workflow, nor the plan
+        `make synth` prints; adoption in a world whose hand-made secrets hold old values."""
+        from tests.world import Registry, World, handmade
+        from tools import synth
+
+        overrides = LEAK_KINDS[kind]
+        keys = {*SECRET_KEYS, *(["acr-pipeline:notifyWebhookUrl"] if "notifyWebhookUrl" in overrides else [])}
+        world = handmade(World(instances={"cri-abc123def456": Registry()}))
+        run = world.up(encode(config(**overrides)), keys).run
+        secrets = [KNOWN_PASSWORD, WEBHOOK, "old-password"]
+        shown = [json.dumps(run.outputs), *run.warnings, synth.render_plan("dev", synth.plan(run))]
+        holders = 0
+        for r in run.resources:
             for key, value in r.inputs.items():
-                if r.type == SECRET and key == "value":
+                text = json.dumps(value, default=lambda v: repr(v) if not hasattr(v, "value") else v.value)
+                if r.type in (SECRET, ENV_SECRET) and key == "value":
+                    holders += 1
+                    assert r.is_secret(key), f"{kind}: {r.name}.{key} is not marked secret"
                     continue
-                assert KNOWN_PASSWORD not in json.dumps(value, default=repr), f"{r.name}.{key}"
+                for secret in secrets:
+                    assert secret not in text, f"{kind}: {secret!r} in {r.name}.{key}"
+        for text in shown:
+            for secret in secrets:
+                assert secret not in text, f"{kind}: {secret!r} shown"
+        expected = 2 * ("auth" not in overrides) + ("notifyWebhookUrl" in overrides)
+        assert holders == expected, f"{kind}: {holders} secrets written, {expected} expected"
 
     def test_bad_config_registers_nothing_and_does_not_echo_the_password(self) -> None:
         monitor = RecordingMonitor()
