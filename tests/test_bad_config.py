@@ -90,7 +90,7 @@ CASES = [
         {"auth": {"mode": "oidc"}},
         [
             "acr-pipeline:registryPassword: is not used with auth.mode: oidc",
-            "pulumi config rm registryPassword",
+            "remove it with `pulumi config rm registryPassword --stack dev`",
         ],
     ),
     Case(
