@@ -25,7 +25,6 @@ class Pin:
 # fmt: off
 PINS: dict[str, Pin] = {pin.action: pin for pin in (
     Pin("actions/checkout", "v7.0.1", "3d3c42e5aac5ba805825da76410c181273ba90b1"),
-    Pin("dorny/paths-filter", "v4.0.2", "7b450fff21473bca461d4b92ce414b9d0420d706"),
     Pin("docker/setup-qemu-action", "v4.2.0", "96fe6ef7f33517b61c61be40b68a1882f3264fb8"),
     Pin("docker/setup-buildx-action", "v4.3.0", "37fe631027851001ddb9b187196cc803df7f5f0e"),
     Pin("docker/login-action", "v4.1.0", "4907a6ddec9925e35a0a9e82d7399ccc52663121"),
@@ -42,7 +41,6 @@ PINS: dict[str, Pin] = {pin.action: pin for pin in (
 # Older majors run on node20, which GitHub has retired.
 MINIMUM_MAJOR: dict[str, int] = {
     "actions/checkout": 5,
-    "dorny/paths-filter": 4,
     "docker/setup-qemu-action": 4,
     "docker/setup-buildx-action": 4,
     "docker/login-action": 4,
