@@ -129,7 +129,7 @@ class TestChangeDetection:
             ("no earlier run", "no earlier successful run on main"),
             ("lookup fails", "the last successful run could not be looked up"),
             ("comparison fails", "the comparison with"),
-            ("history rewritten", "is not an ancestor of this commit (the history was rewritten: diverged)"),
+            ("history rewritten", "is not an ancestor of this commit (the comparison is diverged"),
             ("too many files", "more than GitHub's comparison lists"),
         ],
     )
@@ -165,6 +165,14 @@ class TestChangeDetection:
         result = self.detect(fakes, tmp_path, history.commits["first"])
         assert result.outputs == {"api": "false", "web": "false"}
         assert "no image to build" in result.summary
+
+    def test_file_names_with_spaces_and_other_scripts_are_matched_as_they_are(
+        self, fakes: Fakes, tmp_path: Path
+    ) -> None:
+        history = self.history(fakes, tmp_path)
+        self.succeeded(fakes, history.commits["first"])
+        head = history.commit("names", "api/handlers/größe mit leer.py")
+        assert self.detect(fakes, tmp_path, head).outputs == {"api": "true", "web": "false"}
 
     def test_the_workflow_file_itself_rebuilds_every_image(self, fakes: Fakes, tmp_path: Path) -> None:
         history = self.history(fakes, tmp_path)

@@ -12,9 +12,9 @@ from typing import Any
 
 
 def git(repo: str, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", repo, *args], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    # Names as GitHub's API gives them: never quoted (git quotes non-ASCII ones by default).
+    command = ["git", "-C", repo, "-c", "core.quotePath=false", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def compare(repo: str, base: str, head: str) -> dict[str, Any]:

@@ -67,7 +67,7 @@ mapfile -t lines <<< "$answer"
 status=${lines[0]}
 count=${lines[1]}
 if [[ -z ${BASE:-} && $status != ahead && $status != identical ]]; then
-  build_all "${base::7} ($since) is not an ancestor of this commit (the history was rewritten: $status)"
+  build_all "${base::7} ($since) is not an ancestor of this commit (the comparison is $status: a rewritten history, or an older commit run again)"
 fi
 # GitHub lists at most 300 files of a comparison ("Compare two commits").
 if ((count >= 300)); then
