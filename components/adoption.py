@@ -31,7 +31,8 @@ import pulumi_github as github
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from components.settings import PASSWORD_SECRET, USER_SECRET, Settings
+from components.contract import PASSWORD_SECRET, USER_SECRET
+from components.settings import Settings
 
 
 def _part(value: str) -> str:

@@ -18,8 +18,9 @@ import pulumi
 from pydantic import BaseModel, ValidationError
 
 from components import rules
+from components.contract import PROJECT
 from components.fields import MISSING, Secret
-from components.settings import PROJECT, Settings
+from components.settings import Settings
 
 PROVIDERS = ("alicloud", "github")
 NAMESPACES = (PROJECT, *PROVIDERS)

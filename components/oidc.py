@@ -20,14 +20,8 @@ from typing import Any
 import pulumi
 import pulumi_alicloud as alicloud
 
-from components.settings import (
-    GITHUB_ISSUER,
-    PROJECT,
-    PROVIDER_VARIABLE,
-    ROLE_VARIABLE,
-    STS_AUDIENCE,
-    Settings,
-)
+from components.contract import GITHUB_ISSUER, PROJECT, PROVIDER_VARIABLE, ROLE_VARIABLE, STS_AUDIENCE
+from components.settings import Settings
 
 
 class ProviderNotFound(pulumi.RunError):

@@ -24,7 +24,8 @@ import pulumi
 import pulumi_alicloud as alicloud
 import pulumi_github as github
 
-from components.settings import PROJECT, Settings
+from components.contract import PROJECT
+from components.settings import Settings
 
 
 class PreflightError(pulumi.RunError):

@@ -13,14 +13,25 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
-from components import rules
+from components import combinations, rules
+from components.contract import (
+    GITHUB_FINGERPRINTS,
+    INSTANCE_VARIABLE,
+    PASSWORD_SECRET,
+    PROJECT,
+    PROVIDER_VARIABLE,
+    REGION_VARIABLE,
+    REGISTRY_VARIABLE,
+    RESERVED_NAMES,
+    ROLE_VARIABLE,
+    USER_SECRET,
+)
 from components.fields import (
     MISSING,
     SECURE,
@@ -44,28 +55,6 @@ from components.fields import (
     problems,
 )
 
-PROJECT = "acr-pipeline"
-# The pipeline's public contract: the committed workflow reads these names.
-REGISTRY_VARIABLE = "ALIYUN_REGISTRY"
-USER_SECRET = "ALIYUN_REGISTRY_USER"  # noqa: S105 - a name, not a value
-PASSWORD_SECRET = "ALIYUN_REGISTRY_PWD"  # noqa: S105 - a name, not a value
-# With `auth.mode: oidc`, these variables instead of the two secrets (aliyun's actions read them).
-ROLE_VARIABLE, PROVIDER_VARIABLE = "ALIYUN_ROLE_ARN", "ALIYUN_OIDC_PROVIDER_ARN"
-REGION_VARIABLE, INSTANCE_VARIABLE = "ALIYUN_REGION", "ALIYUN_ACR_INSTANCE_ID"
-RESERVED_NAMES = (
-    REGISTRY_VARIABLE,
-    USER_SECRET,
-    PASSWORD_SECRET,
-    ROLE_VARIABLE,
-    PROVIDER_VARIABLE,
-    REGION_VARIABLE,
-    INSTANCE_VARIABLE,
-)
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-STS_AUDIENCE = "sts.aliyuncs.com"
-# SHA-1 fingerprints of the certificates GitHub's issuer presents (the two widely published for
-# token.actions.githubusercontent.com); docs/oidc.md says how to compute them again.
-GITHUB_FINGERPRINTS = ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd")
 SCAN_TRIGGERS = {"onPush": "AUTO", "manual": "MANUAL"}
 
 
@@ -535,11 +524,11 @@ class Settings(Model):
     @model_validator(mode="after")
     def _across_sections(self) -> Settings:
         problems(
-            *_image_rules(self),
-            *_promote_rules(self),
-            *_environment_admits_builds(self),
-            *_credentials(self),
-            *_workflow_files(self),
+            *combinations.image_rules(self),
+            *combinations.promote_rules(self),
+            *combinations.environment_admits_builds(self),
+            *combinations.credentials(self),
+            *combinations.workflow_files(self),
         )
         return self
 
@@ -684,126 +673,3 @@ class Settings(Model):
     @property
     def secret_names(self) -> tuple[str, ...]:
         return (*self.secrets, *self.repository_secrets)
-
-
-Found = list[tuple[tuple[str | int, ...], Any, str]]
-
-# Two images may not share these: (field reported, what must differ, the rule).
-UNIQUE: tuple[tuple[str, Callable[[Image], str], str], ...] = (
-    ("name", lambda image: image.name, "two images with the same name"),
-    ("name", lambda image: image.key, "two images whose names give the same job id"),
-    (
-        "variable",
-        lambda image: image.variable.upper(),
-        "two images write the same GitHub variable (names are case-insensitive)",
-    ),
-)
-
-
-def _image_rules(s: Settings) -> Found:
-    at, found = f"{PROJECT}:images", Found()
-    reserved = {*RESERVED_NAMES, *([s.workflow.notify.secret.upper()] if s.workflow.notify else [])}
-    for i, image in enumerate(s.images):
-        if s.registry.edition == "personal" and (
-            rule := rules.acr_name("repository", "personal")(image.name)
-        ):
-            found.append(((at, i, "name"), image.name, rule))
-        if image.immutable_tags and s.registry.edition != "enterprise":
-            found.append(
-                ((at, i, "immutableTags"), True, "is an Enterprise Edition setting (registry.edition)")
-            )
-        if image.variable.upper() in reserved:
-            found.append(
-                ((at, i, "variable"), image.variable, "is reserved for another setting; choose another name")
-            )
-    for field, same, rule in UNIQUE:
-        first: dict[str, int] = {}
-        for i, image in enumerate(s.images):
-            if (j := first.setdefault(same(image), i)) != i:
-                found.append(((at, i, field), getattr(image, field), f"{rule} as images[{j}]"))
-    return found
-
-
-def _promote_rules(s: Settings) -> Found:
-    """Other stacks' namespaces on this registry, and image paths git can compare."""
-    found, promote = Found(), s.workflow.promote
-    if promote is None:
-        return found
-    at = (f"{PROJECT}:workflow", "promote", "fromNamespaces")
-    check = rules.acr_name("namespace", s.registry.edition)
-    for i, namespace in enumerate(promote.from_namespaces):
-        if rule := check(namespace):
-            found.append(((*at, i), namespace, rule))
-    if s.registry.namespace in promote.from_namespaces:
-        rule = "names the stack's own namespace, which a release always looks in first"
-        found.append((at, list(promote.from_namespaces), rule))
-    for i, image in enumerate(s.images):
-        for j, path in enumerate(image.paths or ()):
-            if path.startswith("!"):
-                rule = (
-                    "a leading '!' excludes what earlier patterns matched, which git reads differently, "
-                    "and a release compares the image's paths with git (workflow.promote): list each path"
-                )
-                found.append(((f"{PROJECT}:images", i, "paths", j), path, rule))
-    return found
-
-
-def _environment_admits_builds(s: Settings) -> Found:
-    """Builds run in the environment: its deployment rules must let in the branch (for branch
-    builds) and some tag (for release tags)."""
-    gh, found = s.github, Found()
-    if not (gh.environment and (gh.deployment_branches or gh.deployment_tags)):
-        return found
-    if s.workflow.tags and not gh.deployment_tags:
-        rule = (
-            f"release tags build in environment '{gh.environment}', whose deployment rules admit no "
-            "tag: add github.deploymentTags (e.g. the patterns of workflow.tags)"
-        )
-        found.append(((f"{PROJECT}:github", "deploymentTags"), [], rule))
-    if s.workflow.branch_builds and not any(
-        rules.github_glob(p).match(gh.branch) for p in gh.deployment_branches
-    ):
-        rule = (
-            f"pushes to github.branch '{gh.branch}' build in environment '{gh.environment}', which would "
-            "refuse them: add the branch, or set workflow.branchBuilds: false"
-        )
-        found.append(((f"{PROJECT}:github", "deploymentBranches"), list(gh.deployment_branches), rule))
-    return found
-
-
-def _workflow_files(s: Settings) -> Found:
-    if s.workflow.pull_requests and s.workflow.pull_request_path == s.workflow_path:
-        rule = (
-            f"is the build-push workflow's path ({s.workflow_path}) too: give each workflow a file of its own"
-        )
-        return [((f"{PROJECT}:workflow", "pullRequestPath"), s.workflow.pull_request_path, rule)]
-    return []
-
-
-def _credentials(s: Settings) -> Found:
-    found: Found = []
-    if s.auth.mode == "oidc":
-        if s.registry.edition != "enterprise":
-            rule = "oidc needs registry.edition: enterprise (its temporary tokens are per instance)"
-            found.append(((f"{PROJECT}:auth", "mode"), "oidc", rule))
-        for key, value in (
-            ("registryUsername", s.registry_username),
-            ("registryPassword", s.registry_password),
-        ):
-            if value is not None:
-                rule = (
-                    "is not used with auth.mode: oidc (no password anywhere): remove it with "
-                    f"`pulumi config rm {key} --stack {s.stack or '<stack>'}`"
-                )
-                found.append(((f"{PROJECT}:{key}",), MISSING, rule))
-    if s.notify_webhook_url is not None and s.workflow.notify is None:
-        rule = "is set but workflow.notify is not: add workflow.notify.kind"
-        found.append(((f"{PROJECT}:notifyWebhookUrl",), MISSING, rule))
-    if s.auth.mode == "oidc":
-        return found
-    if s.registry_username is None:
-        found.append(((f"{PROJECT}:registryUsername",), MISSING, "is required"))
-    if s.registry_password is None or s.registry_password.reveal() == "":
-        rule = "is required; set it with `pulumi config set --secret registryPassword`"
-        found.append(((f"{PROJECT}:registryPassword",), MISSING, rule))
-    return found

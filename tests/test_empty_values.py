@@ -14,8 +14,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from components.config import ConfigError, parse
+from components.contract import PROJECT
 from components.fields import empty_meaning
-from components.settings import PROJECT, Settings
+from components.settings import Settings
 from tests.conftest import SECRET_KEYS, config, encode, settings_for
 from tools import schema
 

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 import pytest
 from ruamel.yaml import YAML
 
+from components.contract import GITHUB_FINGERPRINTS
 from components.oidc import role_name, subjects
-from components.settings import GITHUB_FINGERPRINTS
 from components.workflow_render import render
 from tests.conftest import SECRET_KEYS, config, encode, settings_for
 from tests.world import Registry, World, WorldMocks

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from components.config import FIELDS
+from components.contract import PROJECT
 from components.fields import EMPTY_KEY, SECURE
-from components.settings import PROJECT, Settings
+from components.settings import Settings
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT_DIR / "stacks" / "stack.schema.json"

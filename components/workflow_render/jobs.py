@@ -20,16 +20,8 @@ import posixpath
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from components import rules
-from components.settings import (
-    GITHUB_ISSUER,
-    REGISTRY_VARIABLE,
-    STS_AUDIENCE,
-    Image,
-    Notify,
-    Promote,
-    Settings,
-    platform_key,
-)
+from components.contract import GITHUB_ISSUER, REGISTRY_VARIABLE, STS_AUDIENCE
+from components.settings import Image, Notify, Promote, Settings, platform_key
 from components.workflow_render.parts import block, checkout, expression, job, run, script, step, var
 from components.workflow_render.push import (
     DIGEST,

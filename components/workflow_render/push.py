@@ -8,7 +8,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
-from components.settings import (
+from components.contract import (
     INSTANCE_VARIABLE,
     PASSWORD_SECRET,
     PROVIDER_VARIABLE,
@@ -17,9 +17,8 @@ from components.settings import (
     ROLE_VARIABLE,
     STS_AUDIENCE,
     USER_SECRET,
-    Image,
-    Settings,
 )
+from components.settings import Image, Settings
 from components.workflow_render.parts import block, expression, run, script, step, var
 
 # docker/metadata-action tag rules: the branch name and the short commit SHA on branch builds
