@@ -116,22 +116,22 @@ def build_condition(settings: Settings, image_: Image) -> tuple[list[str], str]:
     return needs, " && ".join(when)
 
 
+def build_job(settings: Settings, image_: Image, name: str, runner: str | None) -> CommentedMap:
+    """The head of a job that builds the image: when it runs, where, and its credentials."""
+    needs, condition = build_condition(settings, image_)
+    timeout = settings.workflow.timeout_minutes.build
+    out = job(settings, name, timeout, needs=needs, condition=condition, runner=runner)
+    holds_credentials(settings, out)
+    return out
+
+
 def single_build(settings: Settings, image_: Image) -> CommentedMap:
     """One job builds every platform of the image and pushes its tags: a single platform on its
     own runner, several (or any, with `workflow.emulate`) under QEMU on the linux/amd64 runner."""
     mode = settings.workflow.pin_actions
     native = len(image_.platforms) == 1 and not settings.workflow.emulate
     runner = settings.workflow.runner_of.get(image_.platforms[0]) if native else None
-    needs, condition = build_condition(settings, image_)
-    out = job(
-        settings,
-        f"Build and push {image_.name}",
-        settings.workflow.timeout_minutes.build,
-        needs=needs,
-        condition=condition,
-        runner=runner,
-    )
-    holds_credentials(settings, out)
+    out = build_job(settings, image_, f"Build and push {image_.name}", runner)
     steps = [checkout(mode)]
     if runner is None and image_.platforms != ("linux/amd64",):
         steps.append(step(f"Set up QEMU ({', '.join(image_.platforms)})", "docker/setup-qemu-action", mode))
@@ -150,16 +150,7 @@ def platform_build(settings: Settings, image_: Image, platform: str) -> Commente
     mode = settings.workflow.pin_actions
     runner = settings.workflow.runner_of.get(platform)
     arch = platform_key(platform)
-    needs, condition = build_condition(settings, image_)
-    out = job(
-        settings,
-        f"Build {image_.name} ({platform})",
-        settings.workflow.timeout_minutes.build,
-        needs=needs,
-        condition=condition,
-        runner=runner,
-    )
-    holds_credentials(settings, out)
+    out = build_job(settings, image_, f"Build {image_.name} ({platform})", runner)
     merged = "steps.merge.outputs.merged"
     if image_.immutable_tags:
         # A re-run of a release whose tags exist already: created, as far as the gate knows.
