@@ -57,7 +57,12 @@ def _actionlint(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     workflows.mkdir(parents=True, exist_ok=True)
     (workflows / "build-push.yml").write_text(text)
     return subprocess.run(
-        [str(BIN / "actionlint"), "-no-color", str(workflows / "build-push.yml")],
+        [
+            str(BIN / "actionlint"),
+            f"-shellcheck={BIN / 'shellcheck'}",
+            "-no-color",
+            str(workflows / "build-push.yml"),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -108,7 +108,10 @@ def test_the_expected_workflows_exist() -> None:
 
 
 def test_actionlint_finds_nothing_in_the_repository_workflows() -> None:
-    result = check([tool("actionlint"), "-no-color", *map(str, workflow_files())])
+    # shellcheck named: without it on PATH, actionlint would skip every `run:` script silently.
+    result = check(
+        [tool("actionlint"), f"-shellcheck={tool('shellcheck')}", "-no-color", *map(str, workflow_files())]
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
