@@ -115,9 +115,10 @@ def tool(name: str) -> str:
     return path
 
 
-def lint_workflows(*targets: Path) -> list[str]:
-    """actionlint, zizmor and GitHub's workflow schema, each run once over every file of the
-    targets (files, or directories: every file in the tree): the findings, [] when all is clean.
+def lint_workflows(*targets: Path, shellcheck: bool = True) -> list[str]:
+    """actionlint (with shellcheck on every `run:` script, unless `shellcheck` is false), zizmor
+    and GitHub's workflow schema, each run once over every file of the targets (files, or
+    directories: every file in the tree): the findings, [] when all is clean.
 
     A finding about one file starts with that file's path as given (for a file found in a given
     directory, `directory/its/path`) and a colon: `path:LINE:COL: actionlint: ...`, `...: zizmor:
@@ -192,7 +193,7 @@ def lint_workflows(*targets: Path) -> list[str]:
         "actionlint": (
             [
                 tool("actionlint"),
-                f"-shellcheck={tool('shellcheck')}",
+                f"-shellcheck={tool('shellcheck') if shellcheck else ''}",
                 "-no-color",
                 "-format",
                 "{{json .}}",

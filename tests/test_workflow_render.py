@@ -80,18 +80,30 @@ RENDERINGS["pull-requests-multi-arch"] = {
     "images": [TWO, {"name": "web", "context": "frontend"}],
     "workflow": {"pullRequests": True},
 }
+# Renderings also linted with tag pins (actionlint checks the inputs of actions pinned by tag
+# only): between them, every action the renderer uses, with every input it sets.
+BY_TAG = (
+    "three-images-multi-arch",
+    "promote-immutable",
+    "tags-environment-no-cache",
+    "release-only-notify-immutable",
+    "pull-requests-multi-arch",
+)
 GOLDEN = ("one-image", "three-images-multi-arch", "tags-environment-no-cache", "tag-pins")
 
 
 @functools.cache
 def all_renderings() -> dict[str, str]:
-    """Every representative rendering, in both pin modes (actionlint checks the inputs of
-    actions pinned by tag only), every fixture stack's, and the pull-request workflows of
-    those that have one (`<name>-pull-requests`). Rendered once per session: read, never change."""
+    """Every representative rendering (those of BY_TAG in both pin modes), every fixture
+    stack's, and the pull-request workflows of those that have one (`<name>-pull-requests`).
+    Rendered once per session: read, never change."""
     texts: dict[str, str] = {}
     for name, cfg in RENDERINGS.items():
         by_tag = {**cfg, "workflow": {**cfg.get("workflow", {}), "pinActions": "tag"}}
-        for suffix, settings in (("", settings_for(**cfg)), ("-by-tag", settings_for(**by_tag))):
+        pins = [("", settings_for(**cfg))]
+        if name in BY_TAG:
+            pins.append(("-by-tag", settings_for(**by_tag)))
+        for suffix, settings in pins:
             texts[f"{name}{suffix}"] = render(settings)
             if settings.workflow.pull_requests:
                 texts[f"{name}{suffix}-pull-requests"] = render_pull_requests(settings)
@@ -475,8 +487,28 @@ def test_renderings_cover_every_fixture_stack(workflow_dir: Path) -> None:
     assert len(names) >= len(RENDERINGS) + 2
 
 
+def test_every_action_the_renderer_uses_is_linted_pinned_by_tag_too() -> None:
+    """actionlint checks the inputs of an action pinned by tag only (the OIDC actions: test_oidc)."""
+    texts = all_renderings()
+    used = {m for text in texts.values() for m in re.findall(r"uses: ([\w./-]+)@", text)}
+    tagged = {
+        m for name, text in texts.items() if "-by-tag" in name for m in re.findall(r"uses: ([\w./-]+)@", text)
+    }
+    assert used - tagged == set()
+
+
 def test_actionlint_with_shellcheck_zizmor_and_the_workflow_schema_find_nothing(workflow_dir: Path) -> None:
-    assert lint_workflows(workflow_dir) == []
+    """Every file under every checker; shellcheck reads each distinct `run:` script once (its
+    findings depend on the script's text alone: values reach it through env)."""
+    files = sorted(workflow_dir.iterdir())
+    scripts: dict[str, Path] = {}
+    for path in files:
+        for job in load(path.read_text())["jobs"].values():
+            for step in job["steps"]:
+                scripts.setdefault(step.get("run", ""), path)
+    covering = sorted(set(scripts.values()))
+    rest = [path for path in files if path not in covering]
+    assert lint_workflows(*covering) + (lint_workflows(*rest, shellcheck=False) if rest else []) == []
 
 
 def test_shellcheck_reads_every_script_as_a_file() -> None:
