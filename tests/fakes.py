@@ -80,6 +80,17 @@ def run_script(
 ) -> StepResult:
     """Run scripts/<name>.sh as GitHub runs a `run:` step with bash: its files for outputs, the
     environment, nothing else on PATH first but the fakes."""
+    return run_step([str(SCRIPTS / f"{name}.sh")], env, tmp, fakes, cwd)
+
+
+def run_inline(body: str, env: dict[str, str], tmp: Path, fakes: Fakes | None = None) -> StepResult:
+    """Run the text of a `run:` step that is not one of the scripts (a line or two), the same way."""
+    return run_step(["-c", body], env, tmp, fakes)
+
+
+def run_step(
+    what: list[str], env: dict[str, str], tmp: Path, fakes: Fakes | None = None, cwd: Path | None = None
+) -> StepResult:
     files = {kind: tmp / f"{kind}.txt" for kind in ("output", "env", "summary")}
     for path in files.values():
         path.write_text("")
@@ -96,7 +107,7 @@ def run_script(
     }
     assert BASH
     done = subprocess.run(
-        [BASH, "--noprofile", "--norc", "-e", "-o", "pipefail", str(SCRIPTS / f"{name}.sh")],
+        [BASH, "--noprofile", "--norc", "-e", "-o", "pipefail", *what],
         env=full,
         cwd=cwd or tmp,
         capture_output=True,

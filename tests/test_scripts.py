@@ -23,7 +23,7 @@ from components.rules import github_glob, github_glob_ere
 from components.workflow_render import render, render_pull_requests
 from components.workflow_render.parts import SCRIPTS, script
 from tests.conftest import settings_for
-from tests.fakes import BASH, Fakes, History, run_script
+from tests.fakes import BASH, Fakes, History, run_inline, run_script
 
 REGISTRY = "acme-registry.cn-hangzhou.cr.aliyuncs.com"
 API = f"{REGISTRY}/acme-dev/api"
@@ -752,3 +752,52 @@ def test_every_script_is_valid_bash_and_run_by_a_test_here() -> None:
     for name in names:
         subprocess.run([BASH, "-n", str(SCRIPTS / f"{name}.sh")], check=True)
         assert re.search(rf'step_env\([^)]*"{name}"', source, flags=re.S), f"no test here runs {name}.sh"
+
+
+# --- the few lines of shell that are not scripts ---------------------------------------------------
+
+
+def inline_step(doc: dict[str, Any], job: str, name: str) -> dict[str, Any]:
+    (step,) = [s for s in doc["jobs"][job]["steps"] if s["name"] == name]
+    return step  # type: ignore[no-any-return]
+
+
+class TestInlineSteps:
+    def test_the_gate_succeeds_when_one_platform_job_created_the_image_and_fails_saying_why_otherwise(
+        self, tmp_path: Path
+    ) -> None:
+        step = inline_step(
+            rendered(images=[TWO]), "api-build-and-push", "Check that the multi-arch image was created"
+        )
+        assert run_inline(step["run"], {"MERGED": "false true"}, tmp_path).returncode == 0
+        failed = run_inline(step["run"], {"MERGED": "false false"}, tmp_path)
+        assert failed.returncode == 1
+        assert "::error::no platform job found every digest, so none created the image" in failed.stdout
+        assert run_inline(step["run"], {"MERGED": " "}, tmp_path).returncode == 1, "skipped merges"
+
+    def test_a_platform_job_records_its_digest_under_its_platform(self, tmp_path: Path) -> None:
+        step = inline_step(rendered(images=[TWO]), "api-build-arm64", "Record the digest")
+        env = {k: v for k, v in step["env"].items() if "${{" not in v} | {"DIGEST": "sha256:abc"}
+        assert run_inline(step["run"], env, tmp_path).returncode == 0
+        assert (tmp_path / "digest" / "arm64").read_text() == "sha256:abc\n"
+
+    def test_a_tags_only_stacks_branch_run_fails_saying_how_to_run_it(self, tmp_path: Path) -> None:
+        doc = rendered(workflow={"tags": ["v[0-9]+.[0-9]+.[0-9]+"], "branchBuilds": False})
+        step = inline_step(doc, "release-tags-only", "Say how to run it")
+        result = run_inline(step["run"], step["env"], tmp_path)
+        assert result.returncode == 1
+        assert result.stdout == (
+            "::error::this stack builds from release tags only (v[0-9]+.[0-9]+.[0-9]+): a run from a branch "
+            "builds nothing. Run it from a tag: gh workflow run build-push.yml --ref v1.2.3 (add -f "
+            "verify=true to verify)\n"
+        )
+
+    def test_the_pause_before_a_retry_sleeps_the_retry_pause(self, tmp_path: Path) -> None:
+        fake = tmp_path / "bin"
+        fake.mkdir()
+        (fake / "sleep").write_text(f'#!/bin/sh\necho "$@" > "{tmp_path}/slept"\n')
+        (fake / "sleep").chmod(0o755)
+        step = inline_step(rendered(), "api-build-and-push", "Pause before the retry")
+        result = run_inline(step["run"], {"PATH": f"{fake}:/usr/bin:/bin"}, tmp_path)
+        assert result.returncode == 0
+        assert (tmp_path / "slept").read_text() == "30\n"
