@@ -132,12 +132,20 @@ def run_step(
 class History:
     """A real git repository to commit to, for the scripts that compare commits."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, init: bool = True) -> None:
         assert GIT
         self.path = path
         self.git = [GIT, "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-        subprocess.run([GIT, "init", "-q", "-b", "main", str(path)], check=True)
+        if init:
+            subprocess.run([GIT, "init", "-q", "-b", "main", str(path)], check=True)
         self.commits: dict[str, str] = {}
+
+    def copy(self, path: Path) -> History:
+        """The same history at `path`, to change without touching this one (cheaper than again)."""
+        shutil.copytree(self.path, path)
+        copied = History(path, init=False)
+        copied.commits = dict(self.commits)
+        return copied
 
     def commit(self, name: str, *files: str, content: str | None = None) -> str:
         """Write each of `files` (new content: the commit's name) and commit; the full sha."""

@@ -60,6 +60,31 @@ def fakes(tmp_path: Path) -> Fakes:
     return Fakes(tmp_path / "fakes")
 
 
+# Histories made once and copied for each test (a copy is cheaper than the commits again).
+
+
+@pytest.fixture(scope="module")
+def first_commit(tmp_path_factory: pytest.TempPathFactory) -> History:
+    history = History(tmp_path_factory.mktemp("first") / "repo")
+    history.commit("first", "api/main.py", "frontend/index.html", "README.md")
+    return history
+
+
+@pytest.fixture(scope="module")
+def release_history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    """before (main) -> api-change (feature); docs (main); the merge of feature; tagged (main)."""
+    history = History(tmp_path_factory.mktemp("release") / "repo")
+    history.commit("before", "api/main.py")
+    history.run("checkout", "-q", "-b", "feature")
+    history.commit("api-change", "api/main.py")
+    history.run("checkout", "-q", "main")
+    history.commit("docs", "README.md")
+    history.run("merge", "-q", "--no-ff", "-m", "merge", "feature")
+    history.commits["merge"] = history.run("rev-parse", "HEAD")
+    history.commit("tagged", "README.md", content="tagged")
+    return history
+
+
 # --- change detection ----------------------------------------------------------------------------
 
 
@@ -78,9 +103,13 @@ class TestChangeDetection:
         )
         return run_script("changes", env, tmp, fakes)
 
+    @pytest.fixture(autouse=True)
+    def _first(self, first_commit: History) -> None:
+        self.template = first_commit
+
     def history(self, fakes: Fakes, tmp: Path) -> History:
-        history = History(tmp / "repo")
-        history.commit("first", "api/main.py", "frontend/index.html", "README.md")
+        """A history of one commit, `first`, that the test may add to."""
+        history = self.template.copy(tmp / "repo")
         fakes.state["repo"] = str(history.path)
         fakes.save()
         return history
@@ -362,18 +391,8 @@ class TestPromotion:
     """scripts/promote.sh on a real history with a merge."""
 
     @pytest.fixture
-    def history(self, tmp_path: Path) -> History:
-        history = History(tmp_path / "repo")
-        # before (main) -> api-change (feature); docs (main); merge of feature; tagged (main)
-        history.commit("before", "api/main.py")
-        history.run("checkout", "-q", "-b", "feature")
-        history.commit("api-change", "api/main.py")
-        history.run("checkout", "-q", "main")
-        history.commit("docs", "README.md")
-        history.run("merge", "-q", "--no-ff", "-m", "merge", "feature")
-        history.commits["merge"] = history.run("rev-parse", "HEAD")
-        history.commit("tagged", "README.md", content="tagged")
-        return history
+    def history(self, release_history: History, tmp_path: Path) -> History:
+        return release_history.copy(tmp_path / "repo")
 
     def promote(
         self, fakes: Fakes, tmp: Path, history: History, build: bool = False, **overrides: Any
@@ -555,7 +574,10 @@ class Endpoint:
 
         self.server = HTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: shutdown() waits for the loop to look, 0.5 s by default.
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        ).start()
 
 
 @pytest.fixture
@@ -589,7 +611,7 @@ class TestFailureNotice:
         assert json.loads(request["body"]) == payload
 
     def test_a_webhook_that_refuses_fails_the_job(self, tmp_path: Path, endpoint: Endpoint) -> None:
-        endpoint.reply = (500, b"no")
+        endpoint.reply = (403, b"no")  # (curl retries a 5xx once, a second later)
         doc = rendered(workflow={"notify": {"kind": "slack"}})
         env = step_env(doc, "notify-failure", "notify", WEBHOOK_URL=endpoint.url, TEXT="x")
         assert run_script("notify", env, tmp_path).returncode != 0
