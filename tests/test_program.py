@@ -132,6 +132,14 @@ class TestOrderAndReplacement:
         missing = [r.name for r in needed if r.urn not in file.dependencies]
         assert not missing, f"workflow file does not wait for {missing}"
 
+    def test_workflow_file_waits_for_every_variable_and_secret_of_the_environment(self) -> None:
+        run = run_for(images=[{"name": "api"}, {"name": "web"}], github={"environment": "production"})
+        (file,) = run.of_type(FILE)
+        needed = [r for r in run.custom() if r.type in (ENV_VARIABLE, ENV_SECRET)]
+        assert len(needed) == 5
+        missing = [r.name for r in needed if r.urn not in file.dependencies]
+        assert not missing, f"workflow file does not wait for {missing}"
+
     def test_github_settings_do_not_wait_for_the_registry(self, default_run: Run) -> None:
         registry_urns = {r.urn for r in default_run.custom() if r.type in REGISTRY_TYPES}
         for r in default_run.custom():
