@@ -335,6 +335,14 @@ class TestStacksOfOneAccount:
         )
         assert monitor.registered == [], "refused before any resource"
 
+    def test_a_name_is_matched_exactly_not_as_the_start_of_another(self) -> None:
+        """nameRegex is an unanchored Go regexp: `github` would find `github-actions`."""
+        from components.oidc import ProviderNotFound
+
+        world = self.world_with_dev()
+        with pytest.raises(ProviderNotFound, match="the account has no OIDC provider named 'github'"):
+            world.up(encode(config(**oidc(**self.PROD, auth={"oidcProvider": "github"}))), set(), "prod")
+
     def test_an_arn_with_another_accounts_id_is_refused_with_the_name_to_use_instead(self) -> None:
         from components.oidc import ProviderNotFound
 
