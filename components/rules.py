@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 Check = Callable[[str], "str | None"]
 
@@ -258,6 +258,60 @@ def github_glob_ere(glob: str) -> str:
     shell (`[[ $file =~ $pattern ]]` in bash): the committed change detection and the tests
     read the same rule."""
     return "^" + "".join(ere for _, ere in _glob_parts(glob)) + "$"
+
+
+# GitHub's workflow filter patterns (`on.push.tags`, `on.push.branches`), which are not the glob
+# above: `?` and `+` repeat what precedes them (GitHub's "Filter pattern cheat sheet").
+
+
+def filter_regex(pattern: str) -> re.Pattern[str]:
+    """One of GitHub's workflow filter patterns (`on.push.tags`, `branches`), without its leading
+    `!`, as an anchored regex: `*` any characters but `/`, `**` any characters, `?` zero or one
+    and `+` one or more of the preceding character (or `[...]` set), `[...]` one character of the
+    set or range, `\\` escapes the next character; anything else is itself."""
+    atoms: list[str] = []
+    repeatable: list[bool] = []  # whether `?` or `+` may follow the atom
+
+    def add(atom: str, repeat: bool) -> None:
+        atoms.append(atom)
+        repeatable.append(repeat)
+
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            add(re.escape(pattern[i + 1]), True)
+            i += 2
+            continue
+        if pattern.startswith("**", i):
+            add(".*", False)
+            i += 2
+            continue
+        if char == "*":
+            add("[^/]*", False)
+        elif char in "?+" and repeatable and repeatable[-1]:
+            atoms[-1] += char
+            repeatable[-1] = False
+        elif char == "[" and (end := pattern.find("]", i + 2)) != -1:
+            inside = pattern[i + 1 : end]
+            add("[" + "".join(c if c == "-" else re.escape(c) for c in inside) + "]", True)
+            i = end + 1
+            continue
+        else:
+            add(re.escape(char), True)
+        i += 1
+    return re.compile("".join(atoms) + r"\Z")
+
+
+def filter_matches(patterns: Sequence[str], name: str) -> bool:
+    """Whether GitHub's filter `patterns` admit `name`: each pattern that matches includes it,
+    or with a leading `!` excludes it, and a later pattern overrides an earlier one."""
+    admitted = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        if filter_regex(pattern[1:] if negated else pattern).match(name):
+            admitted = not negated
+    return admitted
 
 
 # --- did you mean ----------------------------------------------------------------------------

@@ -11,7 +11,6 @@ or a promotion failing, pull requests. Each row's expectation comes from the rul
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,12 +100,11 @@ def merged(s: Settings) -> dict[str, dict[str, str]]:
 
 
 def release(s: Settings) -> str:
-    """A tag that `workflow.tags` admits (`+` and `?` read as `*`: near enough to pick one)."""
-    from components.rules import github_glob
+    """A tag that `workflow.tags` admits (a tag of any name for a stack without tags)."""
+    from components.rules import filter_matches
 
     candidates = ("v1.2.3", "v1.2.3-rc.1", "release-1")
-    patterns = [re.sub(r"[+?]", "*", p) for p in s.workflow.tags if not p.startswith("!")]
-    return next((c for c in candidates if any(github_glob(p).match(c) for p in patterns)), "v1.2.3")
+    return next((c for c in candidates if filter_matches(s.workflow.tags, c)), "v1.2.3")
 
 
 def branch_builds(s: Settings) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from components import rules
 from components.config import ConfigError, parse
 from tools import verify
 from tools.mock_engine import ROOT_DIR
@@ -346,7 +347,7 @@ def dispatched(workflow: str, ref: str) -> list[str]:
     ],
 )
 def test_filter_pattern_matches_as_github_does(pattern: str, name: str, matches: bool) -> None:
-    assert verify.filter_matches([pattern], name) is matches
+    assert rules.filter_matches([pattern], name) is matches
 
 
 @pytest.mark.parametrize(
@@ -361,7 +362,7 @@ def test_filter_pattern_matches_as_github_does(pattern: str, name: str, matches:
     ],
 )
 def test_later_filter_patterns_override_earlier_ones(patterns: list[str], name: str, matches: bool) -> None:
-    assert verify.filter_matches(patterns, name) is matches
+    assert rules.filter_matches(patterns, name) is matches
 
 
 def test_durations_take_seconds_minutes_or_hours() -> None:
