@@ -164,6 +164,26 @@ class TestThePushPolicy:
             "Resource": ["acs:cr:cn-hangzhou:*:repository/cri-abc123def456/acme-staging/api"],
         }
 
+    @pytest.mark.parametrize(
+        "overrides",
+        [
+            {},
+            {"auth": {"oidcProvider": "github-actions"}},
+            {"workflow": {"tags": ["v*"], "promote": {"fromNamespaces": ["acme-staging"]}}},
+            {"github": {"environment": "prod"}},
+        ],
+        ids=["creates-provider", "names-provider", "promotes", "environment"],
+    )
+    def test_ram_accepts_the_trust_policy_and_the_push_policy(self, overrides: dict[str, Any]) -> None:
+        """The world's RAM refuses documents outside its grammar (Version "1", Effect "Allow"),
+        as RAM does with MalformedPolicyDocument."""
+        world = World(instances={"cri-abc123def456": Registry()})
+        if "oidcProvider" in overrides.get("auth", {}):
+            world.ram["oidc-provider"].add("github-actions")
+        assert world.up(encode(config(**oidc(**overrides))), set(), stack="dev").errors == []
+        assert world.ram["role"] == {"acr-push-acme-shop-dev"}
+        assert world.ram["policy"] == {"acr-push-acme-shop-dev-policy"}
+
     def test_the_attachment_binds_that_policy_to_that_role(self, keyless: Run) -> None:
         (attachment,) = keyless.of_type(ATTACHMENT)
         assert attachment.plain("roleName") == "acr-push-acme-shop-dev"
@@ -202,6 +222,26 @@ class TestRoles:
         assert len(names) == 4
         long = role_name(settings_for(None, stack="s" * 40, **oidc(github={"repository": "r" * 60})))
         assert len(long) <= 64
+
+    def test_a_role_name_keeps_what_ram_allows_and_fits_64_characters_exactly(self) -> None:
+        """RAM role names: 1-64 letters, digits, '.' and '-'. Case and dots are kept; any other
+        character becomes '-'; a name of 64 is kept whole, a longer one cut and told apart by a hash."""
+
+        def name(stack: str, repo: str = "Shop_2.0") -> str:
+            return role_name(settings_for(None, stack=stack, **oidc(github={"repository": repo})))
+
+        assert name("dev") == "acr-push-acme-Shop-2.0-dev"
+        fits = "s" * (64 - len(name("")))
+        assert name(fits) == f"acr-push-acme-Shop-2.0-{fits}", "64 characters: kept whole"
+        cut = [name(fits + "x"), name(fits + "y")]
+        assert [len(n) for n in cut] == [64, 64]
+        assert cut[0] != cut[1], "cut names stay apart"
+        assert all(re.fullmatch(r"[A-Za-z0-9.-]{1,64}", n) for n in cut)
+
+    def test_every_resource_of_the_role_is_a_child_of_its_component(self, keyless: Run) -> None:
+        (component,) = keyless.of_type("acr-pipeline:oidc:PushRole")
+        for type_ in (OIDC_PROVIDER, ROLE, RAM_POLICY, ATTACHMENT):
+            assert [r.parent for r in keyless.of_type(type_)] == [component.urn], type_
 
     def test_the_role_allows_sessions_as_long_as_the_config_asks(self) -> None:
         (role,) = run_oidc(auth={"sessionSeconds": 7200}).of_type(ROLE)

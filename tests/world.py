@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -854,17 +855,50 @@ class RamKind(Kind):
     resource_alicloud_ram_role.go, resource_alicloud_ram_policy.go): a name is unique in the
     account, and creating one that exists is refused (EntityAlreadyExists)."""
 
-    def __init__(self, entity: str, name_field: str) -> None:
+    def __init__(self, entity: str, name_field: str, document: str = "", trust: bool = False) -> None:
         self.entity, self.name_field = entity, name_field
+        # The input holding the entity's policy document, if any, and whether it is a role's
+        # trust policy (Principal, no Resource) or a permission policy (Resource, no Principal).
+        self.document, self.trust = document, trust
         self.force_new = frozenset({name_field})
 
     def create(self, world: World, inputs: dict[str, Any]) -> str:
         names, name = world.ram[self.entity], inputs[self.name_field]
         if name in names:
             raise WorldError(f"EntityAlreadyExists.{self.entity}: {name}")
+        self.check_document(inputs)
         names.add(name)
         world.log.append(f"Create {self.entity} {name}")
         return str(name)
+
+    def update(
+        self, world: World, object_id: str, old: dict[str, Any], new: dict[str, Any], outputs: dict[str, Any]
+    ) -> None:
+        self.check_document(new)
+
+    def check_document(self, inputs: dict[str, Any]) -> None:
+        """RAM refuses a document outside its policy grammar (MalformedPolicyDocument; Alibaba's
+        "Policy structure and syntax" and "Policy elements"): Version "1", a non-empty Statement
+        list whose elements have Effect "Allow" or "Deny" and an Action, and a Principal (trust
+        policy) or a Resource (permission policy). Key names and values are case-sensitive."""
+        if not self.document:
+            return
+        doc = json.loads(inputs[self.document])
+        statements = doc.get("Statement")
+        problems = [] if doc.get("Version") == "1" else ['Version must be "1"']
+        if not isinstance(statements, list) or not statements:
+            problems.append("Statement must be a non-empty list")
+        for st in statements if isinstance(statements, list) else []:
+            if st.get("Effect") not in ("Allow", "Deny"):
+                problems.append(f"Effect must be Allow or Deny: {st.get('Effect')!r}")
+            if not st.get("Action"):
+                problems.append("a statement needs an Action")
+            if self.trust and ("Principal" not in st or "Resource" in st):
+                problems.append("a trust policy's statement names a Principal and no Resource")
+            if not self.trust and ("Resource" not in st or "Principal" in st):
+                problems.append("a permission policy's statement names a Resource and no Principal")
+        if problems:
+            raise WorldError(f"MalformedPolicyDocument: {'; '.join(problems)}")
 
     def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
         world.ram[self.entity].discard(inputs[self.name_field])
@@ -887,8 +921,8 @@ KINDS: dict[str, Kind] = {
     PERSONAL_REPO: RepoKind(enterprise=False),
     ACL_ENTRY: AclKind(),
     OIDC_PROVIDER: RamKind("oidc-provider", "oidcProviderName"),
-    ROLE: RamKind("role", "roleName"),
-    RAM_POLICY: RamKind("policy", "policyName"),
+    ROLE: RamKind("role", "roleName", "assumeRolePolicyDocument", trust=True),
+    RAM_POLICY: RamKind("policy", "policyName", "policyDocument"),
 }
 
 
