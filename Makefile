@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  ?=
 
-.PHONY: install synth check-stacks schema verify test lint typecheck clean
+.PHONY: install synth check-stacks schema verify test lint typecheck clean mutate
 
 # A fresh clone gets its .venv here; it is rebuilt when the pinned requirements change.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -46,5 +46,13 @@ lint: install
 typecheck: install
 	$(PY) -m mypy
 
+# Mutation testing, not part of `test` (hours for everything: one test process at a time, niced):
+# mutmut mutates the rule modules and tools/mutate.py the renderer's shell scripts; prints the
+# score per module and every surviving mutant, and writes both to build/mutation/report.md.
+# `make mutate MUTATE="--python 'components.rules.*'"` does a part. Which tests judge the
+# mutants, and why: tools/mutate.py and [tool.mutmut] in pyproject.toml.
+mutate: install
+	nice -n 19 $(PY) -m tools.mutate $(MUTATE)
+
 clean:
-	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build mutants .pytest_cache .mypy_cache .ruff_cache
