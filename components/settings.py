@@ -157,8 +157,10 @@ def image_key(name: str) -> str:
 
 
 def platform_key(platform: str) -> str:
-    """`linux/arm/v7` -> `arm-v7`: the platform's part of a job id and a cache scope."""
-    return re.sub(r"[^a-z0-9]+", "-", platform.split("/", 1)[-1])
+    """`linux/arm/v7` -> `arm-v7`, `windows/amd64` -> `windows-amd64`: the platform's part of a
+    job id (linux, the usual case, is left out; any other OS is kept, so two stay apart)."""
+    os_, _, arch = platform.partition("/")
+    return re.sub(r"[^a-z0-9]+", "-", arch if os_ == "linux" else platform)
 
 
 def default_variable(name: str) -> str:
@@ -571,9 +573,11 @@ class Settings(Model):
         return self.workflow.cache if self.workflow.cache is not None else not self.reviewed
 
     def cache_scope(self, image: Image, platform: str | None = None) -> str:
-        """The stack's own cache scope of an image (and platform): no stack restores by accident
-        what another stack's runs wrote."""
-        return f"{self.stack}-{image.key}" + (f"-{platform_key(platform)}" if platform else "")
+        """The stack's own cache scope of an image (and platform), `dev+api+linux/arm64`: no stack
+        restores by accident what another stack's runs wrote. The parts are joined by `+`, which
+        no stack, image or platform name holds, so that two scopes are never one (`prod` with
+        image `eu-api` and `prod-eu` with image `api` would both be `prod-eu-api` joined by `-`)."""
+        return "+".join([self.stack, image.name, *([platform] if platform else [])])
 
     @property
     def endpoint(self) -> str:

@@ -81,7 +81,7 @@ def test_every_platform_builds_on_a_runner_of_its_architecture_reading_the_stack
         s for s in jobs["api-build-arm64"]["steps"] if s.get("uses", "").startswith("docker/build-push")
     )
     assert build["with"]["platforms"] == "linux/arm64"
-    assert build["with"]["cache-from"] == "type=gha,scope=dev-api-arm64", "the push workflow's scope"
+    assert build["with"]["cache-from"] == "type=gha,scope=dev+api+linux/arm64", "the push workflow's scope"
 
 
 def test_the_change_detection_compares_with_the_pull_requests_base() -> None:

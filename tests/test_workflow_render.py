@@ -271,15 +271,15 @@ class TestJobs:
 
     def test_gha_cache_is_scoped_per_stack_and_image_and_can_be_disabled(self) -> None:
         build = steps(build_job(wf()))["docker/build-push-action"]["with"]
-        assert build["cache-from"] == "type=gha,scope=dev-api"
-        assert build["cache-to"] == "type=gha,mode=max,scope=dev-api"
+        assert build["cache-from"] == "type=gha,scope=dev+api"
+        assert build["cache-to"] == "type=gha,mode=max,scope=dev+api"
         off = steps(build_job(wf(workflow={"cache": False})))["docker/build-push-action"]["with"]
         assert "cache-from" not in off
         assert "cache-to" not in off
 
     def test_two_stacks_of_one_repository_never_share_a_cache_scope(self) -> None:
-        def scopes(stack: str, **overrides: Any) -> set[str]:
-            doc = load(render(settings_for(stack=stack, images=[TWO, {"name": "web"}], **overrides)))
+        def scopes(stack: str, images: Any = (TWO, {"name": "web"}), **overrides: Any) -> set[str]:
+            doc = load(render(settings_for(stack=stack, images=list(images), **overrides)))
             found = set()
             for job in doc["jobs"].values():
                 for step in job["steps"]:
@@ -293,6 +293,13 @@ class TestJobs:
         assert len(dev) == 3
         assert len(prod) == 3
         assert dev.isdisjoint(prod)
+        # Names that a `-` would run together: stack `prod` with image `eu-api`, stack `prod-eu`
+        # with image `api`; an image `api-arm64` beside image `api`'s arm64 platform.
+        assert scopes("prod", images=[{"name": "eu-api"}]).isdisjoint(
+            scopes("prod-eu", images=[{"name": "api"}])
+        )
+        both = scopes("dev", images=[TWO, {"name": "api-arm64"}])
+        assert len(both) == 3, both
 
     def test_a_reviewed_environment_builds_without_cache_unless_asked_and_then_warns(self) -> None:
         reviewed = {"environment": "production", "reviewers": {"teams": [1]}}
@@ -560,6 +567,15 @@ class TestNativeMultiArch:
                 needs = jobs[job_id].get("needs", [])
                 assert not set([needs] if isinstance(needs, str) else needs) & reviewed, job_id
 
+    def test_two_platforms_of_one_architecture_are_two_jobs(self) -> None:
+        jobs = wf(images=[{"name": "api", "platforms": ["linux/amd64", "windows/amd64"]}])["jobs"]
+        platforms = {
+            job_id: steps(job)["docker/build-push-action"]["with"]["platforms"]
+            for job_id, job in jobs.items()
+            if job_id.startswith("api-build-") and job_id != "api-build-and-push"
+        }
+        assert platforms == {"api-build-amd64": "linux/amd64", "api-build-windows-amd64": "windows/amd64"}
+
     def test_platform_jobs_push_by_digest_publish_it_and_the_last_creates_the_image(self) -> None:
         jobs = wf(images=[TWO])["jobs"]
         for arch in ("amd64", "arm64"):
@@ -568,7 +584,7 @@ class TestNativeMultiArch:
             assert build["platforms"] == f"linux/{arch}"
             assert build["outputs"] == "type=image,push-by-digest=true,name-canonical=true,push=true"
             assert build["tags"] == "${{ vars.ALIYUN_REGISTRY }}/${{ vars.API_IMAGE_NAME }}", "a name, no tag"
-            assert build["cache-from"] == f"type=gha,scope=dev-api-{arch}"
+            assert build["cache-from"] == f"type=gha,scope=dev+api+linux/{arch}"
             upload = steps(job)["actions/upload-artifact"]["with"]
             assert upload["name"] == f"digests-api-{arch}"
             assert upload["overwrite"] is True, "a re-run of the job replaces its digest"
