@@ -11,7 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from components.contract import GITHUB_FINGERPRINTS
-from components.oidc import role_name, subjects
+from components.oidc import role_name
 from components.workflow_render import render
 from tests.conftest import SECRET_KEYS, config, encode, settings_for
 from tests.world import Registry, World, WorldMocks
@@ -40,6 +40,13 @@ def workflow_of(run: Run) -> dict[str, Any]:
 def document(run: Run, type_: str, key: str) -> dict[str, Any]:
     (resource,) = run.of_type(type_)
     return json.loads(resource.plain(key))  # type: ignore[no-any-return]
+
+
+def trusted(run: Run) -> list[str]:
+    """The `sub` claims the role's trust policy, as registered, admits."""
+    (statement,) = document(run, ROLE, "assumeRolePolicyDocument")["Statement"]
+    assert list(statement["Condition"]["StringLike"]) == ["oidc:sub"]
+    return statement["Condition"]["StringLike"]["oidc:sub"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -127,21 +134,20 @@ class TestTheTrustPolicy:
         }
 
     def test_without_an_environment_the_branch_and_each_release_tag_pattern(self) -> None:
-        s = settings_for(None, **oidc(workflow={"tags": ["v[0-9]+.[0-9]+.[0-9]+", "v*-rc*", "!v0*"]}))
-        assert subjects(s) == [
+        run = run_oidc(workflow={"tags": ["v[0-9]+.[0-9]+.[0-9]+", "v*-rc*", "!v0*"]})
+        assert trusted(run) == [
             "repo:acme/shop:ref:refs/heads/main",
             "repo:acme/shop:ref:refs/tags/v*.*.*",
             "repo:acme/shop:ref:refs/tags/v*-rc*",
         ]
 
-    def test_with_an_environment_only_jobs_in_that_environment(self, keyless: Run) -> None:
+    def test_with_an_environment_only_jobs_in_that_environment(self) -> None:
         run = run_oidc(github={"environment": "production"})
-        (statement,) = document(run, ROLE, "assumeRolePolicyDocument")["Statement"]
-        assert statement["Condition"]["StringLike"] == {"oidc:sub": ["repo:acme/shop:environment:production"]}
+        assert trusted(run) == ["repo:acme/shop:environment:production"]
 
     def test_never_a_wildcard_owner_or_repository(self) -> None:
         for overrides in ({}, {"github": {"environment": "prod"}}, {"workflow": {"tags": ["*"]}}):
-            for subject in subjects(settings_for(None, **oidc(**overrides))):
+            for subject in trusted(run_oidc(**overrides)):
                 assert subject.startswith("repo:acme/shop:"), subject
 
 
@@ -404,7 +410,7 @@ class TestStacksOfOneAccount:
 
 class TestLeastPrivilege:
     def test_a_tags_only_stack_trusts_its_release_tags_and_not_the_branch_it_never_builds(self) -> None:
-        s = settings_for(None, **oidc(workflow={"branchBuilds": False, "tags": ["v*"]}))
-        assert subjects(s) == ["repo:acme/shop:ref:refs/tags/v*"]
-        both = settings_for(None, **oidc(workflow={"tags": ["v*"]}))
-        assert subjects(both) == ["repo:acme/shop:ref:refs/heads/main", "repo:acme/shop:ref:refs/tags/v*"]
+        tags_only = run_oidc(workflow={"branchBuilds": False, "tags": ["v*"]})
+        assert trusted(tags_only) == ["repo:acme/shop:ref:refs/tags/v*"]
+        both = run_oidc(workflow={"tags": ["v*"]})
+        assert trusted(both) == ["repo:acme/shop:ref:refs/heads/main", "repo:acme/shop:ref:refs/tags/v*"]

@@ -7,6 +7,7 @@ second `up` of each changes nothing."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from ruamel.yaml import YAML
 from tests.world import Deployment, Registry, World, handmade
 from tools import check_stacks
 from tools.stackfile import stack_config
+from tools.tokens import ROLE
 
 COMMON = """\
 config:
@@ -122,7 +124,18 @@ def test_the_hand_made_pipeline_is_taken_over_and_its_password_named_for_deletio
 def test_three_workflows_three_trust_boundaries(
     deployed: tuple[World, list[str], dict[str, Deployment], Path],
 ) -> None:
-    world, _, _, _ = deployed
+    world, _, deployments, _ = deployed
+    # Each role admits its own runs only: dev its branch, staging and prod their environments.
+    trusted = {}
+    for name, deployment in deployments.items():
+        (role,) = deployment.run.of_type(ROLE)
+        (statement,) = json.loads(role.plain("assumeRolePolicyDocument"))["Statement"]
+        trusted[name] = statement["Condition"]["StringLike"]["oidc:sub"]
+    assert trusted == {
+        "dev": ["repo:acme/shop:ref:refs/heads/main"],
+        "staging": ["repo:acme/shop:environment:staging"],
+        "prod": ["repo:acme/shop:environment:production"],
+    }
     files = {
         path: YAML(typ="safe").load(f.content)
         for (branch, path), f in world.files.items()
@@ -141,9 +154,9 @@ def test_three_workflows_three_trust_boundaries(
                 for key in ("cache-from", "cache-to"):
                     if key in step.get("with", {}):
                         scopes.setdefault(path, set()).add(step["with"][key].rpartition("scope=")[2])
-    assert scopes[".github/workflows/build-push.yml"] == {"dev-api"}
-    assert scopes[".github/workflows/only-build.yml"] == {"dev-api"}, "dev's pull requests read dev's cache"
-    assert scopes[".github/workflows/build-push-staging.yml"] == {"staging-api"}
+    assert scopes[".github/workflows/build-push.yml"] == {"dev+api"}
+    assert scopes[".github/workflows/only-build.yml"] == {"dev+api"}, "dev's pull requests read dev's cache"
+    assert scopes[".github/workflows/build-push-staging.yml"] == {"staging+api"}
     assert ".github/workflows/build-push-production.yml" not in scopes, (
         "a reviewed release builds from scratch"
     )
