@@ -114,9 +114,27 @@ class TestChangeDetection:
         fakes.save()
         return history
 
-    def succeeded(self, fakes: Fakes, *shas: str, branch: str = "main") -> None:
-        fakes.state["runs"] = [{"head_sha": sha, "head_branch": branch} for sha in reversed(shas)]
+    def succeeded(self, fakes: Fakes, *shas: str, branch: str = "main", event: str = "push") -> None:
+        """The workflow's runs: successful ones at shas, oldest first, and no other."""
+        fakes.state["runs"] = [
+            {"head_sha": sha, "head_branch": branch, "event": event, "conclusion": "success"}
+            for sha in reversed(shas)
+        ]
         fakes.save()
+
+    def test_a_verify_run_that_built_nothing_is_not_the_last_successful_run(
+        self, fakes: Fakes, tmp_path: Path
+    ) -> None:
+        history = self.history(fakes, tmp_path)
+        web = history.commit("web change", "frontend/app.js")  # its build failed: no run counts
+        self.succeeded(fakes, history.commits["first"])
+        verify = {**fakes.state["runs"][0], "head_sha": web, "event": "workflow_dispatch"}
+        fakes.state["runs"].insert(0, verify)  # `make verify` on that commit, newer
+        fakes.save()
+        head = history.commit("api change", "api/main.py")
+        result = self.detect(fakes, tmp_path, head)
+        assert result.returncode == 0, result.stderr
+        assert result.outputs == {"api": "true", "web": "true"}, "web's failed build is built again"
 
     def test_a_push_builds_only_the_images_whose_files_changed_since_the_last_successful_run(
         self, fakes: Fakes, tmp_path: Path
@@ -159,6 +177,7 @@ class TestChangeDetection:
             ("lookup fails", "the last successful run could not be looked up"),
             ("comparison fails", "the comparison with"),
             ("history rewritten", "is not an ancestor of this commit (the comparison is diverged"),
+            ("older commit run again", "is not an ancestor of this commit (the comparison is behind"),
             ("too many files", "more than GitHub's comparison lists"),
         ],
     )
@@ -181,6 +200,9 @@ class TestChangeDetection:
             head = history.commit("rewritten docs", "README.md", content="other")
         elif situation == "too many files":
             head = history.commit("many", *[f"docs/{n}.md" for n in range(301)])
+        elif situation == "older commit run again":
+            # A re-run of an older commit: the last successful run is ahead of it.
+            self.succeeded(fakes, history.commit("api", "api/main.py"))
         fakes.save()
         result = self.detect(fakes, tmp_path, head)
         assert result.returncode == 0, result.stderr

@@ -50,8 +50,15 @@ def main(state_path: Path, log: Path, args: list[str]) -> int:
         if state.get("runs_fail"):
             sys.stderr.write("HTTP 502: Bad Gateway\n")
             return 1
-        branch = next(a.split("=", 1)[1] for a in args if a.startswith("branch="))
-        runs = [r for r in state.get("runs", []) if r["head_branch"] == branch]
+        # "List workflow runs for a workflow": each query parameter given filters the runs
+        # (newest first); `status=success` is a run's conclusion.
+        params = dict(a.split("=", 1) for a in args if "=" in a and not a.startswith("repos/"))
+        fields = {"branch": "head_branch", "event": "event", "status": "conclusion"}
+        runs = [
+            r
+            for r in state.get("runs", [])
+            if all(r.get(field, "") == params[key] for key, field in fields.items() if key in params)
+        ]
         data: dict[str, Any] = {"total_count": len(runs), "workflow_runs": runs[:1]}
     elif "/compare/" in path:
         if state.get("compare_fails"):

@@ -48,8 +48,11 @@ matches() {
 base=${BASE:-}
 since="the pull request's base"
 if [[ -z $base ]]; then
+  # Push runs only: a dispatched run (`make verify`, or a build by hand) may succeed having
+  # built nothing, and would hide the changes of a push whose build failed.
   if ! base=$(gh api --method GET "repos/$GITHUB_REPOSITORY/actions/workflows/$WORKFLOW/runs" \
-    -f branch="$BRANCH" -f status=success -f per_page=1 --jq '.workflow_runs[0].head_sha // ""'); then
+    -f branch="$BRANCH" -f event=push -f status=success -f per_page=1 \
+    --jq '.workflow_runs[0].head_sha // ""'); then
     build_all "the last successful run could not be looked up"
   fi
   if [[ -z $base ]]; then
