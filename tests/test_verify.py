@@ -68,7 +68,7 @@ exit "$rc"
 
 OWNER_REPO = "acme-platform/shop"
 RUN_URL = f"https://github.com/{OWNER_REPO}/actions/runs/"
-FAST = ["--interval", "0.01", "--find-timeout", "2"]
+FAST = ["--interval", "0.01", "--find-timeout", "10"]
 
 DEV: dict[str, dict[str, Any]] = {"github": {"repository": "shop", "branch": "main"}}
 QA: dict[str, dict[str, Any]] = {"github": {"repository": "shop", "environment": "qa", "branch": "develop"}}
@@ -101,8 +101,8 @@ config:
   acr-pipeline:registryPassword:
     secure: REPLACE-ME
 """
-RELEASES = ["v2.0.0-rc.1", "v1.4.0-rc.1", "v1.4.0", "v1.3.0", "latest"]
-"""As `gh api repos/<repo>/tags` lists them: newest first."""
+RELEASES = ["v1.3.0", "v2.0.0-rc.1", "v1.10.0-rc.1", "v1.10.0", "v1.9.2", "latest"]
+"""As `gh api repos/<repo>/tags` may list them: in no documented order."""
 
 
 def stack_text(github: dict[str, Any], workflow: dict[str, Any] | None = None) -> str:
@@ -195,7 +195,7 @@ class FakeGh:
         stamps = {
             "NOW": now,
             "LATER": now + timedelta(minutes=1),  # for a child that may take a while to start
-            "SKEWED": now - timedelta(seconds=5),  # GitHub's clock a little behind this machine's
+            "SKEWED": now - timedelta(seconds=2),  # GitHub's clock a little behind this machine's
             "OLD": now - timedelta(hours=1),
         }
 
@@ -390,20 +390,23 @@ def test_branch_stack_dispatches_its_workflow_file_on_its_branch(
     assert all(c[c.index("--workflow") + 1] == workflow for c in gh.of("run", "list"))
 
 
-def test_tags_only_stack_dispatches_on_the_newest_release_tag(
+def test_tags_only_stack_dispatches_on_the_highest_release_version(
     gh: FakeGh, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """prod's `v[0-9]+.[0-9]+.[0-9]+` passes over the release candidates to v1.4.0."""
+    """prod's `v[0-9]+.[0-9]+.[0-9]+` passes over the release candidates to v1.10.0, after v1.9.2
+    (numbers compared as numbers), wherever GitHub lists it."""
     gh.stack("prod", PROD)
-    gh.scenario(tags=RELEASES, runs=[run(9, ref="v1.4.0")])
+    gh.scenario(tags=RELEASES, runs=[run(9, ref="v1.10.0")])
     result = gh.main(capsys, "prod", *FAST)
     assert result.code == 0, result.err
     assert gh.of("api") == [["api", f"repos/{OWNER_REPO}/tags", "--paginate", "--jq", ".[].name"]]
-    assert gh.of("workflow", "run") == [dispatched("build-push-production.yml", "v1.4.0")]
-    assert "ref       : v1.4.0 (the newest tag matching workflow.tags v[0-9]+.[0-9]+.[0-9]+" in result.out
+    assert gh.of("workflow", "run") == [dispatched("build-push-production.yml", "v1.10.0")]
+    assert (
+        "ref       : v1.10.0 (the highest version matching workflow.tags v[0-9]+.[0-9]+.[0-9]+" in result.out
+    )
 
 
-def test_tags_only_environment_stack_dispatches_on_the_newest_candidate_tag(
+def test_tags_only_environment_stack_dispatches_on_the_highest_candidate_tag(
     gh: FakeGh, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """staging's `v*-rc*`: v2.0.0-rc.1, in its own workflow file."""
@@ -483,7 +486,7 @@ def test_a_run_waiting_for_review_says_the_reviewers_must_approve_it(
     waiting = {"status": "waiting"}
     gh.scenario(
         tags=RELEASES,
-        runs=[run(9, ref="v1.4.0")],
+        runs=[run(9, ref="v1.10.0")],
         views=[
             waiting,
             waiting,
@@ -509,13 +512,13 @@ def test_no_wait_exits_0_after_the_url_and_writes_the_step_summary(
     summary.write_text("# deploy\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     gh.stack("prod", PROD)
-    gh.scenario(tags=RELEASES, runs=[run(9, ref="v1.4.0")])
+    gh.scenario(tags=RELEASES, runs=[run(9, ref="v1.10.0")])
     result = gh.main(capsys, "prod", "--no-wait", *FAST)
     assert result.code == 0, result.err
     assert f"Run: {RUN_URL}9" in result.out
     assert gh.of("run", "view") == []
     assert summary.read_text() == (
-        "# deploy\n- acr-pipeline verify: stack `prod`, ref `v1.4.0`, "
+        "# deploy\n- acr-pipeline verify: stack `prod`, ref `v1.10.0`, "
         f"[run 9]({RUN_URL}9): **dispatched; waiting for approval**\n"
     )
 
@@ -600,6 +603,57 @@ def test_a_refused_dispatch_says_what_gh_said_and_what_to_do(
         "  the workflow at main has no `verify` input: commit the current workflow with "
         "`pulumi up --stack dev` (for a tag, verify on one made after that, with --ref)",
     ]
+
+
+@pytest.mark.parametrize("not_yet_ok", [False, True], ids=["by-hand", "deploy-ci"])
+def test_a_tags_only_stack_before_its_first_tag_is_nothing_to_verify_yet(
+    gh: FakeGh,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    not_yet_ok: bool,
+) -> None:
+    """By hand, a mistake to fix (exit 2); in deploy CI (`--not-yet-ok`), a notice in the job
+    summary, and the deploy goes on."""
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    gh.stack("prod", PROD)
+    gh.scenario(tags=["v1.4.0-rc.1", "latest"])
+    result = gh.main(capsys, "prod", *FAST, *(["--not-yet-ok"] if not_yet_ok else []))
+    assert gh.of("workflow", "run") == []
+    assert result.code == (0 if not_yet_ok else 2)
+    if not_yet_ok:
+        assert "`prod`: nothing to verify yet: stack 'prod' builds from release tags" in summary.read_text()
+    else:
+        assert "no tag matching its patterns yet" in result.err
+        assert not summary.exists()
+
+
+@pytest.mark.parametrize(
+    "refusal", [UNEXPECTED, "HTTP 404: could not find any workflow named build-push.yml"]
+)
+def test_a_workflow_still_in_its_pull_request_is_nothing_to_verify_yet(
+    gh: FakeGh, capsys: pytest.CaptureFixture[str], refusal: str
+) -> None:
+    """workflow.viaPullRequest: until the pull request is merged, the branch has the old workflow
+    (no verify input) or none."""
+    gh.stack("dev", {**DEV, "workflow": {"viaPullRequest": True}})
+    gh.scenario(dispatch=Answer(stderr=f"could not create workflow dispatch event: {refusal}\n", rc=1))
+    by_hand = gh.main(capsys, "dev", *FAST)
+    assert by_hand.code == 2
+    assert "it waits in a pull request (workflow.viaPullRequest). Merge it, then `make verify STACK=dev`" in (
+        by_hand.err
+    )
+
+
+def test_in_deploy_ci_a_workflow_still_in_its_pull_request_is_a_notice(
+    gh: FakeGh, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gh.stack("dev", {**DEV, "workflow": {"viaPullRequest": True}})
+    gh.scenario(dispatch=Answer(stderr=f"could not create workflow dispatch event: {UNEXPECTED}\n", rc=1))
+    result = gh.main(capsys, "dev", "--no-wait-for-reviewers", "--not-yet-ok", *FAST)
+    assert result.code == 0
+    assert result.out.startswith("Nothing to verify yet: the workflow at main is not yet the one")
 
 
 # --- what must be fixed first -------------------------------------------------------------------
@@ -718,7 +772,7 @@ def test_in_deploy_ci_it_waits_for_a_stack_nobody_must_approve_and_links_one_som
     gh: FakeGh, capsys: pytest.CaptureFixture[str], stack: str, waits: bool
 ) -> None:
     gh.stack(stack, PROD if stack == "prod" else DEV)
-    ref = "v1.4.0" if stack == "prod" else "main"
+    ref = "v1.10.0" if stack == "prod" else "main"
     gh.scenario(
         tags=RELEASES, runs=[run(9, ref=ref)], views=[{"status": "completed", "conclusion": "failure"}]
     )

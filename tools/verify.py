@@ -4,7 +4,7 @@ A verify run of the committed workflow logs in to the registry the way the build
 each image's repository for a tag, pushing nothing; its job summary holds a table of what was
 checked. This dispatches that run from the user's machine with the GitHub CLI (`gh`), on a ref
 the stack's environment admits and whose runs its login trusts (`github.branch`, or for a stack
-that builds only from release tags, the newest tag that matches them; `--ref` overrides), finds
+that builds only from release tags, the highest version that matches them; `--ref` overrides), finds
 the run it started, waits for it (saying so when the environment's reviewers must approve it)
 and exits 0 only if it succeeded. `--no-wait` stops once the run is found. Inside GitHub Actions
 (GITHUB_STEP_SUMMARY set), one line about the run goes into the job summary too.
@@ -12,7 +12,8 @@ and exits 0 only if it succeeded. `--no-wait` stops once the run is found. Insid
 Needs `gh` (logged in, or GH_TOKEN) and the stack file; not the Pulumi CLI, nor any cloud SDK.
 Exit codes: 0 the run succeeded (or, with --no-wait, was found); 1 it failed, was cancelled, did
 not finish or could not be dispatched or found; 2 a mistake to fix first (the stack file, `gh`
-missing or not logged in, no tag to run on).
+missing or not logged in; no tag to run on yet, or the workflow still in its pull request: 0
+with --not-yet-ok).
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ DISPATCH_HINTS = (
         "the token may not run workflows in {repo}: it needs actions: write",
     ),
 )
+# What gh says when the workflow on the ref is not yet the committed one (no verify input, or
+# no such file yet).
+PENDING_PULL_REQUEST = ("unexpected inputs", "could not find any workflow")
 _TOKEN = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9_]{10,}|github_pat_[A-Za-z0-9_]{10,})")
 
 
@@ -85,6 +89,14 @@ class VerifyError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+class NotYetError(VerifyError):
+    """Nothing to verify yet, though nothing is wrong: a tags-only stack before its first
+    release tag, a workflow still waiting in its pull request (`--not-yet-ok`: a notice)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 2)
 
 
 class GhError(VerifyError):
@@ -146,15 +158,20 @@ def choose_ref(settings: Settings, repo: str, given: str | None) -> tuple[str, s
     if settings.workflow.branch_builds:
         return settings.github.branch, "github.branch, whose pushes build"
     listed = gh("api", f"repos/{repo}/tags", "--paginate", "--jq", ".[].name", timeout=TAGS_TIMEOUT)
-    for tag in listed.split():
-        if admits_tag(settings, tag):
-            return tag, "the newest tag matching " + _patterns(settings)
-    raise VerifyError(
+    admitted = [tag for tag in listed.split() if admits_tag(settings, tag)]
+    if admitted:
+        return max(admitted, key=version_order), "the highest version matching " + _patterns(settings)
+    raise NotYetError(
         f"stack '{settings.stack}' builds from release tags, and {repo} has no tag matching its patterns "
         f"yet ({_patterns(settings)}). Push one (`git tag <tag> && git push origin <tag>`; that also "
-        "starts the release build), or name a ref with --ref",
-        2,
+        "starts the release build), or name a ref with --ref"
     )
+
+
+def version_order(tag: str) -> tuple[tuple[int, int | str], ...]:
+    """`v1.10.0` after `v1.9.2`: numbers compared as numbers, the rest as text (GitHub lists a
+    repository's tags in no documented order)."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.findall(r"\d+|\D+", tag))
 
 
 def _patterns(settings: Settings) -> str:
@@ -309,6 +326,12 @@ def verify(settings: Settings, ref: str | None, wait: bool, timing: Timing) -> i
         gh("workflow", "run", file, "-R", repo, "--ref", ref, "-f", "verify=true")
     except GhError as err:
         said = err.said.lower()
+        if settings.workflow.via_pull_request and any(w in said for w in PENDING_PULL_REQUEST):
+            raise NotYetError(
+                f"the workflow at {ref} is not yet the one stack '{settings.stack}' commits: it waits in a "
+                "pull request (workflow.viaPullRequest). Merge it, then "
+                f"`make verify STACK={settings.stack}`"
+            ) from None
         hints = [h for words, h in DISPATCH_HINTS if any(w in said for w in words)]
         hint = hints[0].format(ref=ref, repo=repo, file=file, stack=settings.stack) if hints else ""
         raise VerifyError(f"{err}" + (f"\n  {hint}" if hint else "")) from None
@@ -362,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ref",
         help="the branch or tag to run on; default: github.branch, or for a stack that builds only "
-        "from tags, the newest tag its patterns (and the environment's deployment tags) admit",
+        "from tags, the highest version its patterns (and the environment's deployment tags) admit",
     )
     parser.add_argument(
         "--no-wait",
@@ -375,6 +398,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="wait, unless a reviewer must approve the run (the stack's environment has reviewers): "
         "then stop once it is found, as --no-wait (this repository's deploy CI)",
+    )
+    parser.add_argument(
+        "--not-yet-ok",
+        action="store_true",
+        help="exit 0 with a notice when there is nothing to verify yet (a tags-only stack with no "
+        "release tag, a workflow still waiting in its pull request): this repository's deploy CI",
     )
     parser.add_argument(
         "--timeout",
@@ -410,6 +439,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wait = args.wait and not (args.no_wait_for_reviewers and settings.reviewed)
         return verify(settings, args.ref, wait, timing)
+    except NotYetError as err:
+        if not args.not_yet_ok:
+            print(f"error: {err}", file=sys.stderr)
+            return err.code
+        print(f"Nothing to verify yet: {err}")
+        write_summary(f"- acr-pipeline verify: stack `{args.stack}`: nothing to verify yet: {err}\n")
+        return 0
     except VerifyError as err:
         sys.stdout.flush()
         print(f"error: {err}", file=sys.stderr)
