@@ -104,16 +104,20 @@ def test_two_workflows_of_one_name_on_one_branch_clash(tmp_path: Path) -> None:
 
 
 def test_two_stacks_creating_the_oidc_provider_of_one_account_clash(tmp_path: Path) -> None:
-    """RAM has one provider of a name per account; stacks on one instance share the account."""
+    """An account needs one provider for GitHub's issuer, whatever it is called; stacks on one
+    instance share the account."""
     keyless = DEV[: DEV.index("  acr-pipeline:registryUsername")] + "  acr-pipeline:auth:\n    mode: oidc\n"
     qa = keyless.replace("namespace: acme-dev", "namespace: acme-qa").replace(
         "branch: main", "branch: main\n    environment: qa"
     )
     found = problems_for(write_stacks(tmp_path, dev=keyless, qa=qa))
     assert found == [
-        "stacks dev and qa both write the RAM OIDC provider github-actions (for GitHub's tokens) of the "
-        "account of instance cri-8x2kd7sf1mqa3vno"
+        "stacks dev and qa both write the RAM OIDC provider for GitHub's tokens of the account of instance "
+        "cri-8x2kd7sf1mqa3vno (one stack creates it with auth.oidcProvider: create; the others name it: "
+        "auth.oidcProvider: <its name>)"
     ]
+    renamed = qa.replace("mode: oidc\n", "mode: oidc\n    providerName: github-actions-qa\n")
+    assert len(problems_for(write_stacks(tmp_path, dev=keyless, qa=renamed))) == 1, "another name, one issuer"
     elsewhere = qa.replace("cri-8x2kd7sf1mqa3vno", "cri-0000000000000000")
     assert problems_for(write_stacks(tmp_path, dev=keyless, qa=elsewhere)) == []
 

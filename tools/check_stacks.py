@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from components.config import ConfigError, parse
+from components.contract import GITHUB_ISSUER
 from components.settings import Settings
 from tools import stackfile
 from tools.stackfile import (
@@ -40,9 +41,12 @@ def claims(s: Settings) -> list[Claim]:
     if s.github.environment:
         out.append(("GitHub environment", repo, s.github.environment))
     if creates_provider(s):
-        # RAM has one OIDC provider of a name per account: one stack creates it, the others name
-        # it. (Stacks on one instance share an account; on different ones they may not.)
-        out.append(("RAM OIDC provider", s.registry.instance_id or "", s.auth.provider_name))
+        # An account needs one OIDC provider for GitHub's issuer: one stack creates it, the others
+        # name it. Two creators clash whatever their providerName: with one name RAM refuses the
+        # second (EntityAlreadyExists), with two the account would hold two providers of one
+        # issuer, each trusted by some roles. (Stacks on one instance share an account; on
+        # different ones they may not.)
+        out.append(("RAM OIDC provider", s.registry.instance_id or "", GITHUB_ISSUER))
     if s.workflow.name:
         # Two workflows of one name share a concurrency group: they would cancel each other.
         out.append(("workflow name", repo, s.github.branch, s.workflow.name))
@@ -76,8 +80,11 @@ def describe_claim(claim: Claim) -> str:
             "set workflow.pullRequests on one stack only)"
         )
     if kind == "RAM OIDC provider":
-        instance, name = rest
-        return f"RAM OIDC provider {name} (for GitHub's tokens) of the account of instance {instance}"
+        instance, _ = rest
+        return (
+            f"RAM OIDC provider for GitHub's tokens of the account of instance {instance} (one stack "
+            "creates it with auth.oidcProvider: create; the others name it: auth.oidcProvider: <its name>)"
+        )
     if kind == "internet ACL entry":
         where, cidr = rest
         return f"internet ACL entry {cidr} of instance {where}"
