@@ -16,22 +16,23 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --include=dev --ignore-scripts --no-audit --no-fund
 	touch $@
 
+# Everything `make test` needs; the commands below it need only the Python environment.
 install: $(VENV)/.installed node_modules/.installed
 
-synth: install
+synth: $(VENV)/.installed
 	@$(PY) -m tools.synth $(STACK)
 
 # Dispatch the stack's committed workflow with verify=true (the login and each repository,
 # nothing pushed) through the GitHub CLI, wait for it and report: needs gh and the stack file.
-verify: install
+verify: $(VENV)/.installed
 	@$(PY) -m tools.verify $(STACK)
 
 # No two stacks may write the same variable, secret, workflow file or registry resource.
-check-stacks: install
+check-stacks: $(VENV)/.installed
 	@$(PY) -m tools.check_stacks
 
 # The stack-file JSON Schema and docs/configuration.md's reference, from the settings model.
-schema: install
+schema: $(VENV)/.installed
 	@$(PY) -m tools.schema
 
 # Tests (mocks, workflow checkers, every stack), then lint and types.
@@ -39,11 +40,11 @@ test: install
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory check-stacks lint typecheck
 
-lint: install
+lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-typecheck: install
+typecheck: $(VENV)/.installed
 	$(PY) -m mypy
 
 # Mutation testing, not part of `test` (hours for everything: one test process at a time, niced):
