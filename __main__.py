@@ -6,6 +6,7 @@ import pulumi
 from components import config
 from components.adoption import adoption, leftover_secrets_warning
 from components.github_settings import GitHubActionsSettings, GitHubSettingsArgs
+from components.lookups import refused_lookups_explained
 from components.oidc import PushRole, PushRoleArgs, named_provider_arn
 from components.preflight import preflight
 from components.registry import AcrRegistry, RegistryArgs, registry_summary
@@ -13,8 +14,13 @@ from components.workflow import WorkflowFile, WorkflowFileArgs, committed_files
 
 # Every configuration error is reported here, before any resource is registered.
 settings = config.load()
-# With `adopt`, what already exists is looked up and imported; otherwise nothing is looked up.
-existing = adoption(settings)
+with refused_lookups_explained():
+    # With `adopt`, what already exists is looked up and imported.
+    existing = adoption(settings)
+    # What would make the first build fail: the Dockerfiles on the branch, the instance's name.
+    warnings = preflight(settings)
+    # An OIDC provider another stack created is named; its ARN is looked up (and must exist) now.
+    provider_arn = named_provider_arn(settings) if settings.auth.named_provider else None
 if (kept := existing.workflow_name(settings.workflow_path)) and not settings.workflow.name:
     pulumi.log.warn(
         f"the workflow keeps its name {kept!r} (workflow_run chains depend on it); set "
@@ -22,12 +28,8 @@ if (kept := existing.workflow_name(settings.workflow_path)) and not settings.wor
     )
 if leftover := leftover_secrets_warning(settings, existing.existing):
     pulumi.log.warn(leftover)
-
-# What would make the first build fail: the Dockerfiles on the branch, the instance's name.
-for warning in preflight(settings):
+for warning in warnings:
     pulumi.log.warn(warning)
-# An OIDC provider another stack created is named; its ARN is looked up (and must exist) now.
-provider_arn = named_provider_arn(settings) if settings.auth.named_provider else None
 
 registry = AcrRegistry(
     "registry",
@@ -43,8 +45,8 @@ registry = AcrRegistry(
 # With `auth.mode: oidc`, a RAM role that admits this repository's runs replaces the password.
 role = PushRole("oidc", PushRoleArgs(settings, provider_arn)) if settings.auth.mode == "oidc" else None
 
-# Values come from settings, not resource outputs (but the RAM role's ARN), so GitHub is written
-# in parallel with ACR.
+# Values come from settings, not resource outputs (but the RAM role's and the provider's ARNs),
+# so GitHub is written in parallel with ACR.
 actions = GitHubActionsSettings(
     "github",
     GitHubSettingsArgs(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from components.lookups import LookupFailedError
 from components.preflight import PreflightError
 from tests.conftest import SECRET_KEYS, config, encode
 from tests.world import Registry, World, WorldMocks
@@ -66,6 +67,38 @@ def test_a_missing_context_directory_is_named_too() -> None:
         "its Dockerfile services/worker/Dockerfile and its context services/worker/ are not on main"
         in warning
     )
+
+
+@pytest.mark.parametrize(
+    ("lookup", "answer", "check"),
+    [
+        (
+            "getTree",
+            "GET https://api.github.com/repos/acme/shop/git/trees/main: 401 Bad credentials []",
+            "GITHUB_TOKEN",
+        ),
+        (
+            "getRegistryEnterpriseInstances",
+            "ErrorCode: InvalidAccessKeyId.NotFound Message: Specified access key is not found",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        ),
+    ],
+)
+def test_a_refused_lookup_stops_the_preview_in_one_line_saying_what_to_check(
+    lookup: str, answer: str, check: str
+) -> None:
+    w = world()
+    w.refusing[lookup] = answer
+    monitor = RecordingMonitor(WorldMocks(w))
+    with pytest.raises(LookupFailedError) as err:
+        run_program(encode(config(images=IMAGES)), SECRET_KEYS, monitor=monitor)
+    message = str(err.value)
+    assert message.startswith("a lookup before anything is created failed: invoke of ")
+    assert f":{lookup} failed: {answer}" in message
+    assert "; check the " in message
+    assert check in message.partition("; check the ")[2]
+    assert "\n" not in message
+    assert monitor.registered == []
 
 
 def test_a_branch_that_does_not_exist_stops_the_preview_naming_it() -> None:

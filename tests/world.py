@@ -198,6 +198,8 @@ class World:
         default_factory=lambda: {"oidc-provider": set(), "role": set(), "policy": set()}
     )
     """RAM entities of the account by kind: names."""
+    refusing: dict[str, str] = field(default_factory=dict)
+    """Lookups (by function name, `getTree`) the provider refuses, and what it says."""
     state: dict[str, StateEntry] = field(default_factory=dict)
     """What Pulumi manages, by URN (which names the stack)."""
     log: list[str] = field(default_factory=list)
@@ -365,6 +367,8 @@ class WorldMocks(OfflineMocks):
 
     def answer(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
         w, name = self.world, token.rsplit(":", 1)[-1]
+        if name in w.refusing:
+            raise WorldError(w.refusing[name])
         if name == "getActionsVariables":
             return {"variables": [{"name": k, "value": v} for k, v in w.variables.items()]}
         if name == "getActionsEnvironmentVariables":
