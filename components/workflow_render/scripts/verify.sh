@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A verify run (Run workflow with verify: true): after the same registry login the builds use,
 # each image's repository is asked, with those credentials, for a tag no build pushes; nothing
-# is pushed. "manifest unknown" or "not found" means the repository answered; "unauthorized",
+# is pushed. "manifest unknown" or "not found" means the repository answered (buildx says
+# "<reference>: not found" for any 404, containerd's resolver: a missing tag, or a repository
+# missing from a registry that does not say NAME_UNKNOWN, which the stack's next up recreates);
+# "unauthorized",
 # "denied" or "authentication required" that the login may not read it; "name unknown" that
 # there is no such repository. The job summary gets a table: registry, image, login, reachable.
 # In: REGISTRY, LOGIN (the login steps' outcome), IMAGES (per line: name, reference).
