@@ -741,7 +741,9 @@ class TestPromote:
     def test_it_fetches_only_the_commits_it_compares(self) -> None:
         promote = wf(workflow=PROMOTE)["jobs"]["api-promote"]
         assert steps(promote)["actions/checkout"]["with"]["fetch-depth"] == 50
-        assert "--max-count=50" in job_step(promote, "promote")["run"]
+        step = job_step(promote, "promote")
+        assert step["env"]["HISTORY"] == "50", "the script looks back as far as the checkout fetched"
+        assert '--max-count="$HISTORY"' in step["run"]
 
     def test_builds_wait_for_the_promotion(self) -> None:
         jobs = wf(images=[TWO], workflow=PROMOTE)["jobs"]

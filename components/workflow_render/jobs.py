@@ -262,6 +262,7 @@ def promote(settings: Settings, image_: Image, promotion: Promote) -> CommentedM
         "PATHSPECS": block([f":(glob){path}" for path in settings.paths(image_)]),
         "TAGS": TAGS,
         "BUILD": "true" if promotion.build else "false",
+        "HISTORY": str(PROMOTE_HISTORY),
         "RETRY_PAUSE": str(RETRY_PAUSE),
     }
     retag = run("Retag the image built from this commit", script("promote"), {"id": "promote"}, env)

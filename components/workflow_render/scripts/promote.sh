@@ -2,17 +2,17 @@
 # On a release tag: the image already built from this commit's files, retagged as the release
 # instead of built again, so the release is the very image that was tested. Branch runs tag an
 # image sha-<commit> and build only the images whose files changed, so this commit's image may
-# carry an older commit's sha-: any of the last 50 commits (the depth the checkout fetched)
+# carry an older commit's sha-: any of the last HISTORY commits (the depth the checkout fetched)
 # whose files under the image's paths are this commit's (git diff: a merge's other parent,
 # built without the merged change, never is), newest first; this stack's repository first,
 # then the other namespaces named.
-# In: SOURCES, PATHSPECS (one per line), TAGS (one per line), BUILD, RETRY_PAUSE.
+# In: SOURCES, PATHSPECS (one per line), TAGS (one per line), BUILD, HISTORY, RETRY_PAUSE.
 # Out: promoted=true|false, and when promoted, released (the image taken) and digest.
 set -euo pipefail
 
 mapfile -t specs < <(printf '%s' "$PATHSPECS")
 candidates=()
-for commit in $(git rev-list --max-count=50 HEAD); do
+for commit in $(git rev-list --max-count="$HISTORY" HEAD); do
   if git diff --quiet "$commit" HEAD -- "${specs[@]}"; then
     candidates+=("sha-${commit::7}")
   fi
@@ -50,7 +50,7 @@ for source in "${repositories[@]}"; do
 done
 echo "promoted=false" >> "$GITHUB_OUTPUT"
 if [[ $BUILD != true ]]; then
-  echo "::error::no image of this commit (${candidates[*]:-none of the last 50 commits has its files}) in $SOURCES; promote.build is false"
+  echo "::error::no image of this commit (${candidates[*]:-none of the last $HISTORY commits has its files}) in $SOURCES; promote.build is false"
   exit 1
 fi
 echo "::notice::no image of this commit yet: building it"
