@@ -38,17 +38,6 @@ BASE: dict[str, Any] = {
 }
 SECRET_KEYS = {"acr-pipeline:registryPassword"}
 
-ENTERPRISE_NAMESPACE = "alicloud:cs/registryEnterpriseNamespace:RegistryEnterpriseNamespace"
-ENTERPRISE_REPO = "alicloud:cs/registryEnterpriseRepo:RegistryEnterpriseRepo"
-PERSONAL_NAMESPACE = "alicloud:cr/namespace:Namespace"
-PERSONAL_REPO = "alicloud:cr/repo:Repo"
-VARIABLE = "github:index/actionsVariable:ActionsVariable"
-SECRET = "github:index/actionsSecret:ActionsSecret"  # noqa: S105 - a type token
-ENV_VARIABLE = "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable"
-ENV_SECRET = "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret"  # noqa: S105
-ENVIRONMENT = "github:index/repositoryEnvironment:RepositoryEnvironment"
-FILE = "github:index/repositoryFile:RepositoryFile"
-
 
 def config(**overrides: Any) -> dict[str, Any]:
     """BASE with overrides: `registry={"edition": "personal"}` merges into the object;

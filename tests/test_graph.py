@@ -19,14 +19,9 @@ from ruamel.yaml import YAML
 from components.workflow_render import render
 from tests import conftest
 from tests.conftest import (
-    ENTERPRISE_NAMESPACE,
-    ENTERPRISE_REPO,
-    FILE,
     FIXTURES,
     GOLDEN_DIR,
     REGENERATE,
-    SECRET,
-    VARIABLE,
     assert_matches_golden,
     run_for,
     settings_for,
@@ -34,6 +29,7 @@ from tests.conftest import (
 )
 from tools import graph, stackfile, synth
 from tools.mock_engine import Registered, Run
+from tools.tokens import EE_NAMESPACE, EE_REPO, FILE, SECRET, VARIABLE
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = stackfile.stack_names(FIXTURES)
@@ -159,15 +155,15 @@ def two_images() -> Run:
 
 def test_graph_has_an_edge_from_the_namespace_to_every_repository(two_images: Run) -> None:
     chart, ids = chart_of(two_images)
-    (namespace,) = names_of(two_images, ENTERPRISE_NAMESPACE)
-    for repo in names_of(two_images, ENTERPRISE_REPO):
+    (namespace,) = names_of(two_images, EE_NAMESPACE)
+    for repo in names_of(two_images, EE_REPO):
         assert (ids[namespace], ids[repo]) in chart.edges, f"no edge {namespace} --> {repo}"
 
 
 def test_graph_has_an_edge_from_every_repository_to_the_workflow_file(two_images: Run) -> None:
     chart, ids = chart_of(two_images)
     (file,) = names_of(two_images, FILE)
-    repos = names_of(two_images, ENTERPRISE_REPO)
+    repos = names_of(two_images, EE_REPO)
     assert len(repos) == 2
     for repo in repos:
         assert (ids[repo], ids[file]) in chart.edges, f"no edge {repo} --> {file}"
@@ -318,7 +314,7 @@ def test_hostile_resource_names_still_give_valid_mermaid() -> None:
 
 
 def test_short_type_is_the_python_name_the_readme_uses() -> None:
-    assert graph.short_type(ENTERPRISE_REPO) == "alicloud.cs.RegistryEnterpriseRepo"
+    assert graph.short_type(EE_REPO) == "alicloud.cs.RegistryEnterpriseRepo"
     assert graph.short_type(FILE) == "github.RepositoryFile"
     assert graph.short_type("pulumi:pulumi:Stack") == "pulumi.pulumi.Stack"
     assert graph.short_type("odd") == "odd"

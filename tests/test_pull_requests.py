@@ -13,9 +13,10 @@ from ruamel.yaml import YAML
 
 from components.config import ConfigError
 from components.workflow_render import render_pull_requests
-from tests.conftest import FILE, FIXTURES, SECRET_KEYS, config, encode, run_for, settings_for
+from tests.conftest import FIXTURES, SECRET_KEYS, config, encode, run_for, settings_for
 from tests.world import Registry, World
 from tools import check_stacks
+from tools.tokens import FILE
 
 PR = ".github/workflows/only-build.yml"
 TWO = {"name": "api", "platforms": ["linux/amd64", "linux/arm64"]}

@@ -22,6 +22,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import ROOT
 
+from tools.tokens import OIDC_PROVIDER, ROLE
+
 ROOT_DIR = Path(__file__).resolve().parent.parent
 MAIN = ROOT_DIR / "__main__.py"
 PROJECT = "acr-pipeline"
@@ -117,10 +119,8 @@ def fake_id(name: str) -> int:
 # Outputs the providers compute that the program reads, as they look (`acs:ram::<account>:...`).
 ACCOUNT = "1234567890123456"
 COMPUTED: dict[str, Any] = {
-    "alicloud:ims/oidcProvider:OidcProvider": lambda i: {
-        "arn": f"acs:ram::{ACCOUNT}:oidc-provider/{i['oidcProviderName']}"
-    },
-    "alicloud:ram/role:Role": lambda i: {"arn": f"acs:ram::{ACCOUNT}:role/{i['roleName'].lower()}"},
+    OIDC_PROVIDER: lambda i: {"arn": f"acs:ram::{ACCOUNT}:oidc-provider/{i['oidcProviderName']}"},
+    ROLE: lambda i: {"arn": f"acs:ram::{ACCOUNT}:role/{i['roleName'].lower()}"},
 }
 
 
