@@ -157,17 +157,28 @@ class TestTriggersAndPrivileges:
             "cancel-in-progress": True,
         }
 
-    def test_secrets_are_referenced_only_in_the_login_step(self) -> None:
-        doc = wf(images=[{"name": "api"}, {"name": "web"}], workflow={"notify": {"kind": "slack"}})
-        assert "env" not in doc
-        for job_id, job in doc["jobs"].items():
-            assert "env" not in job, job_id
-            for step in job["steps"]:
-                if "secrets." in str(step):
-                    allowed = step.get("uses", "").startswith("docker/login-action@") or step[
-                        "name"
-                    ].startswith("Post to the")
-                    assert allowed, (job_id, step["name"])
+    def test_secrets_are_referenced_only_by_the_login_and_the_failure_notice(self) -> None:
+        """In every rendering: the registry login reads the two login secrets, the notify job's
+        one step its webhook secret, and no other step, job or workflow-level `env` any secret."""
+        seen = {"login": 0, "notify": 0}
+        for name, doc in loaded_renderings().items():
+            assert "secrets." not in str({k: v for k, v in doc.items() if k != "jobs"}), name
+            for job_id, job in doc["jobs"].items():
+                assert "secrets." not in str({k: v for k, v in job.items() if k != "steps"}), (name, job_id)
+                for step in job["steps"]:
+                    read = set(re.findall(r"secrets\.([A-Za-z0-9_]+)", str(step)))
+                    where = (name, job_id, step.get("name"))
+                    if step.get("uses", "").startswith("docker/login-action@") and read:
+                        assert read == {"ALIYUN_REGISTRY_USER", "ALIYUN_REGISTRY_PWD"}, where
+                        seen["login"] += 1
+                    elif job_id == "notify-failure" and read:
+                        assert len(read) == 1, where
+                        assert set(step["env"].values()) >= {f"${{{{ secrets.{read.pop()} }}}}"}, where
+                        seen["notify"] += 1
+                    else:
+                        assert read == set(), where
+        assert seen["login"] > 0, "the renderings include password logins"
+        assert seen["notify"] > 0, "and failure notices"
 
     def test_login_uses_the_contract_variable_and_secrets(self) -> None:
         login = steps(build_job(wf()))["docker/login-action"]
