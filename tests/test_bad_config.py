@@ -730,7 +730,8 @@ def test_github_patterns_star_stops_at_a_slash_and_double_star_crosses_it(first:
     assert not github_glob("release/*").match(f"release/{first}/{second}")
     assert github_glob("release/**").match(f"release/{first}/{second}")
     assert github_glob("v[0-9]*").match(f"v1{first}")
-    assert not github_glob("v?").match(f"v/{first}")
+    assert github_glob("v?x").match(f"v{first[0]}x"), "`?` is one character"
+    assert not github_glob("v?x").match("v/x"), "but never a slash"
     # `**/` is any number of directories, none included (Ruby's File.fnmatch, which GitHub uses).
     assert github_glob("**/main").match("main")
     assert github_glob("**/main").match(f"{first}/{second}/main")

@@ -1,6 +1,7 @@
 """An empty value never switches a protection off: every optional list or object key of the
 settings model, written empty (`null`, `[]`, `{}`), is either refused naming the key, or means
-what its `Empty` marker says, which the reference states beside the key.
+what its `Empty` marker says, which the reference states beside the key: the same as leaving
+the key out, or (TURNS_ON) a check switched on.
 
 The keys are found by walking the model, so a key added later is held to the same rule."""
 
@@ -104,6 +105,19 @@ def _config_with(path: Path, value: Any) -> dict[str, Any]:
     return cfg
 
 
+def _without(path: Path, value: Any) -> dict[str, Any]:
+    """The same configuration with the key left out."""
+    cfg = _config_with(path, value)
+    node: Any = cfg
+    for part in path[:-1]:
+        node = node[0] if part == "[]" else node[part]
+    del node[path[-1]]
+    return cfg
+
+
+TURNS_ON: dict[tuple[str, str], str] = {("registry.scan", "{}"): "scanning on, with its defaults"}
+"""Empty values that switch a check on (never off), and what they do."""
+
 KEYS = optional_containers()
 CASES = [(path, field, form) for path, field, forms in KEYS for form in forms]
 REFERENCE = schema.reference().splitlines()
@@ -144,6 +158,14 @@ def test_an_empty_value_is_refused_naming_the_key_or_means_what_the_reference_st
     assert meaning, f"{key} = {form!r} is accepted, but the model does not say what it means (Empty)"
     row = next(line for line in REFERENCE if line.startswith(f"| `{_written(path)}` |"))
     assert meaning in row, f"the reference does not state what {key} = {form!r} means:\n{row}"
+    # What it does: the same as leaving the key out, but where turning a check on is the point.
+    empty = parse(encode(_config_with(path, form)), SECRET_KEYS, "dev").model_dump()
+    left_out = parse(encode(_without(path, form)), SECRET_KEYS, "dev").model_dump()
+    turns_on = TURNS_ON.get((_written(path), repr(form)))
+    if turns_on:
+        assert empty != left_out, f"{key} = {form!r}: {turns_on}"
+    else:
+        assert empty == left_out, f"{key} = {form!r} is accepted but means something else than leaving it out"
 
 
 @pytest.mark.parametrize("reviewers", [None, {}, {"users": []}, {"users": [], "teams": []}])

@@ -102,8 +102,10 @@ def test_a_refused_lookup_stops_the_preview_in_one_line_saying_what_to_check(
 
 
 def test_a_branch_that_does_not_exist_stops_the_preview_naming_it() -> None:
+    monitor = RecordingMonitor(WorldMocks(world()))
     with pytest.raises(PreflightError, match=r'github.branch = "trunk": acme/shop has no branch \'trunk\''):
-        preview(world(), github={"branch": "trunk"})
+        run_program(encode(config(images=IMAGES, github={"branch": "trunk"})), SECRET_KEYS, monitor=monitor)
+    assert monitor.registered == []
 
 
 @pytest.mark.parametrize(

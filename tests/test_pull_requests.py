@@ -16,7 +16,7 @@ from components.workflow_render import render_pull_requests
 from tests.conftest import FIXTURES, SECRET_KEYS, config, encode, run_for, settings_for
 from tests.world import Registry, World
 from tools import check_stacks
-from tools.tokens import FILE
+from tools.tokens import FILE, VARIABLE
 
 PR = ".github/workflows/only-build.yml"
 TWO = {"name": "api", "platforms": ["linux/amd64", "linux/arm64"]}
@@ -100,7 +100,11 @@ def test_with_pull_requests_two_files_are_committed_after_everything_they_read()
     assert set(files) == {".github/workflows/build-push.yml", PR}
     assert files[PR].name == "workflow-pull-requests-file"
     assert files[".github/workflows/build-push.yml"].name == "workflow-file", "the name it always had"
-    assert set(files[PR].dependencies) == set(files[".github/workflows/build-push.yml"].dependencies)
+    waits_for = set(files[PR].dependencies)
+    assert waits_for == set(files[".github/workflows/build-push.yml"].dependencies)
+    variables = {r.urn for r in run.of_type(VARIABLE)}
+    assert variables, "the stack writes variables"
+    assert variables <= waits_for, "both wait for the variables they read"
     assert len(run_for().of_type(FILE)) == 1
 
 

@@ -401,10 +401,11 @@ class TestMultiArchImage:
     ) -> None:
         digests = {"amd64": "sha256:aaa", "arm64": "sha256:bbb"}
         first = self.run(fakes, tmp_path, digests, immutable=True)
-        fakes.state = {**fakes.load(), "immutable": True, "fail_create": 1}
+        fakes.state = {**fakes.load(), "immutable": True}
         fakes.save()
         second = self.run(fakes, tmp_path, digests, immutable=True)
         assert first.returncode == second.returncode == 0, second.stderr
+        assert "::notice::another platform's job created the image first" in second.stdout
         assert second.outputs["merged"] == "true"
         assert second.outputs["digest"] == first.outputs["digest"]
 
@@ -636,7 +637,10 @@ class TestFailureNotice:
         endpoint.reply = (403, b"no")  # (curl retries a 5xx once, a second later)
         doc = rendered(workflow={"notify": {"kind": "slack"}})
         env = step_env(doc, "notify-failure", "notify", WEBHOOK_URL=endpoint.url, TEXT="x")
-        assert run_script("notify", env, tmp_path).returncode != 0
+        result = run_script("notify", env, tmp_path)
+        assert result.returncode != 0
+        assert len(endpoint.requests) == 1, "posted once: a 4xx is not retried"
+        assert "403" in result.stderr
 
 
 # --- verify runs ---------------------------------------------------------------------------------
@@ -795,7 +799,7 @@ def test_every_script_is_valid_bash_and_run_by_a_test_here() -> None:
     assert names
     for name in names:
         subprocess.run([BASH, "-n", str(SCRIPTS / f"{name}.sh")], check=True)
-        assert re.search(rf'step_env\([^)]*"{name}"', source, flags=re.S), f"no test here runs {name}.sh"
+        assert re.search(rf'run_script\(\s*"{name}"', source), f"no test here runs {name}.sh"
 
 
 # --- the few lines of shell that are not scripts ---------------------------------------------------
