@@ -303,6 +303,13 @@ def filter_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(atoms) + r"\Z")
 
 
+def filter_string_like(pattern: str) -> str:
+    """A workflow filter pattern as a RAM `StringLike` pattern (`*` any characters) that admits at
+    least the names it admits: each run of sets, repeats, wildcards and escaped characters
+    becomes one `*` (`v[0-9]+.[0-9]+.[0-9]+` -> `v*.*.*`; StringLike has no escape)."""
+    return re.sub(r"(\[[^\]]*\][+*?]?|\\.[+?]?|[+?*])+", "*", pattern)
+
+
 def filter_matches(patterns: Sequence[str], name: str) -> bool:
     """Whether GitHub's filter `patterns` admit `name`: each pattern that matches includes it,
     or with a leading `!` excludes it, and a later pattern overrides an earlier one."""

@@ -612,11 +612,8 @@ class Settings(Model):
         repo = f"repo:{self.owner}/{self.github.repository}"
         if self.github.environment:
             return (f"{repo}:environment:{self.github.environment}",)
-        # A tag filter (`v[0-9]+.*`) becomes a StringLike pattern that admits at least those tags.
-        # (`!pattern` entries only exclude tags, so they add no subject.)
-        tags = [
-            re.sub(r"(\[[^\]]*\][+*?]?|[+?*])+", "*", p) for p in self.workflow.tags if not p.startswith("!")
-        ]
+        # `!pattern` entries only exclude tags, so they add no subject.
+        tags = [rules.filter_string_like(p) for p in self.workflow.tags if not p.startswith("!")]
         branch = [f"{repo}:ref:refs/heads/{self.github.branch}"] if self.workflow.branch_builds else []
         return (*branch, *dict.fromkeys(f"{repo}:ref:refs/tags/{t}" for t in tags))
 

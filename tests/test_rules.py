@@ -7,6 +7,8 @@ pattern)."""
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 
 from components import rules
@@ -80,3 +82,25 @@ def test_a_path_pattern_means_what_it_means_on_github(
     regex = rules.github_glob(glob)
     assert [p for p in matching if not regex.match(p)] == []
     assert [p for p in not_matching if regex.match(p)] == []
+
+
+# A tags-only role trusts `repo:<o>/<r>:ref:refs/tags/<StringLike>`: every tag the workflow's
+# filter admits must log in (RAM's StringLike: `*` any characters, `?` one).
+FILTERS = ["v*", "v[0-9]+.[0-9]+.[0-9]+", "v*-rc*", "release-[0-9]?", "v1.+", "v[12].[0-9]*", "x\\*y"]
+TAGS = ["v1", "v1.2.3", "v10.20.30", "v1.2.3-rc.1", "release-1", "release-", "v1..", "v1.", "v2.9x"]
+TAGS += ["x*y", "xy", "release-12", "v1.2.3.4", "vv"]
+
+
+@pytest.mark.parametrize("pattern", FILTERS)
+def test_a_tag_filter_becomes_a_role_subject_that_admits_every_tag_it_admits(pattern: str) -> None:
+    like = rules.filter_string_like(pattern)
+    admitted = [tag for tag in TAGS if rules.filter_matches([pattern], tag)]
+    assert admitted, f"the table meets {pattern}"
+    assert [tag for tag in admitted if not fnmatch.fnmatchcase(tag, like)] == []
+    assert "[" not in like
+    assert "+" not in like
+
+
+def test_a_release_filter_becomes_the_subject_pattern_a_reviewer_reads() -> None:
+    assert rules.filter_string_like("v[0-9]+.[0-9]+.[0-9]+") == "v*.*.*"
+    assert rules.filter_string_like("v*-rc*") == "v*-rc*"
