@@ -15,6 +15,7 @@ from components.config import parse
 from tests.conftest import FIXTURES, assert_matches_golden
 from tools import stackfile, synth
 from tools.mock_engine import ROOT_DIR, run_program
+from tools.tokens import FILE
 
 STACKS = stackfile.stack_names(FIXTURES)
 """Our fixture stacks (tests/stacks); tests/test_user_stacks.py checks whatever stacks/ holds."""
@@ -36,7 +37,7 @@ def test_stack_file_is_valid_and_its_password_is_a_secret(stack: str) -> None:
 def test_synth_writes_plan_and_the_committed_workflow(stack: str, tmp_path: Path) -> None:
     text, target = synth.synth(stack, out_dir=tmp_path, stacks_dir=FIXTURES)
     plan = json.loads((target / "plan.json").read_text())
-    files = [r for r in plan["resources"] if r["type"] == synth.FILE_TYPE]
+    files = [r for r in plan["resources"] if r["type"] == FILE]
     assert files
     for file in files:
         committed = target / file["inputs"]["file"]

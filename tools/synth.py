@@ -51,7 +51,6 @@ from tools.stackfile import (
 from tools.tokens import FILE
 
 BUILD_DIR = ROOT_DIR / "build" / "synth"
-FILE_TYPE = FILE
 STACK_TYPE = "pulumi:pulumi:Stack"
 SECRET = "[secret]"  # noqa: S105 - the placeholder shown instead of a secret
 ALL = "all"
@@ -89,7 +88,7 @@ def plan(run: Run) -> dict[str, Any]:
     resources = []
     for r in ordered(run.resources):
         inputs = {k: _public(v, looked_up) for k, v in sorted(r.inputs.items())}
-        if r.type == FILE_TYPE:
+        if r.type == FILE:
             inputs["content"] = f"<{len(str(r.plain('content')).splitlines())} lines: see {r.plain('file')}>"
         resources.append(
             {
@@ -184,7 +183,7 @@ def _input_lines(res: Mapping[str, Any], indent: str, paint: Paint) -> list[str]
     out = []
     for key, value in inputs.items():
         # The workflow itself is written beside plan.json; here, only its size.
-        summarized = res["type"] == FILE_TYPE and key == "content"
+        summarized = res["type"] == FILE and key == "content"
         first, *rest = [str(value)] if summarized else pretty(value, indent)
         out.append(paint(f"{indent}{key.ljust(width)}: ", "dim") + _paint_value(first, paint))
         out += [paint(line, "dim") for line in rest]
@@ -347,7 +346,7 @@ def adoption_notes(s: Settings) -> list[str]:
 
 
 def _workflow_file(run: Run) -> Registered | None:
-    files = run.of_type(FILE_TYPE)
+    files = run.of_type(FILE)
     wanted = run.outputs.get("workflowPath")
     return next((f for f in files if f.plain("file") == wanted), files[0] if files else None)
 
@@ -380,7 +379,7 @@ def synthesize(stack: str, out_dir: Path = BUILD_DIR, stacks_dir: Path = STACKS_
         written["workflow.mmd"] = workflow_graph(
             str(workflow.plain("content")), f"{PROJECT}/{stack}: the jobs of {workflow.plain('file')}"
         )
-    for r in sorted(run.of_type(FILE_TYPE), key=lambda r: str(r.plain("file"))):
+    for r in sorted(run.of_type(FILE), key=lambda r: str(r.plain("file"))):
         written[str(r.plain("file"))] = str(r.plain("content"))
     for name, text in written.items():
         path = target / name

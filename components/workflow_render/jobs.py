@@ -73,14 +73,14 @@ def changes(settings: Settings, base: str | None = None) -> CommentedMap:
         (image_.key, expression(f"steps.changes.outputs.{image_.key}")) for image_ in settings.images
     )
     env = {"GH_TOKEN": "${{ github.token }}", "FILTERS": filters(settings)}
-    if push:
+    if base is None:
         env |= {
             "WORKFLOW": posixpath.basename(settings.workflow_path),
             "BRANCH": "${{ github.ref_name }}",
             "HEAD": "${{ github.sha }}",
         }
     else:
-        env |= {"BASE": base or "", "HEAD": "${{ github.event.pull_request.head.sha }}"}
+        env |= {"BASE": base, "HEAD": "${{ github.event.pull_request.head.sha }}"}
     # The REST API, not `gh run list --status` (gh 2.26+): an older gh on a self-hosted runner
     # would make every image build without a word.
     out["steps"] = CommentedSeq(
