@@ -11,7 +11,7 @@ parts, each also on its own (`--python`, `--shell`):
    first failure. mutants/ is rebuilt on every run (mutmut keeps the copies it made, so a changed
    script or test data would otherwise go stale); `--resume` continues an interrupted run instead.
 
-   The tests are the rule-level files named in `[tool.mutmut]`: settings, bad and empty config,
+   The tests are the rule-level files named in `[tool.mutmut]`: rules, settings, bad and empty config,
    the renderer (its golden files pin every byte of four renderings), OIDC, pull requests,
    preflight and the world (whose tests run the program on the mock engine, so they also reach
    what the other files test one rule at a time), and the glob table of tests/test_scripts.py.
