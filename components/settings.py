@@ -172,6 +172,12 @@ def _dockerfile(data: dict[str, Any]) -> str:
     return "Dockerfile" if data.get("context", ".") == "." else f"{data['context']}/Dockerfile"
 
 
+PathFilters = Annotated[
+    tuple[Annotated[RelPath, Rule(rules.path_pattern)], ...], NonEmpty("path"), AfterValidator(distinct)
+]
+"""An image's path filters: GitHub's glob patterns, at least one, each once."""
+
+
 class Image(Model):
     name: Annotated[str, Rule(rules.acr_name("repository", "enterprise"))]
     """The repository's name; Enterprise Edition allows tiers (`agent/client`)."""
@@ -181,15 +187,7 @@ class Image(Model):
     """The build context, relative to the repository root. Default: the image's name."""
     dockerfile: RelPath = Field(default_factory=_dockerfile)
     """Default: `<context>/Dockerfile`."""
-    paths: Annotated[
-        Annotated[
-            tuple[Annotated[RelPath, Rule(rules.path_pattern)], ...],
-            NonEmpty("path"),
-            AfterValidator(distinct),
-        ]
-        | None,
-        Empty("`null`: as unset, the default paths"),
-    ] = None
+    paths: Annotated[PathFilters | None, Empty("`null`: as unset, the default paths")] = None
     """Path filters whose changes rebuild the image. Default: `<context>/**` (`**` for context `.`),
     the Dockerfile when it lies outside the context, and the workflow file."""
     platforms: Platforms = ("linux/amd64",)

@@ -71,10 +71,9 @@ def _public(value: Any, looked_up: Mapping[int, str]) -> Any:
 
 def looked_up_ids(run: Run) -> dict[int, str]:
     """The stand-in ids the offline engine answered lookups with, and what to show instead."""
+    kinds = {"username": "user", "slug": "team"}
     return {
-        fake_id(
-            str(args[key])
-        ): f"<id of {token.rsplit(':', 1)[-1][3:].lower()} {args[key]!r}, looked up at deploy>"
+        fake_id(str(args[key])): f"<id of {kinds[key]} {args[key]!r}, looked up at deploy>"
         for token, args in run.calls
         if (key := REVIEWER_LOOKUPS.get(token))
     }
