@@ -272,7 +272,7 @@ def promote(settings: Settings, image_: Image, promotion: Promote) -> CommentedM
         already = already_pushed(image_)
         retag["if"] = NOT_ALL_PUSHED
         done = "steps.pushed.outputs.all == 'true'"
-        out["outputs"]["promoted"] = f"${{{{ {done} && 'true' || steps.promote.outputs.promoted }}}}"
+        out["outputs"]["promoted"] = expression(f"{done} && 'true' || steps.promote.outputs.promoted")
     report = summary(
         image_,
         image_.platforms,
