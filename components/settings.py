@@ -574,7 +574,9 @@ class Settings(Model):
         """The stack's own cache scope of an image (and platform), `dev+api+linux/arm64`: no stack
         restores by accident what another stack's runs wrote. The parts are joined by `+`, which
         no stack, image or platform name holds, so that two scopes are never one (`prod` with
-        image `eu-api` and `prod-eu` with image `api` would both be `prod-eu-api` joined by `-`)."""
+        image `eu-api` and `prod-eu` with image `api` would both be `prod-eu-api` joined by `-`).
+        GitHub's cache keys take any character but `,`, up to 512 (actions/toolkit,
+        packages/cache/src/cache.ts, checkKey)."""
         return "+".join([self.stack, image.name, *([platform] if platform else [])])
 
     @property
