@@ -17,11 +17,11 @@ test`) on those stacks; it takes minutes. Ruff and mypy do not read stack files 
 The stacks are copies of the `Pulumi.*.yaml` in `--source` (default stacks/), taken in turn and
 made distinct so that check-stacks finds no clash: stack `<source>-<iii>` (000, 001, ...) writes
 to the GitHub repository `<repository>-<i>` (so its variables, secrets, environment and workflow
-file are its own) and to the ACR namespace `<namespace>-<i>` (so its repositories too); a copy
-that creates an OIDC provider names it `<providerName>-<i>`, and only the first copy of a stack
-keeps its internet ACL entries. The stack schema of the source directory is copied next to them
-(the examples name it on their first line). The generated set must pass check-stacks before
-anything is timed.
+file are its own) and to the ACR namespace `<namespace>-<i>` (so its repositories too); a later
+copy of a stack that creates an OIDC provider names the first copy's instead (one per account),
+and only the first copy of a stack keeps its internet ACL entries. The stack schema of the
+source directory is copied next to them (the examples name it on their first line). The
+generated set must pass check-stacks before anything is timed.
 
 Each measurement is the best of `--repeat` runs (default 1); the table shows the wall time of
 each part, their total (what `make test` spends on them: test_user_stacks, or with `--full` the
@@ -74,8 +74,9 @@ def _distinct(config: Any, index: int, first_copy: bool) -> None:
         github["repository"] += suffix
     auth = config.get("acr-pipeline:auth")
     creates = isinstance(auth, dict) and auth.get("oidcProvider", "create") == "create"
-    if creates and auth.get("mode") == "oidc":
-        auth["providerName"] = f"{auth.get('providerName', 'github-actions')}{suffix}"
+    if creates and auth.get("mode") == "oidc" and not first_copy:
+        # One stack of an account creates GitHub's provider; the other copies name it.
+        auth["oidcProvider"] = auth.pop("providerName", "github-actions")
 
 
 def write_stacks(count: int, source: Path, target: Path) -> list[str]:
