@@ -102,7 +102,12 @@ def _mutant() -> str:
 
 
 def pytest_configure() -> None:
-    """In mutmut's main process: every process it forks for a mutant starts a new event loop."""
+    """In mutmut's main process: every process it forks for a mutant starts a new event loop, and
+    no property test has a deadline (a slow example on a busy machine is no kill)."""
+    from hypothesis import settings
+
+    settings.register_profile("mutate", settings(settings.default, deadline=None))
+    settings.load_profile("mutate")
     global _fork_hook_registered
     if not _fork_hook_registered:
         os.register_at_fork(after_in_child=_new_event_loop_after_fork)
