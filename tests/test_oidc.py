@@ -368,6 +368,11 @@ class TestStacksOfOneAccount:
             "  acr-pipeline:github: {repository: shop, environment: keys}\n"
             "  acr-pipeline:auth: {mode: oidc}\n"
         )
+        # A stack of another instance (another account, perhaps) creating one of that name too:
+        # the hint names the creator on this stack's instance, though it sorts first.
+        (tmp_path / "Pulumi.a-elsewhere.yaml").write_text(
+            (tmp_path / "Pulumi.keys.yaml").read_text().replace("cri-abc123def456", "cri-000000000000")
+        )
         monkeypatch.setattr(stackfile, "STACKS_DIR", tmp_path)
         world = World(instances={"cri-abc123def456": Registry()})
         monitor = RecordingMonitor(WorldMocks(world))
@@ -380,6 +385,16 @@ class TestStacksOfOneAccount:
             "`pulumi up --stack keys` first"
         )
         assert monitor.registered == [], "refused before any resource"
+        # No stack here creates it: what to do instead.
+        for path in tmp_path.glob("Pulumi.*.yaml"):
+            path.unlink()
+        with pytest.raises(ProviderNotFound) as err:
+            run_program(encode(named), set(), stack="prod", monitor=RecordingMonitor(WorldMocks(world)))
+        assert str(err.value).endswith(
+            "'github-actions'; create it with one stack of this account (auth.oidcProvider: create, "
+            "auth.providerName: github-actions) and deploy that stack first, or check the name in the RAM "
+            "console"
+        )
 
     def test_a_name_is_matched_exactly_not_as_the_start_of_another(self) -> None:
         """nameRegex is an unanchored Go regexp: `github` would find `github-actions`."""

@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from components import rules
 from components.config import ConfigError, parse
 from tools import verify
 from tools.mock_engine import ROOT_DIR
@@ -311,58 +310,6 @@ def end_to_end(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, S
 
 def dispatched(workflow: str, ref: str) -> list[str]:
     return ["workflow", "run", workflow, "-R", OWNER_REPO, "--ref", ref, "-f", "verify=true"]
-
-
-# --- GitHub's workflow filter patterns ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("pattern", "name", "matches"),
-    [
-        ("v[0-9]+.[0-9]+.[0-9]+", "v1.4.0", True),
-        ("v[0-9]+.[0-9]+.[0-9]+", "v10.20.300", True),
-        ("v[0-9]+.[0-9]+.[0-9]+", "v1.4.0-rc.1", False),
-        ("v[0-9]+.[0-9]+.[0-9]+", "v1.4", False),
-        ("v[0-9]+.[0-9]+.[0-9]+", "v1x4x0", False),  # `.` is a dot, not any character
-        ("v[0-9]+.[0-9]+.[0-9]+", "vv1.4.0", False),  # anchored at both ends
-        ("v*-rc*", "v1.4.0-rc.1", True),
-        ("v*-rc*", "v1.4.0", False),
-        ("v*", "v1.4.0", True),
-        ("v*", "release/v1", False),
-        ("v*", "v1/hotfix", False),  # `*` stops at `/`
-        ("v**", "v1/hotfix", True),  # `**` does not
-        ("release/**", "release/2024/q1", True),
-        ("colou?r", "color", True),  # `?`: zero or one of the preceding character
-        ("colou?r", "colour", True),
-        ("colou?r", "colouur", False),
-        ("v1+", "v111", True),  # `+`: one or more
-        ("v1+", "v", False),
-        ("v[12]", "v2", True),
-        ("v[12]", "v3", False),
-        ("v[a-c]?", "v", True),
-        ("v\\*", "v*", True),  # `\` escapes
-        ("v\\*", "v1", False),
-        ("[v]1.0", "v1.0", True),
-        ("a(b)|c", "a(b)|c", True),  # regex syntax is literal
-    ],
-)
-def test_filter_pattern_matches_as_github_does(pattern: str, name: str, matches: bool) -> None:
-    assert rules.filter_matches([pattern], name) is matches
-
-
-@pytest.mark.parametrize(
-    ("patterns", "name", "matches"),
-    [
-        (["v*", "!v*-rc*"], "v1.4.0", True),
-        (["v*", "!v*-rc*"], "v1.4.0-rc.1", False),  # a later `!` excludes
-        (["v*", "!v*-rc*", "v1.4.0-rc.1"], "v1.4.0-rc.1", True),  # and a later pattern includes again
-        (["!v*-rc*", "v*"], "v1.4.0-rc.1", True),  # order matters
-        (["!v*"], "v1.0.0", False),
-        ([], "v1.0.0", False),
-    ],
-)
-def test_later_filter_patterns_override_earlier_ones(patterns: list[str], name: str, matches: bool) -> None:
-    assert rules.filter_matches(patterns, name) is matches
 
 
 def test_durations_take_seconds_minutes_or_hours() -> None:
