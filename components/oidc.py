@@ -184,7 +184,7 @@ class PushRole(pulumi.ComponentResource):
         )
         self.policy = alicloud.ram.Policy(
             f"{name}-policy",
-            policy_name=f"{role_name(s)}-policy"[:128],
+            policy_name=f"{role_name(s)}-policy",  # at most 71 characters: RAM takes 128
             policy_document=pulumi.Output.json_dumps(push_policy(s)),
             # RAM keeps five versions of a policy: the sixth change would fail without this.
             rotate_strategy="DeleteOldestNonDefaultVersionWhenLimitExceeded",

@@ -244,6 +244,15 @@ class TestRoles:
         assert cut[0] != cut[1], "cut names stay apart"
         assert all(re.fullmatch(r"[A-Za-z0-9.-]{1,64}", n) for n in cut)
 
+    def test_the_console_says_whose_each_resource_is(self, keyless: Run) -> None:
+        """RAM shows a description beside each name: the repository and the stack it serves."""
+        (role,) = keyless.of_type(ROLE)
+        assert role.plain("description") == "Pushes acme/shop images (acr-pipeline stack dev)"
+        (policy,) = keyless.of_type(RAM_POLICY)
+        assert policy.plain("description") == "Push and pull on the repositories of acr-pipeline stack dev"
+        (provider,) = keyless.of_type(OIDC_PROVIDER)
+        assert "GitHub Actions" in provider.plain("description")
+
     def test_every_resource_of_the_role_is_a_child_of_its_component(self, keyless: Run) -> None:
         (component,) = keyless.of_type("acr-pipeline:oidc:PushRole")
         for type_ in (OIDC_PROVIDER, ROLE, RAM_POLICY, ATTACHMENT):
