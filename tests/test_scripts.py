@@ -389,12 +389,22 @@ class TestMultiArchImage:
         assert result.returncode == 0, result.stderr
         assert len([c for c in fakes.calls("docker") if c[3] == "create"]) == 2
 
-    def test_a_create_that_fails_twice_fails_the_job_saying_what(self, fakes: Fakes, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("immutable", [False, True], ids=["mutable", "immutable"])
+    def test_a_create_that_fails_twice_fails_the_job_saying_what(
+        self, fakes: Fakes, tmp_path: Path, immutable: bool
+    ) -> None:
+        """Also in an immutable repository whose tags nobody created: no notice that another job
+        did, and no digest looked up or recorded after the failure."""
         fakes.state["fail_create"] = 2
         fakes.save()
-        result = self.run(fakes, tmp_path, {"amd64": "sha256:aaa", "arm64": "sha256:bbb"})
+        result = self.run(
+            fakes, tmp_path, {"amd64": "sha256:aaa", "arm64": "sha256:bbb"}, immutable=immutable
+        )
         assert result.returncode == 1
         assert f"::error::could not create the multi-arch image of {API}" in result.stdout
+        assert "another platform's job created the image first" not in result.stdout
+        assert result.outputs == {}
+        assert not [c for c in fakes.calls("docker") if "--format" in c], "no digest looked up"
 
     def test_two_jobs_finishing_together_make_one_image_even_in_an_immutable_repository(
         self, fakes: Fakes, tmp_path: Path
