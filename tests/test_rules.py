@@ -168,3 +168,172 @@ def test_filter_pattern_matches_as_github_does(pattern: str, name: str, matches:
 )
 def test_later_filter_patterns_override_earlier_ones(patterns: list[str], name: str, matches: bool) -> None:
     assert rules.filter_matches(patterns, name) is matches
+
+
+# --- did-you-mean ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "edits"),
+    [
+        ("", "", 0),
+        ("abc", "", 3),
+        ("", "abc", 3),
+        ("registry", "registry", 0),
+        ("Registry", "registry", 0),  # case is no edit
+        ("regsitry", "registry", 1),  # two neighbours swapped: one edit
+        ("registyr", "registry", 1),
+        ("rgistry", "registry", 1),  # one deleted
+        ("reggistry", "registry", 1),  # one inserted
+        ("regustry", "registry", 1),  # one replaced
+        ("rgeistyr", "registry", 2),
+        ("ab", "ba", 1),
+        ("abc", "ca", 3),  # a swap counts only for neighbours that stay neighbours
+        ("kitten", "sitting", 3),
+    ],
+)
+def test_distance_counts_inserts_deletes_replacements_and_swaps(a: str, b: str, edits: int) -> None:
+    assert rules.distance(a, b) == edits
+    assert rules.distance(b, a) == edits
+
+
+def test_a_suggestion_is_the_nearest_choice_within_a_limit_that_grows_with_the_word() -> None:
+    keys = ["namespace", "instanceId", "instanceName", "edition", "endpoint"]
+    assert rules.suggest("namespase", keys) == "namespace"
+    assert rules.suggest("instanceNme", keys) == "instanceName", "the nearest, not the first"
+    assert rules.suggest("edtion", keys) == "edition"
+    assert rules.suggest("xyz", keys) is None
+    # The limit: one edit up to 4 letters, two up to 10, three beyond.
+    assert rules.suggest("abce", ["abcd"]) == "abcd"
+    assert rules.suggest("abee", ["abcd"]) is None
+    assert rules.suggest("abcdefgh", ["abcdefzz"]) == "abcdefzz"
+    assert rules.suggest("abcdefgh", ["abcdezzz"]) is None
+    assert rules.suggest("abcdefghijk", ["abcdefghzzz"]) == "abcdefghzzz"
+    assert rules.suggest("abcdefghijk", ["abcdefgzzzz"]) is None
+    assert rules.suggest("abc", ["xyz"], limit=3) == "xyz"
+    assert rules.suggest("abc", [], limit=3) is None
+
+
+@pytest.mark.parametrize(
+    ("region", "typo_of"),
+    [
+        ("cn-hangzhou", None),  # known
+        ("cn-hangzou", "cn-hangzhou"),
+        ("cn-shangai", "cn-shanghai"),
+        ("ap-southeast-8", None),  # a new member of a numbered family, not a typo
+        ("ap-southeast-l", "ap-southeast-1"),
+        ("us-east-9", None),
+        ("mars-north-1", None),  # far from every region: maybe new
+    ],
+)
+def test_a_region_one_edit_off_is_a_typo_unless_it_is_a_new_number(region: str, typo_of: str | None) -> None:
+    assert rules.region_typo(region) == typo_of
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "edition", "name", "ok"),
+    [
+        ("namespace", "enterprise", "acme-dev", True),
+        ("namespace", "enterprise", "a.b_c-d", True),
+        ("namespace", "enterprise", "a", False),  # 2 at least
+        ("namespace", "enterprise", "a" * 120, True),
+        ("namespace", "enterprise", "a" * 121, False),
+        ("namespace", "enterprise", "-acme", False),
+        ("namespace", "enterprise", "acme-", False),
+        ("namespace", "enterprise", "Acme", False),
+        ("namespace", "enterprise", "a/b", False),  # namespaces have no tiers
+        ("repository", "enterprise", "agent/client", True),  # repositories may
+        ("repository", "enterprise", "agent//client", False),
+        ("repository", "enterprise", "agent/-client", False),
+        ("namespace", "personal", "acme_dev-1", True),
+        ("namespace", "personal", "acme.dev", False),  # no dots on Personal
+        ("namespace", "personal", "a" * 30, True),
+        ("namespace", "personal", "a" * 31, False),
+        ("namespace", "personal", "_acme", False),
+        ("repository", "personal", "agent/client", False),  # single-tier
+        ("repository", "personal", "api.v2", True),
+    ],
+)
+def test_acr_names_follow_each_editions_rule(kind: str, edition: str, name: str, ok: bool) -> None:
+    answer = rules.acr_name(kind, edition)(name)
+    assert (answer is None) is ok, answer
+    if not ok:
+        assert answer is not None
+        assert answer.startswith(
+            f"an ACR {edition} {kind} name must be 2-{rules.ACR_LIMITS[edition]} characters of "
+        )
+
+
+def test_acr_names_say_each_editions_characters() -> None:
+    personal = rules.acr_name("namespace", "personal")("A")
+    assert personal == (
+        "an ACR personal namespace name must be 2-30 characters of lowercase letters, digits, '_' and '-', "
+        "starting with one of the first two"
+    )
+    tiers = rules.acr_name("repository", "enterprise")("A")
+    assert tiers is not None
+    assert tiers.endswith("(tiers separated by '/', each following that rule)")
+
+
+REPOSITORY_RULE = "a GitHub repository name is 1-100 letters, digits, '.', '-' and '_', not ending in .git"
+
+
+@pytest.mark.parametrize(
+    ("name", "answer"),
+    [
+        ("shop", None),
+        ("Shop_2.0-x", None),
+        ("a" * 100, None),
+        (
+            "a" * 101,
+            REPOSITORY_RULE,
+        ),
+        (
+            "shop.git",
+            REPOSITORY_RULE,
+        ),
+        (
+            "shop.GIT",
+            REPOSITORY_RULE,
+        ),
+        (".", REPOSITORY_RULE),
+        ("..", REPOSITORY_RULE),
+        (
+            "my shop",
+            REPOSITORY_RULE,
+        ),
+        (
+            "acme/shop",
+            "give the repository name only; the owner comes from github:owner (e.g. repository: 'shop')",
+        ),
+    ],
+)
+def test_a_repository_is_a_name_alone(name: str, answer: str | None) -> None:
+    assert rules.repository(name) == answer
+
+
+@pytest.mark.parametrize(
+    ("value", "answer"),
+    [
+        ("Build and push", None),
+        ("  ", "must not be empty"),
+        ("", "must not be empty"),
+        ("two\nlines", "must be a single line of printable characters"),
+        ("tab\there", "must be a single line of printable characters"),
+        ("${{ secrets.X }}", "must not contain '${{' (GitHub would evaluate it as an expression)"),
+        ("$ {{ fine }}", None),
+    ],
+)
+def test_text_is_one_printable_line_and_never_an_expression(value: str, answer: str | None) -> None:
+    assert rules.text(value) == answer
+
+
+def test_a_pattern_rule_matches_the_whole_value_or_says_its_rule() -> None:
+    check = rules.pattern(r"[a-z]+", "lowercase letters")
+    assert check("abc") is None
+    assert check("abc1") == "lowercase letters"
+    assert check("1abc") == "lowercase letters"
+    assert check("abc\n") == "lowercase letters", "anchored with \\Z, not $"
