@@ -1,7 +1,8 @@
 """`make mutate`: mutation testing of the rule modules and of the workflow's shell scripts.
 
 Not part of `make test`: everything takes hours on two cores, one test process at a time (the
-Makefile runs it under `nice -n 19`); name mutants (`'components.oidc.*'`) to do a part. Two
+Makefile runs it under `nice -n 19`; `--jobs 2` runs two); name mutants (`'components.oidc.*'`)
+to do a part. Two
 parts, each also on its own (`--python`, `--shell`):
 
 1. Python, by mutmut (configured in pyproject.toml, `[tool.mutmut]`). mutmut copies the program
@@ -260,13 +261,14 @@ def _function_of(name: str, module: str) -> str:
     return local.removeprefix("x_")
 
 
-def python_part(resume: bool, patterns: list[str], run: bool = True) -> list[Mutant]:
+def python_part(resume: bool, patterns: list[str], run: bool = True, jobs: int = 1) -> list[Mutant]:
     mutmut = [sys.executable, "-m", "mutmut"]
     if not resume and run:
         shutil.rmtree(MUTANTS, ignore_errors=True)
     if run:
         print("mutmut: generating the mutants, then learning which tests reach which function", flush=True)
-        code = _run_streaming([*mutmut, "run", "--max-children", "1", *patterns], OUT / "mutmut-run.log")
+        command = [*mutmut, "run", "--max-children", str(jobs), *patterns]
+        code = _run_streaming(command, OUT / "mutmut-run.log")
         if code != 0:
             sys.exit(f"mutmut run failed (exit {code}): see {OUT / 'mutmut-run.log'}")
     listing = subprocess.run(
@@ -452,6 +454,9 @@ def main() -> None:
     part.add_argument("--shell", action="store_true", help="only the shell scripts")
     parser.add_argument("--resume", action="store_true", help="continue mutmut's last run in mutants/")
     parser.add_argument("--report", action="store_true", help="only report mutmut's last run")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="mutants tested at once (default 1: the machine stays usable)"
+    )
     parser.add_argument("patterns", nargs="*", help="only these mutants, e.g. 'components.rules.*'")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -463,7 +468,7 @@ def main() -> None:
     start = time.monotonic()
     mutants = []
     if not args.shell:
-        mutants += python_part(args.resume, args.patterns, run=not args.report)
+        mutants += python_part(args.resume, args.patterns, run=not args.report, jobs=args.jobs)
     if not args.python and not args.report:
         mutants += shell_part()
     text = report(mutants)
