@@ -84,6 +84,9 @@ GLOBS = [
     ("v[!0-9].txt", ["va.txt"], ["v1.txt"]),
     ("x]y[", ["x]y["], ["xy", "x]y"]),
     ("[ab][cd]", ["ac", "bd"], ["ab", "[ab][cd]"]),
+    ("[ab]x[!cd]", ["axe", "bxf"], ["axc", "cxe"]),  # each set ends at its own `]`
+    ("x][", ["x]["], ["x", "x]"]),  # a `]` before a `[` opens no set
+    ("a**b", ["ab", "a/x/b", "axb"], ["a/x/c", "a/b/"]),  # what follows `**` counts
 ]
 
 
@@ -148,6 +151,17 @@ def test_a_release_filter_becomes_the_subject_pattern_a_reviewer_reads() -> None
         ("v\\*", "v*", True),  # `\` escapes
         ("v\\*", "v1", False),
         ("[v]1.0", "v1.0", True),
+        ("v[", "v[", True),  # a `[` with no `]` is itself
+        ("v[^a]", "v^", True),  # `^` in a set is itself (GitHub documents no negation)
+        ("v[^a]", "vb", False),
+        ("v\\", "v\\", True),  # a last `\` is itself
+        ("release\\*", "release*", True),  # an escape anywhere
+        ("release\\*", "release1", False),
+        ("v\\.+", "v...", True),  # an escaped character may repeat
+        ("v**x", "v1/2x", True),
+        ("v**x", "v1/2", False),
+        ("1+", "111", True),  # a repeat of the first character
+        ("vX?", "v", True),
         ("a(b)|c", "a(b)|c", True),  # regex syntax is literal
     ],
 )
@@ -163,6 +177,7 @@ def test_filter_pattern_matches_as_github_does(pattern: str, name: str, matches:
         (["v*", "!v*-rc*", "v1.4.0-rc.1"], "v1.4.0-rc.1", True),  # and a later pattern includes again
         (["!v*-rc*", "v*"], "v1.4.0-rc.1", True),  # order matters
         (["!v*"], "v1.0.0", False),
+        (["*", "!ab"], "b", True),  # `!` and nothing more is taken off
         ([], "v1.0.0", False),
     ],
 )
