@@ -205,6 +205,7 @@ def test_later_filter_patterns_override_earlier_ones(patterns: list[str], name: 
         ("ab", "ba", 1),
         ("abc", "ca", 3),  # a swap counts only for neighbours that stay neighbours
         ("kitten", "sitting", 3),
+        ("aaa", "a", 2),  # no swap with a character before the first
     ],
 )
 def test_distance_counts_inserts_deletes_replacements_and_swaps(a: str, b: str, edits: int) -> None:
@@ -221,6 +222,9 @@ def test_a_suggestion_is_the_nearest_choice_within_a_limit_that_grows_with_the_w
     # The limit: one edit up to 4 letters, two up to 10, three beyond.
     assert rules.suggest("abce", ["abcd"]) == "abcd"
     assert rules.suggest("abee", ["abcd"]) is None
+    assert rules.suggest("abcde", ["abczz"]) == "abczz", "five letters: two edits"
+    assert rules.suggest("abcdefghij", ["abcdefghzz"]) == "abcdefghzz"
+    assert rules.suggest("abcdefghij", ["abcdefgzzz"]) is None, "ten letters: two edits, not three"
     assert rules.suggest("abcdefgh", ["abcdefzz"]) == "abcdefzz"
     assert rules.suggest("abcdefgh", ["abcdezzz"]) is None
     assert rules.suggest("abcdefghijk", ["abcdefghzzz"]) == "abcdefghzzz"
@@ -322,6 +326,10 @@ REPOSITORY_RULE = "a GitHub repository name is 1-100 letters, digits, '.', '-' a
         ),
         (
             "acme/shop",
+            "give the repository name only; the owner comes from github:owner (e.g. repository: 'shop')",
+        ),
+        (
+            "acme/team/shop",
             "give the repository name only; the owner comes from github:owner (e.g. repository: 'shop')",
         ),
     ],
