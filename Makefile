@@ -35,9 +35,9 @@ check-stacks: $(VENV)/.installed
 schema: $(VENV)/.installed
 	@$(PY) -m tools.schema
 
-# Tests (mocks, workflow checkers, every stack), then lint and types.
+# Tests (mocks, workflow checkers, every stack) in one process per core, then lint and types.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 	$(MAKE) --no-print-directory check-stacks lint typecheck
 
 lint: $(VENV)/.installed
