@@ -35,9 +35,10 @@ check-stacks: $(VENV)/.installed
 schema: $(VENV)/.installed
 	@$(PY) -m tools.schema
 
-# Tests (mocks, workflow checkers, every stack) in one process per core, then lint and types.
+# Tests (mocks, workflow checkers, every stack) in one process per core, each test file in one
+# (its module-wide fixtures made once), then lint and types.
 test: install
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest -n auto --dist loadfile
 	$(MAKE) --no-print-directory check-stacks lint typecheck
 
 lint: $(VENV)/.installed

@@ -11,8 +11,9 @@ number of stacks:
   schema), and
 - `python -m tools.check_stacks` (`make check-stacks`: no clash, no plaintext secret).
 
-`--full` also times the whole suite (`pytest -q -p no:cacheprovider -n auto`, the first line of
-`make test`) on those stacks; it takes minutes. Ruff and mypy do not read stack files and are left out.
+`--full` also times the whole suite (`pytest -q -p no:cacheprovider -n auto --dist loadfile`,
+the first line of `make test`) on those stacks; it takes minutes. Ruff and mypy do not read
+stack files and are left out.
 
 The stacks are copies of the `Pulumi.*.yaml` in `--source` (default stacks/), taken in turn and
 made distinct so that check-stacks finds no clash: stack `<source>-<iii>` (000, 001, ...) writes
@@ -57,7 +58,7 @@ PARTS = {
     "test_user_stacks": ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_user_stacks.py"],
     "check-stacks": ["-m", "tools.check_stacks"],
 }
-FULL = {"full pytest": ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto"]}
+FULL = {"full pytest": ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile"]}
 
 
 def _distinct(config: Any, index: int, first_copy: bool) -> None:
