@@ -296,7 +296,7 @@ class GitHub(Model):
 
 def _not_reserved(value: str) -> str:
     if value.upper() in RESERVED_NAMES:
-        raise fail("is reserved for the registry login; choose another name")
+        raise fail("is reserved for another setting; choose another name (names are case-insensitive)")
     return value
 
 

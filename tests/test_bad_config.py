@@ -308,6 +308,11 @@ CASES = [
         ["images[0].variable", "reserved"],
     ),
     Case(
+        "notify-secret-reserved-in-any-case",
+        {"workflow": {"notify": {"kind": "slack", "secret": "aliyun_registry_pwd"}}},
+        ['workflow.notify.secret = "aliyun_registry_pwd"', "reserved for another setting"],
+    ),
+    Case(
         "github-prefix-variable",
         {"images": [{"name": "api", "variable": "GITHUB_IMAGE"}]},
         ["images[0].variable", "GITHUB_"],

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from components.lookups import LookupFailedError
-from components.preflight import PreflightError
-from tests.conftest import SECRET_KEYS, config, encode
+from components.preflight import PreflightError, checks
+from tests.conftest import SECRET_KEYS, config, encode, settings_for
 from tests.world import Registry, World, WorldMocks
 from tools.mock_engine import RecordingMonitor, run_program
 
@@ -165,3 +165,19 @@ def test_the_instance_lookup_asks_for_no_login_token() -> None:
     _, monitor = preview(world())
     (args,) = [a for token, a in monitor.recorder.calls if token.endswith("getRegistryEnterpriseInstances")]
     assert args == {"ids": ["cri-abc123def456"]}
+
+
+def test_synth_says_what_the_preflight_would_look_at_image_by_image() -> None:
+    """`make synth` checks nothing (no cloud), so it lists what `preview` would look at instead."""
+    assert checks(settings_for(images=IMAGES)) == [
+        "api: api/Dockerfile and api/ on main of acme/shop",
+        "worker: services/worker/Dockerfile and services/worker/ on main of acme/shop",
+        "web: docker/web.Dockerfile and ./ on main of acme/shop",
+        "instance cri-abc123def456 in cn-hangzhou named acme, "
+        "with the endpoint acme-registry.cn-hangzhou.cr.aliyuncs.com",
+    ]
+    unnamed = settings_for(registry={"instanceName": None, "endpoint": "r.example.com"})
+    assert checks(unnamed)[-1] == "instance cri-abc123def456 in cn-hangzhou, with the endpoint r.example.com"
+    personal = settings_for(registry={"edition": "personal", "instanceId": None, "instanceName": None})
+    assert checks(personal) == ["api: api/Dockerfile and api/ on main of acme/shop"], "no instance to look at"
+    assert checks(settings_for(preflight=False)) == ["nothing (preflight: false)"]

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from components.config import ConfigError
 from components.fields import Secret
+from components.settings import Notify
 from tests.conftest import KNOWN_PASSWORD, region, settings_for
 
 
@@ -152,3 +154,10 @@ class TestProblemsTogether:
             )
         assert len(err.value.problems) == 4
         assert "4 problems" in str(err.value)
+
+
+def test_a_model_refusal_outside_config_parse_still_reads_as_the_rule() -> None:
+    """Pydantic's own message (a REPL, a tool validating one section) is our rule, not a template."""
+    with pytest.raises(ValidationError) as err:
+        Notify.model_validate({"kind": "slack", "secret": "aliyun_registry_pwd"})
+    assert "is reserved for another setting; choose another name" in str(err.value)
