@@ -38,15 +38,28 @@ CASES = [
     Case(
         "plaintext-password",
         {},
-        ["acr-pipeline:registryPassword", "`pulumi config set --secret registryPassword`"],
+        [
+            "acr-pipeline:registryPassword: is stored in plaintext",
+            "`pulumi config set --secret registryPassword` (the value is not shown here)",
+        ],
         set(),
     ),
     Case("missing-password", {"registryPassword": None}, ["acr-pipeline:registryPassword: is required"]),
-    Case("plaintext-github-token", {"github:token": "ghp_0123456789abcdef"}, ["github:token", "plaintext"]),
+    Case(
+        "plaintext-github-token",
+        {"github:token": "ghp_0123456789abcdef"},
+        [
+            "github:token: is stored in plaintext",
+            "`pulumi config set --secret github:token` (or leave it unset and export GITHUB_TOKEN)",
+        ],
+    ),
     Case(
         "plaintext-webhook",
         {"workflow": {"notify": {"kind": "slack"}}, "notifyWebhookUrl": WEBHOOK},
-        ["acr-pipeline:notifyWebhookUrl", "plaintext"],
+        [
+            "acr-pipeline:notifyWebhookUrl: is stored in plaintext",
+            "`pulumi config set --secret notifyWebhookUrl`",
+        ],
     ),
     # --- provider settings
     Case("missing-region", {"alicloud:region": None}, ["alicloud:region: is required"]),
@@ -415,7 +428,10 @@ CASES = [
     Case(
         "secret-marked-object",
         {"registry": {"namespace": "acme-dev", "password": KNOWN_PASSWORD}},
-        ["acr-pipeline:registry: is stored as a secret", "value is not shown"],
+        [
+            "acr-pipeline:registry: is stored as a secret, but only notifyWebhookUrl, registryPassword, "
+            "registryUsername may be; its value is not shown"
+        ],
         {*SECRET_KEYS, "acr-pipeline:registry"},
     ),
     Case(

@@ -175,6 +175,38 @@ class TestOrderAndReplacement:
 
 
 class TestWorkflowFile:
+    @pytest.mark.parametrize(
+        "overrides",
+        [
+            {
+                "github": {
+                    "environment": "production",
+                    "deploymentBranches": ["main"],
+                    "deploymentTags": ["v*"],
+                    "reviewers": {"users": ["alice"]},
+                },
+                "registry": {
+                    "publicAccess": [{"cidr": "203.0.113.0/24"}],
+                    "retention": {"keepLastTags": 5},
+                    "scan": {"trigger": "onPush"},
+                },
+                "workflow": {"notify": {"kind": "slack"}, "viaPullRequest": True},
+            },
+            {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None},
+        ],
+        ids=["everything", "oidc"],
+    )
+    def test_every_resource_is_a_child_of_the_component_its_name_starts_with(
+        self, overrides: dict[str, Any]
+    ) -> None:
+        """A resource's URN holds its parent: one moved to another parent is a new resource to
+        Pulumi (a replacement, or an orphan where it is retained on delete)."""
+        cfg = encode(config(**overrides))
+        run = run_program(cfg, SECRET_KEYS & set(cfg))
+        components = {r.urn: r.name for r in run.resources if not r.custom}
+        for r in run.custom():
+            assert r.name.startswith(f"{components.get(r.parent)}-"), f"{r.name} is under {r.parent}"
+
     def test_file_is_committed_to_the_configured_branch_and_path(self) -> None:
         run = run_for(github={"branch": "develop"}, workflow={"path": ".github/workflows/images.yaml"})
         (file,) = run.of_type(FILE)
@@ -387,10 +419,10 @@ class TestEnvironmentProtection:
         )
         (env,) = run.of_type(ENVIRONMENT)
         assert env.plain("reviewers") == [{"users": [42, fake_id("alice")], "teams": [fake_id("ops")]}]
-        assert sorted(token for token, _ in run.calls if token not in PREFLIGHT_LOOKUPS) == [
-            "github:index/getTeam:getTeam",
-            "github:index/getUser:getUser",
-        ]
+        assert sorted((token, args) for token, args in run.calls if token not in PREFLIGHT_LOOKUPS) == [
+            ("github:index/getTeam:getTeam", {"slug": "ops"}),
+            ("github:index/getUser:getUser", {"username": "alice"}),
+        ], "a user by login, a team by slug"
 
     def test_without_reviewers_the_program_looks_up_nothing_but_the_preflight(self, default_run: Run) -> None:
         assert sorted(token for token, _ in default_run.calls) == sorted(PREFLIGHT_LOOKUPS)
@@ -412,6 +444,27 @@ class TestEnvironmentProtection:
         }
         policies = {(r.plain("branchPattern"), r.plain("tagPattern")) for r in run.of_type(DEPLOYMENT_POLICY)}
         assert policies == {("main", None), (None, "v*")}
+
+    @pytest.mark.parametrize(
+        ("refs", "workflow"),
+        [
+            ({"deploymentBranches": ["main"]}, {}),
+            ({"deploymentTags": ["v*"]}, {"tags": ["v*"], "branchBuilds": False}),
+        ],
+        ids=["branches", "tags"],
+    )
+    def test_branch_or_tag_rules_alone_restrict_the_environment_to_them(
+        self, refs: dict[str, Any], workflow: dict[str, Any]
+    ) -> None:
+        """Without custom policies GitHub admits every branch and tag, whatever rules exist."""
+        run = run_for(github={"environment": "production", **refs}, workflow=workflow)
+        (env,) = run.of_type(ENVIRONMENT)
+        assert env.plain("deploymentBranchPolicy") == {
+            "protectedBranches": False,
+            "customBranchPolicies": True,
+        }
+        (open_,) = run_for(github={"environment": "production"}).of_type(ENVIRONMENT)
+        assert open_.plain("deploymentBranchPolicy") is None
 
     def test_the_environment_outlives_destroy_and_its_reviewers_cannot_be_skipped(self) -> None:
         run = run_for(github={"environment": "production", "reviewers": {"teams": [42]}})
