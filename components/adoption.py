@@ -109,8 +109,8 @@ class Existing:
     acl_entries: frozenset[str] = field(default_factory=frozenset)
     """CIDRs already in the instance's internet ACL (of those the stack adds)."""
     login_secrets: tuple[tuple[str, str], ...] = ()
-    """(scope, name) of each long-lived registry login secret left in the repository when the
-    stack adopts into OIDC: `repository`, or `environment:<name>`."""
+    """(environment, name) of each long-lived registry login secret left in the repository when
+    the stack adopts into OIDC; the environment is "" for a repository secret."""
 
     def workflow_name(self, path: str) -> str | None:
         """The `name:` of the workflow at `path`, which `workflow_run` chains on it depend on."""
@@ -208,10 +208,10 @@ def _login_secrets(s: Settings, environment: bool) -> tuple[tuple[str, str], ...
     and the stack's environment when it exists (data_source_github_actions_secrets.go,
     ..._environment_secrets.go; names only, never values)."""
     gh = s.github
-    scopes = [("repository", github.get_actions_secrets(name=gh.repository).secrets)]
-    if gh.environment and environment:
+    scopes = [("", github.get_actions_secrets(name=gh.repository).secrets)]
+    if environment and gh.environment:
         listed = github.get_actions_environment_secrets(name=gh.repository, environment=gh.environment)
-        scopes.append((f"environment:{gh.environment}", listed.secrets))
+        scopes.append((gh.environment, listed.secrets))
     return tuple(
         (scope, secret.name)
         for scope, secrets in scopes
@@ -227,8 +227,7 @@ def leftover_secrets_warning(s: Settings, existing: Existing) -> str | None:
         return None
     repo = f"{s.owner}/{s.github.repository}"
     where, commands = [], []
-    for scope, name in existing.login_secrets:
-        environment = scope.partition(":")[2]
+    for environment, name in existing.login_secrets:
         where.append(f"{name} ({'environment ' + environment if environment else 'repository'})")
         commands.append(
             f"`gh secret delete {name} -R {repo}" + (f" --env {environment}`" if environment else "`")

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SECRET_KEYS, config, encode
+from components.adoption import ImportIds
+from tests.conftest import SECRET_KEYS, config, encode, settings_for
 from tests.world import (
     HANDMADE_WORKFLOW,
     KINDS,
@@ -507,3 +508,62 @@ class TestImportIds:
         world = handmade(fresh())
         with pytest.raises(WorldError, match=message.replace("(", r"\(").replace(")", r"\)")):
             KINDS[type_].read(world, import_id)
+
+
+class TestWhatSynthSaysAdoptionWouldImport:
+    """`make synth` with `adopt: true` lists what the real preview would import if it exists
+    (ImportIds.candidates): a world where every object exists and a stack that has forgotten it
+    (its state lost) shows the two agree, ID for ID."""
+
+    @pytest.mark.parametrize(
+        "overrides",
+        [
+            {},
+            {"github": {"environment": "prod:eu"}, "images": [{"name": "api"}, {"name": "web"}]},
+            {"registry": {"publicAccess": [{"cidr": "203.0.113.0/24"}]}},
+            {"registry": {"edition": "personal", "instanceId": None, "instanceName": None}},
+            {"registry": {"createNamespace": False}},
+            {"registry": {"edition": "external", "endpoint": "registry.example.com", "instanceId": None}},
+            {"workflow": {"viaPullRequest": True}},
+            {"workflow": {"pullRequests": True}},
+        ],
+        ids=[
+            "repository",
+            "environment",
+            "acl",
+            "personal",
+            "adopted-namespace",
+            "external",
+            "via-pr",
+            "pr-builds",
+        ],
+    )
+    def test_the_candidates_are_exactly_what_adopt_imports_when_everything_exists(
+        self, overrides: dict[str, Any]
+    ) -> None:
+        world = fresh()
+        if overrides.get("registry", {}).get("createNamespace") is False:
+            world.instances["cri-abc123def456"].namespaces["acme-dev"] = set()
+        assert up(world, **overrides).errors == []
+        world.state.clear()
+        world.log.clear()
+        assert up(world, adopt=True, **overrides).errors == []
+        imported = sorted(line.split()[-1] for line in world.log if line.startswith("IMPORT"))
+        candidates = ImportIds(settings_for(**overrides)).candidates()
+        assert sorted(import_id for _, import_id in candidates) == imported
+
+    def test_each_candidate_says_what_it_is(self) -> None:
+        access = [{"cidr": "10.0.0.0/8"}]
+        settings = settings_for(github={"environment": "prod"}, registry={"publicAccess": access})
+        assert ImportIds(settings).candidates() == [
+            ("variable ALIYUN_REGISTRY", "shop:prod:ALIYUN_REGISTRY"),
+            ("variable API_IMAGE_NAME", "shop:prod:API_IMAGE_NAME"),
+            ("environment prod", "shop:prod"),
+            (
+                "workflow file .github/workflows/build-push-prod.yml",
+                "shop:.github/workflows/build-push-prod.yml:main",
+            ),
+            ("namespace acme-dev", "cri-abc123def456:acme-dev"),
+            ("repository api", "cri-abc123def456:acme-dev:api"),
+            ("internet ACL entry 10.0.0.0/8", "cri-abc123def456:internet:10.0.0.0/8"),
+        ]

@@ -369,6 +369,10 @@ class WorldMocks(OfflineMocks):
         w, name = self.world, token.rsplit(":", 1)[-1]
         if name in w.refusing:
             raise WorldError(w.refusing[name])
+        # The GitHub data sources name the repository (`name`, or `repository`): another is a 404.
+        repository = args.get("repository", args.get("name")) if token.startswith("github:") else None
+        if token.startswith("github:") and name not in ("getUser", "getTeam") and repository != w.repository:
+            raise WorldError(f"GET repos/acme/{repository}: 404 Not Found []")
         if name == "getActionsVariables":
             return {"variables": [{"name": k, "value": v} for k, v in w.variables.items()]}
         if name == "getActionsEnvironmentVariables":

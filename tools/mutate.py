@@ -23,8 +23,9 @@ parts, each also on its own (`--python`, `--shell`):
    with bash, 20 s, and judges the shell part below instead), tests/test_job_graph.py
    (node's workflow simulator on renderings the golden files already pin), the tests that shell
    out to actionlint, shellcheck and zizmor (`-k`), and the files that test whole stacks, the
-   repository's own files or tools (test_stacks, test_user_stacks, test_synth, test_graph, test_jobgraph, test_docs, test_project, test_pins,
-   test_repo_workflows, test_schema, test_verify). Hypothesis replays its fixed `ci` profile.
+   repository's own files or tools (test_stacks, test_user_stacks, test_synth, test_graph,
+   test_jobgraph, test_docs, test_project, test_pins, test_repo_workflows, test_schema,
+   test_verify). Hypothesis replays its fixed `ci` profile.
    Mutants that strict mypy rejects (`type_check_command`) are not run: `make test` would fail
    on them, so they count as caught.
 
