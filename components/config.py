@@ -206,7 +206,7 @@ def _annotation_at(loc: Loc) -> Any:
     node: Any = Settings
     for part in loc:
         node = _unwrap(node)
-        if isinstance(part, int) or part == "[key]":
+        if isinstance(part, int):
             node = next((a for a in reversed(get_args(node)) if a is not Ellipsis), Any)
         elif isinstance(node, type) and issubclass(node, BaseModel):
             fields = {f.alias or n: f for n, f in node.model_fields.items()}
