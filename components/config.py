@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 import pulumi
 from pydantic import BaseModel, ValidationError
@@ -158,7 +158,7 @@ WORDS = {
 def _translate(err: ValidationError, hidden: Collection[str]) -> list[tuple[str, str]]:
     """(full key, message) for each problem."""
     out = []
-    for e in err.errors(include_url=False):
+    for e in err.errors():
         if e["type"] == "default_factory_not_called":
             continue  # a default derived from a field that was refused: a follow-on
         ctx = e.get("ctx", {})
@@ -173,8 +173,8 @@ def _translate(err: ValidationError, hidden: Collection[str]) -> list[tuple[str,
 
 
 def _wording(loc: Loc, kind: str, ctx: Mapping[str, Any], value: Any) -> str:
-    if kind in ("rule", "value_error"):
-        return str(ctx.get("rule") or ctx.get("error"))
+    if kind == "rule":
+        return str(ctx["rule"])
     if kind == "extra_forbidden":
         known = _known_keys(loc[:-1])
         return f"unknown key{rules.did_you_mean(str(loc[-1]), known)}; known keys: {', '.join(known)}"
@@ -215,13 +215,10 @@ def _annotation_at(loc: Loc) -> Any:
 
 
 def _unwrap(node: Any) -> Any:
-    """`Annotated[X, ...]` and `X | None` down to X."""
-    while get_origin(node) is Annotated or type(None) in get_args(node):
-        node = (
-            get_args(node)[0]
-            if get_origin(node) is Annotated
-            else next(a for a in get_args(node) if a is not type(None))
-        )
+    """`X | None` down to X (a field's annotation comes without its `Annotated`: pydantic keeps
+    that part in the field's metadata; no list of ours holds an annotated model or choice)."""
+    while type(None) in get_args(node):
+        node = next(a for a in get_args(node) if a is not type(None))
     return node
 
 

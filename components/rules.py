@@ -72,7 +72,9 @@ build_stage = pattern(
 label = pattern(
     r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?", "an OCI label key is lowercase letters, digits, '.' and '-'"
 )
-build_arg = pattern(r"[A-Za-z_][A-Za-z0-9_]*", "a build argument name is letters, digits and '_'")
+build_arg = pattern(
+    r"[A-Za-z_][A-Za-z0-9_]*", "a build argument name is letters, digits and '_', not starting with a digit"
+)
 runner_label = pattern(r"[A-Za-z0-9][A-Za-z0-9._-]*", "a runner label is letters, digits, '.', '_' and '-'")
 
 

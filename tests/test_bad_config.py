@@ -31,6 +31,8 @@ class Case:
     """Substrings the message must not hold (values that must not be echoed)."""
     count: int | None = None
     """How many problems exactly, where follow-on errors must not appear."""
+    exact: list[str] = field(default_factory=list)
+    """Problems that must be reported word for word (each a whole line of the message)."""
 
 
 CASES = [
@@ -184,6 +186,35 @@ CASES = [
         "unknown-image-key",
         {"images": [{"name": "api", "dockerFile": "x"}]},
         ["images[0].dockerFile", "unknown key"],
+        exact=[
+            "acr-pipeline:images[0].dockerFile: unknown key (did you mean 'dockerfile'?); known keys: name, "
+            "context, dockerfile, paths, platforms, variable, buildArgs, target, labels, immutableTags"
+        ],
+    ),
+    Case(
+        "image-without-a-name",
+        {"images": [{"context": "api"}]},
+        [],
+        count=1,
+        exact=["acr-pipeline:images[0].name: is required"],
+    ),
+    Case(
+        "object-key-that-is-not-json",
+        {"registry": "{namespace: acme"},
+        [],
+        count=1,
+        exact=['acr-pipeline:registry = "{namespace: acme": is not valid JSON/YAML'],
+    ),
+    Case(
+        "a-refused-image-path-and-a-later-key",
+        {"images": [{"name": "api", "context": "../api"}], "workflow": {"tags": "v*"}},
+        ["images[0].context", 'acr-pipeline:workflow.tags = "v*": must be a list'],
+        count=2,
+    ),
+    Case(
+        "non-ascii-value-shown-as-written",
+        {"registry": {"namespace": "生产"}},
+        ['acr-pipeline:registry.namespace = "生产": an ACR enterprise namespace'],
     ),
     Case("unknown-workflow-key", {"workflow": {"cahce": False}}, ["workflow.cahce", "did you mean 'cache'"]),
     Case(
@@ -359,6 +390,10 @@ CASES = [
         "bad-build-arg-name",
         {"images": [{"name": "api", "buildArgs": {"BAD-NAME": "1"}}]},
         ["images[0].buildArgs.BAD-NAME", "letters, digits"],
+        exact=[
+            'acr-pipeline:images[0].buildArgs.BAD-NAME = "BAD-NAME": a build argument name is letters, '
+            "digits and '_', not starting with a digit"
+        ],
     ),
     Case(
         "label-key-uppercase",
@@ -369,6 +404,16 @@ CASES = [
         "build-arg-not-text",
         {"images": [{"name": "api", "buildArgs": {"X": {"a": 1}}}]},
         ["images[0].buildArgs.X", "never secrets"],
+        exact=[
+            'acr-pipeline:images[0].buildArgs.X = {"a": 1}: must be a string '
+            "(build arguments are plain text, never secrets)"
+        ],
+    ),
+    Case(
+        "label-value-not-text",
+        {"images": [{"name": "api", "labels": {"team": [1]}}]},
+        [],
+        exact=["acr-pipeline:images[0].labels.team = [1]: must be a string"],
     ),
     # --- GitHub
     Case(
@@ -387,6 +432,14 @@ CASES = [
         "too-many-reviewers",
         {"github": {"environment": "prod", "reviewers": {"users": list(range(1, 8))}}},
         ["github.reviewers", "at most 6"],
+    ),
+    Case(
+        "reviewer-id-zero",
+        {"github": {"environment": "prod", "reviewers": {"users": [0]}}},
+        [],
+        exact=[
+            "acr-pipeline:github.reviewers.users[0] = 0: must be a GitHub login/team slug or a numeric id"
+        ],
     ),
     Case(
         "wait-timer-too-long",
@@ -515,6 +568,8 @@ def test_bad_config_is_refused_before_any_resource_with_a_clear_message(case: Ca
     assert len(message.splitlines()) <= 25
     if case.count is not None:
         assert len(err.value.problems) == case.count, f"{case.id}: follow-on errors in:\n{message}"
+    for problem in case.exact:
+        assert problem in err.value.problems, f"{case.id}: {problem!r} is not a line of:\n{message}"
 
 
 # --- the naming rules against their documented patterns ----------------------------------

@@ -161,3 +161,10 @@ def test_a_model_refusal_outside_config_parse_still_reads_as_the_rule() -> None:
     with pytest.raises(ValidationError) as err:
         Notify.model_validate({"kind": "slack", "secret": "aliyun_registry_pwd"})
     assert "is reserved for another setting; choose another name" in str(err.value)
+
+
+def test_a_reviewer_written_as_digits_is_an_id_not_a_login() -> None:
+    """YAML may quote an id; a quoted id is still an id (no lookup of a user named "42")."""
+    s = settings_for(github={"environment": "prod", "reviewers": {"users": ["42", "alice"], "teams": ["7"]}})
+    assert s.github.reviewers is not None
+    assert (s.github.reviewers.users, s.github.reviewers.teams) == ((42, "alice"), (7,))
