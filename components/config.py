@@ -37,14 +37,13 @@ class ConfigError(pulumi.RunError):
     A ``pulumi.RunError`` so that `pulumi up` prints the message without a stack trace.
     """
 
-    def __init__(self, problems: list[str], stack: str = "", keys: list[str] | None = None) -> None:
+    def __init__(self, problems: list[str], stack: str, keys: list[str]) -> None:
         self.problems = problems
-        self.keys = keys or [""] * len(problems)
+        self.keys = keys
         """The full key of each problem, for tools that point at the line in a stack file."""
-        where = f" of stack '{stack}'" if stack else ""
         lines = "\n".join(f"  - {p}" for p in problems)
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        super().__init__(f"Invalid configuration{where} ({count}):\n{lines}")
+        super().__init__(f"Invalid configuration of stack '{stack}' ({count}):\n{lines}")
 
 
 Problem = tuple[str, str]
