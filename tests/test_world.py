@@ -158,10 +158,39 @@ class TestAdoptingTheHandMadePipeline:
                 "getRegistryEnterpriseRepos",
             ]
         )
-        regexes = {token.rsplit(":", 1)[-1]: args.get("nameRegex") for token, args in deployment.run.calls}
-        assert regexes["getRegistryEnterpriseNamespaces"] == "^(acme\\-dev)$"
         assert deployment.errors == []
         assert world.instances["cri-abc123def456"].namespaces["acme-dev-old"] == {"api"}
+
+    @pytest.mark.parametrize("edition", ["enterprise", "personal"])
+    def test_each_lookup_asks_for_the_stacks_names_only_anchored(self, edition: str) -> None:
+        """The providers' nameRegex is unanchored (Go's regexp.MatchString): `acme-dev` alone
+        would match `acme-dev-old` too; repositories are listed in the stack's namespace only."""
+        world = handmade(fresh() if edition == "enterprise" else World(), edition=edition)
+        registry = (
+            {"edition": "personal", "instanceId": None, "instanceName": None} if edition == "personal" else {}
+        )
+        deployment = up(world, adopt=True, registry=registry, images=[{"name": "api"}, {"name": "web"}])
+        calls = {token.rsplit(":", 1)[-1]: args for token, args in deployment.run.calls}
+        instance = {"instanceId": "cri-abc123def456"} if edition == "enterprise" else {}
+        namespaces, repos = (
+            ("getRegistryEnterpriseNamespaces", "getRegistryEnterpriseRepos")
+            if edition == "enterprise"
+            else ("getNamespaces", "getRepos")
+        )
+        assert calls[namespaces] == {"nameRegex": "^(acme\\-dev)$", **instance}
+        assert calls[repos] == {"nameRegex": "^(api|web)$", "namespace": "acme-dev", **instance}
+        assert calls["getActionsVariables"] == {"name": "shop"}
+
+    def test_a_workflow_file_is_looked_for_on_the_stacks_branch_not_the_default_one(self) -> None:
+        world = handmade(fresh())
+        world.branches.add("release")
+        world.edit_file(
+            WORKFLOW, HANDMADE_WORKFLOW.replace("Build and Push", "Release build"), branch="release"
+        )
+        deployment = up(world, adopt=True, github={"branch": "release"})
+        assert deployment.errors == []
+        assert f"IMPORT RepositoryFile shop:{WORKFLOW}:release" in world.log
+        assert "\nname: Release build\n" in world.files[("release", WORKFLOW)].content, "its name kept"
 
     def test_a_second_up_after_adoption_changes_nothing(self, adopted: tuple[World, Deployment]) -> None:
         world, _ = adopted

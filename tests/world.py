@@ -385,6 +385,10 @@ class WorldMocks(OfflineMocks):
             _, secrets = w.scope(args["environment"])
             return {"secrets": [{"name": k} for k in secrets]}
         if name == "getEndpointAclPolicies":
+            # data_source_alicloud_cr_endpoint_acl_policies.go: endpoint_type is required, and
+            # `internet` is its one valid value (the ACL the stack's entries belong to).
+            if args.get("endpointType") != "internet":
+                raise WorldError(f"endpoint_type: expected internet, got {args.get('endpointType')!r}")
             acl = w.instances[args["instanceId"]].acl
             return {
                 "policies": [
