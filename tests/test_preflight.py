@@ -114,18 +114,21 @@ def test_a_branch_that_does_not_exist_stops_the_preview_naming_it() -> None:
         (
             {"instanceId": "cri-000000000000"},
             'acr-pipeline:registry.instanceId = "cri-000000000000": no Container Registry Enterprise Edition '
-            "instance of that id in cn-hangzhou (alicloud:region)",
+            "instance of that id in cn-hangzhou (alicloud:region), for these credentials: check the id in "
+            "the console (Instances), and the region",
         ),
         (
             {"instanceName": "acme-prod"},
             "acr-pipeline:registry.instanceName = \"acme-prod\": instance cri-abc123def456 is named 'acme', "
             "so the workflow would log in to acme-prod-registry.cn-hangzhou.cr.aliyuncs.com, which is not "
-            "its host",
+            "its host (acme-registry.cn-hangzhou.cr.aliyuncs.com, "
+            "acme-registry-vpc.cn-hangzhou.cr.aliyuncs.com): set instanceName: acme",
         ),
         (
             {"endpoint": "registry.example.com"},
             "acr-pipeline:registry.endpoint: the workflow would log in to registry.example.com, which is "
-            "not an endpoint of instance cri-abc123def456",
+            "not an endpoint of instance cri-abc123def456; its endpoints: "
+            "acme-registry.cn-hangzhou.cr.aliyuncs.com, acme-registry-vpc.cn-hangzhou.cr.aliyuncs.com",
         ),
     ],
 )
@@ -135,7 +138,7 @@ def test_a_wrong_instance_stops_the_preview_before_anything_naming_the_key(
     monitor = RecordingMonitor(WorldMocks(world()))
     with pytest.raises(PreflightError) as err:
         run_program(encode(config(images=IMAGES, registry=change)), SECRET_KEYS, monitor=monitor)
-    assert message in str(err.value)
+    assert str(err.value) == message
     assert monitor.registered == []
 
 
@@ -144,6 +147,19 @@ def test_an_instance_whose_internet_endpoint_is_off_is_named_so() -> None:
     w.instances["cri-abc123def456"].internet = False
     with pytest.raises(PreflightError, match="its internet endpoint is off: enable it in the console"):
         preview(w)
+
+
+def test_an_instance_with_no_endpoint_at_all_says_so() -> None:
+    w = world()
+    w.instances["cri-abc123def456"].internet = w.instances["cri-abc123def456"].vpc = False
+    with pytest.raises(PreflightError) as named:
+        preview(w, registry={"instanceName": "acme-prod"})
+    assert "which is not its host (no endpoint enabled): set instanceName: acme" in str(named.value)
+    with pytest.raises(PreflightError) as err:
+        preview(w)
+    assert str(err.value).endswith(
+        "(its internet endpoint is off: enable it in the console); its endpoints: none enabled"
+    )
 
 
 def test_a_vpc_endpoint_given_verbatim_is_the_instances_own() -> None:

@@ -132,13 +132,15 @@ class Registry:
     internet: bool = True
     """Whether its internet endpoint is enabled (data_source_alicloud_cr_ee_instances.go lists
     only enabled endpoints)."""
+    vpc: bool = True
+    """Whether a VPC is bound to it (a new instance has none until one is added)."""
 
     @property
     def endpoints(self) -> tuple[list[str], list[str]]:
         """(public, VPC) endpoints, as the instance data source lists them."""
         host = f"{self.name}-registry.{self.region}.cr.aliyuncs.com"
         vpc = f"{self.name}-registry-vpc.{self.region}.cr.aliyuncs.com"
-        return ([host] if self.internet else []), [vpc]
+        return ([host] if self.internet else []), ([vpc] if self.vpc else [])
 
 
 @dataclass
