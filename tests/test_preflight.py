@@ -157,7 +157,9 @@ def test_an_instance_with_no_endpoint_at_all_says_so() -> None:
     assert "which is not its host (no endpoint enabled): set instanceName: acme" in str(named.value)
     with pytest.raises(PreflightError) as err:
         preview(w)
-    assert str(err.value).endswith(
+    assert str(err.value) == (
+        "acr-pipeline:registry.instanceName: the workflow would log in to "
+        "acme-registry.cn-hangzhou.cr.aliyuncs.com, which is not an endpoint of instance cri-abc123def456 "
         "(its internet endpoint is off: enable it in the console); its endpoints: none enabled"
     )
 

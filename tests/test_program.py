@@ -207,6 +207,17 @@ class TestWorkflowFile:
         for r in run.custom():
             assert r.name.startswith(f"{components.get(r.parent)}-"), f"{r.name} is under {r.parent}"
 
+    def test_the_components_keep_their_type_tokens(self) -> None:
+        """A component's type is part of every child's URN: renaming one replaces everything."""
+        cfg = encode(config(auth={"mode": "oidc"}, registryUsername=None, registryPassword=None))
+        run = run_program(cfg, set())
+        assert sorted(r.type for r in run.resources if not r.custom and r.type != "pulumi:pulumi:Stack") == [
+            "acr-pipeline:github:GitHubActionsSettings",
+            "acr-pipeline:oidc:PushRole",
+            "acr-pipeline:registry:AcrRegistry",
+            "acr-pipeline:workflow:WorkflowFile",
+        ]
+
     def test_file_is_committed_to_the_configured_branch_and_path(self) -> None:
         run = run_for(github={"branch": "develop"}, workflow={"path": ".github/workflows/images.yaml"})
         (file,) = run.of_type(FILE)
