@@ -79,8 +79,8 @@ class ImportIds:
 
     def candidates(self) -> list[tuple[str, str]]:
         """(what, import ID) of every object adoption would import if it exists."""
-        s, out = self.settings, []
-        out += [(f"variable {name}", self.variable(name)) for name in s.variables]
+        s = self.settings
+        out = [(f"variable {name}", self.variable(name)) for name in s.variables]
         if s.github.environment:
             out.append((f"environment {s.github.environment}", self.environment()))
         if not s.workflow.via_pull_request:

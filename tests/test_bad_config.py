@@ -212,6 +212,20 @@ CASES = [
         count=2,
     ),
     Case(
+        "a-value-of-80-characters-shown-whole",
+        {"registry": {"namespace": "A" * 78}},
+        [],
+        exact=[f'acr-pipeline:registry.namespace = "{"A" * 78}": {acr_name("namespace", "enterprise")("A")}'],
+    ),
+    Case(
+        "a-longer-value-cut-to-80",
+        {"registry": {"namespace": "A" * 79}},
+        [],
+        exact=[
+            f'acr-pipeline:registry.namespace = "{"A" * 76}...: {acr_name("namespace", "enterprise")("A")}'
+        ],
+    ),
+    Case(
         "non-ascii-value-shown-as-written",
         {"registry": {"namespace": "生产"}},
         ['acr-pipeline:registry.namespace = "生产": an ACR enterprise namespace'],
@@ -354,7 +368,11 @@ CASES = [
     Case(
         "notify-secret-reserved-in-any-case",
         {"workflow": {"notify": {"kind": "slack", "secret": "aliyun_registry_pwd"}}},
-        ['workflow.notify.secret = "aliyun_registry_pwd"', "reserved for another setting"],
+        [],
+        exact=[
+            'acr-pipeline:workflow.notify.secret = "aliyun_registry_pwd": is reserved for another setting; '
+            "choose another name (names are case-insensitive)"
+        ],
     ),
     Case(
         "github-prefix-variable",

@@ -160,7 +160,8 @@ def test_a_model_refusal_outside_config_parse_still_reads_as_the_rule() -> None:
     """Pydantic's own message (a REPL, a tool validating one section) is our rule, not a template."""
     with pytest.raises(ValidationError) as err:
         Notify.model_validate({"kind": "slack", "secret": "aliyun_registry_pwd"})
-    assert "is reserved for another setting; choose another name" in str(err.value)
+    (error,) = err.value.errors()
+    assert error["msg"] == "is reserved for another setting; choose another name (names are case-insensitive)"
 
 
 def test_a_reviewer_written_as_digits_is_an_id_not_a_login() -> None:
