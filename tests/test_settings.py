@@ -153,7 +153,17 @@ class TestProblemsTogether:
                 workflow={"cache": "yes"},
             )
         assert len(err.value.problems) == 4
-        assert "4 problems" in str(err.value)
+        assert str(err.value) == "\n".join(
+            ["Invalid configuration of stack 'dev' (4 problems):", *(f"  - {p}" for p in err.value.problems)]
+        )
+
+    def test_one_problem_is_counted_in_the_singular(self) -> None:
+        with pytest.raises(ConfigError) as err:
+            settings_for(workflow={"cache": "yes"})
+        assert str(err.value) == (
+            "Invalid configuration of stack 'dev' (1 problem):\n"
+            '  - acr-pipeline:workflow.cache = "yes": must be true or false'
+        )
 
 
 def test_a_model_refusal_outside_config_parse_still_reads_as_the_rule() -> None:
