@@ -452,6 +452,26 @@ CASES = [
         ["github.reviewers", "at most 6"],
     ),
     Case(
+        "a-platform-listed-twice",
+        {
+            "images": [
+                {"name": "api", "platforms": ["linux/arm64", "linux/amd64", "linux/arm64", "linux/amd64"]}
+            ]
+        },
+        [],
+        exact=[
+            "acr-pipeline:images[0].platforms = "
+            '["linux/arm64", "linux/amd64", "linux/arm64", "linux/amd64"]: '
+            "lists linux/amd64, linux/arm64 twice"
+        ],
+    ),
+    Case(
+        "wait-timer-past-its-maximum",
+        {"github": {"environment": "prod", "waitTimer": 43201}},
+        [],
+        exact=["acr-pipeline:github.waitTimer = 43201: must be a whole number from 0 to 43200"],
+    ),
+    Case(
         "reviewer-id-zero",
         {"github": {"environment": "prod", "reviewers": {"users": [0]}}},
         [],

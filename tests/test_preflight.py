@@ -101,11 +101,28 @@ def test_a_refused_lookup_stops_the_preview_in_one_line_saying_what_to_check(
     assert monitor.registered == []
 
 
+BRANCH_MISSING = (
+    "acr-pipeline:github.branch = \"{branch}\": acme/shop has no branch '{branch}' (or the token may not "
+    "read the repository); the workflow file is committed there and its pushes build: push it first, or set "
+    "github.branch"
+)
+
+
 def test_a_branch_that_does_not_exist_stops_the_preview_naming_it() -> None:
     monitor = RecordingMonitor(WorldMocks(world()))
-    with pytest.raises(PreflightError, match=r'github.branch = "trunk": acme/shop has no branch \'trunk\''):
+    with pytest.raises(PreflightError) as err:
         run_program(encode(config(images=IMAGES, github={"branch": "trunk"})), SECRET_KEYS, monitor=monitor)
+    assert str(err.value) == BRANCH_MISSING.format(branch="trunk")
     assert monitor.registered == []
+
+
+def test_an_empty_repository_has_no_branch_yet() -> None:
+    """GitHub answers a tree of an empty repository with 409 Conflict, not 404."""
+    w = world()
+    w.refusing["getTree"] = "GET repos/acme/shop/git/trees/main: 409 Git Repository is empty. []"
+    with pytest.raises(PreflightError) as err:
+        preview(w)
+    assert str(err.value) == BRANCH_MISSING.format(branch="main")
 
 
 @pytest.mark.parametrize(

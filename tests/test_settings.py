@@ -179,3 +179,10 @@ def test_a_reviewer_written_as_digits_is_an_id_not_a_login() -> None:
     s = settings_for(github={"environment": "prod", "reviewers": {"users": ["42", "alice"], "teams": ["7"]}})
     assert s.github.reviewers is not None
     assert (s.github.reviewers.users, s.github.reviewers.teams) == ((42, "alice"), (7,))
+
+
+def test_a_whole_number_may_be_written_as_text_and_its_bounds_are_allowed() -> None:
+    """YAML may quote a number (`waitTimer: "30"`); the bounds of a range are inside it."""
+    assert settings_for(github={"environment": "prod", "waitTimer": "30"}).github.wait_timer == 30
+    assert settings_for(github={"environment": "prod", "waitTimer": 43200}).github.wait_timer == 43200
+    assert settings_for(github={"environment": "prod", "waitTimer": 0}).github.wait_timer == 0
