@@ -42,7 +42,11 @@ def image_rules(s: Settings) -> Found:
             )
         if image.variable.upper() in reserved:
             found.append(
-                ((at, i, "variable"), image.variable, "is reserved for another setting; choose another name")
+                (
+                    (at, i, "variable"),
+                    image.variable,
+                    "is reserved for another setting; choose another name (names are case-insensitive)",
+                )
             )
     for field, same, rule in UNIQUE:
         first: dict[str, int] = {}

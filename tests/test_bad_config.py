@@ -342,7 +342,10 @@ CASES = [
             "registry": {"edition": "personal", "instanceId": None},
             "images": [{"name": "api", "immutableTags": True}],
         },
-        ["images[0].immutableTags", "Enterprise"],
+        [],
+        exact=[
+            "acr-pipeline:images[0].immutableTags = true: is an Enterprise Edition setting (registry.edition)"
+        ],
     ),
     # --- images and variables
     Case(
@@ -363,7 +366,19 @@ CASES = [
     Case(
         "reserved-variable",
         {"images": [{"name": "api", "variable": "ALIYUN_REGISTRY_PWD"}]},
-        ["images[0].variable", "reserved"],
+        [],
+        exact=[
+            'acr-pipeline:images[0].variable = "ALIYUN_REGISTRY_PWD": is reserved for another setting; '
+            "choose another name (names are case-insensitive)"
+        ],
+    ),
+    Case(
+        "variable-named-like-the-notify-secret",
+        {
+            "images": [{"name": "api", "variable": "deploy_hook"}],
+            "workflow": {"notify": {"kind": "slack", "secret": "DEPLOY_HOOK"}},
+        },
+        ['acr-pipeline:images[0].variable = "deploy_hook": is reserved for another setting'],
     ),
     Case(
         "notify-secret-reserved-in-any-case",
@@ -570,13 +585,22 @@ CASES = [
     Case(
         "promote-with-a-negated-pattern",
         {"images": [{"name": "api", "paths": ["api/**", "!api/docs/**"]}], "workflow": PROMOTING},
-        ['images[0].paths[1] = "!api/docs/**"', "git reads differently"],
+        [],
         count=1,
+        exact=[
+            "acr-pipeline:images[0].paths[1] = \"!api/docs/**\": a leading '!' excludes what earlier "
+            "patterns matched, which git reads differently, and a release compares the image's paths "
+            "with git (workflow.promote): list each path"
+        ],
     ),
     Case(
         "promote-from-its-own-namespace",
         {"workflow": {"tags": ["v*"], "promote": {"fromNamespaces": ["acme-dev"]}}},
-        ["workflow.promote.fromNamespaces", "the stack's own namespace"],
+        [],
+        exact=[
+            'acr-pipeline:workflow.promote.fromNamespaces = ["acme-dev"]: names the stack\'s own namespace, '
+            "which a release always looks in first"
+        ],
     ),
     Case(
         "webhook-without-notify",

@@ -58,7 +58,7 @@ class TestDefaults:
         s = settings_for(images=[{"name": "app", "context": "."}])
         (image,) = s.images
         assert image.dockerfile == "Dockerfile"
-        assert s.paths(image)[0] == "**"
+        assert s.paths(image) == ("**", ".github/workflows/build-push.yml"), "its Dockerfile is inside"
 
     def test_variable_name_upper_cases_and_replaces_dashes_and_dots(self) -> None:
         images = settings_for(images=[{"name": "web-app"}, {"name": "edge.proxy"}]).images
