@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from components.adoption import ImportIds
+from components.adoption import Existing, ImportIds
 from tests.conftest import SECRET_KEYS, config, encode, settings_for
 from tests.world import (
     HANDMADE_WORKFLOW,
@@ -410,11 +410,15 @@ class TestAdoptingStraightIntoOidc:
         )
         assert deployment.errors == []
         (warning,) = [w for w in deployment.run.warnings if "still stores" in w]
-        assert "ALIYUN_REGISTRY_USER (repository), ALIYUN_REGISTRY_PWD (repository)" in warning
-        assert "ALIYUN_REGISTRY_PWD (environment production)" in warning
-        assert "`gh secret delete ALIYUN_REGISTRY_PWD -R acme/shop`" in warning
-        assert "`gh secret delete ALIYUN_REGISTRY_PWD -R acme/shop --env production`" in warning
-        assert "revoke the RAM user's password" in warning
+        assert warning == (
+            "adopting into auth.mode: oidc: acme/shop still stores the hand-made pipeline's registry login, "
+            "ALIYUN_REGISTRY_USER (repository), ALIYUN_REGISTRY_PWD (repository), ALIYUN_REGISTRY_PWD "
+            "(environment production); nothing reads it once the new workflow is committed, but it works "
+            "until revoked. After `pulumi up`: `gh secret delete ALIYUN_REGISTRY_USER -R acme/shop`; "
+            "`gh secret delete ALIYUN_REGISTRY_PWD -R acme/shop`; "
+            "`gh secret delete ALIYUN_REGISTRY_PWD -R acme/shop --env production`; then revoke the RAM "
+            "user's password (docs/adopt.md, 'Adopting straight into OIDC')"
+        )
         assert "old-password" not in warning
         assert "OTHER" not in warning
         tokens = [token.rsplit(":", 1)[-1] for token, _ in deployment.run.calls]
@@ -460,6 +464,16 @@ class TestAdoptingTheRestOfAnEnterpriseSetup:
 
 
 class TestPullRequestMode:
+    def test_adopting_never_imports_the_file_on_the_branch_the_pull_request_goes_to(self) -> None:
+        """The stack's file goes to a branch of its own; the hand-made one on main stays until merged."""
+        world = handmade(fresh())
+        deployment = up(world, adopt=True, workflow={"viaPullRequest": True})
+        assert deployment.errors == []
+        assert not [line for line in world.log if line.startswith("IMPORT RepositoryFile")]
+        assert world.files[("main", WORKFLOW)].content == HANDMADE_WORKFLOW
+        (pull,) = world.pulls
+        assert "Build and Push" in world.files[(pull.head, WORKFLOW)].content, "its name kept"
+
     def test_after_a_merge_a_new_change_opens_a_new_branch_file_and_pull_request(self) -> None:
         world = fresh()
         first = up(world, workflow={"viaPullRequest": True})
@@ -537,6 +551,24 @@ class TestImportIds:
         world = handmade(fresh())
         with pytest.raises(WorldError, match=message.replace("(", r"\(").replace(")", r"\)")):
             KINDS[type_].read(world, import_id)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("name: Build and Push\non: push\n", "Build and Push"),
+        ("on: push\n", None),
+        ("name: ''\non: push\n", None),
+        ("name: '  '\n", None),
+        ("name: 42\n", None),
+        ("- a list\n", None),
+        ("name: [unclosed\n", None),
+        ("", None),
+    ],
+)
+def test_an_adopted_workflow_keeps_a_name_only_when_it_has_one(text: str, name: str | None) -> None:
+    assert Existing(files={WORKFLOW: text}).workflow_name(WORKFLOW) == name
+    assert Existing().workflow_name(WORKFLOW) is None
 
 
 class TestWhatSynthSaysAdoptionWouldImport:
