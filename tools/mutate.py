@@ -15,17 +15,15 @@ parts, each also on its own (`--python`, `--shell`):
    The tests are the rule-level files named in `[tool.mutmut]`: rules, settings, bad and empty config,
    the renderer (its golden files pin every byte of four renderings), OIDC, pull requests,
    preflight, the world and the program's resources (whose tests run the program on the mock
-   engine, so they also reach what the other files test one rule at a time; 5 s for the two files
-   that are the only guards of the GitHub environment's resources and of stacks deployed together),
-   and the glob table of tests/test_scripts.py.
+   engine, so they also reach what the other files test one rule at a time), the scripts run with
+   bash on fakes, and the job-graph table on GitHub's own evaluator (these two are what guards the
+   renderings no golden file pins: a promotion, a notification, a tags-only stack).
    Each mutant costs the tests that reach its function up to the first that fails, a survivor
-   all of them, so these are left out: the rest of tests/test_scripts.py (it runs the scripts
-   with bash, 20 s, and judges the shell part below instead), tests/test_job_graph.py
-   (node's workflow simulator on renderings the golden files already pin), the tests that shell
-   out to actionlint, shellcheck and zizmor (`-k`), and the files that test whole stacks, the
-   repository's own files or tools (test_stacks, test_user_stacks, test_synth, test_graph,
-   test_jobgraph, test_docs, test_project, test_pins, test_repo_workflows, test_schema,
-   test_verify). Hypothesis replays its fixed `ci` profile.
+   all of them, so these are left out: the tests that shell out to actionlint, shellcheck and
+   zizmor (`-k`), and the files that test whole stacks, the repository's own files or tools
+   (test_stacks, test_user_stacks, test_synth, test_graph, test_jobgraph, test_docs,
+   test_project, test_pins, test_repo_workflows, test_schema, test_verify). Hypothesis replays
+   its fixed `ci` profile.
    Mutants that strict mypy rejects (`type_check_command`) are not run: `make test` would fail
    on them, so they count as caught.
 
