@@ -12,7 +12,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from components.config import ConfigError
-from components.workflow_render import render_pull_requests
+from components.workflow_render import render, render_pull_requests
 from tests.conftest import FIXTURES, SECRET_KEYS, config, encode, run_for, settings_for
 from tests.world import Registry, World
 from tools import check_stacks
@@ -166,3 +166,70 @@ class TestAHandMadeOnlyBuild:
         assert content.startswith("# Managed by acr-pipeline")
         assert "\nname: Only build\n" in content
         assert world.up(encode(config(workflow=ON, adopt=True)), SECRET_KEYS).changes == []
+
+
+def _uses(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in job["steps"] if s.get("uses", "").startswith(action)]
+
+
+@pytest.mark.parametrize(
+    ("images", "workflow"),
+    [
+        ([{"name": "api"}], {}),
+        ([TWO], {}),
+        ([TWO], {"emulate": True}),
+        ([{"name": "arm", "platforms": ["linux/arm64"]}], {"runners": {"linux/arm64": None}}),
+        ([{"name": "arm", "platforms": ["linux/arm64"]}], {"emulate": True}),
+        (
+            [
+                {
+                    "name": "api",
+                    "context": "services/api",
+                    "dockerfile": "docker/api.Dockerfile",
+                    "target": "prod",
+                    "buildArgs": {"GO_VERSION": "1.23"},
+                },
+                {"name": "web", "context": "."},
+            ],
+            {},
+        ),
+    ],
+    ids=[
+        "one-platform",
+        "native-per-platform",
+        "emulated",
+        "no-runner-for-arm",
+        "arm-emulated",
+        "context-dockerfile-target-args",
+    ],
+)
+def test_a_pull_request_builds_each_image_as_its_push_would_pushing_nothing(
+    images: list[dict[str, Any]], workflow: dict[str, Any]
+) -> None:
+    """Same jobs, runner, QEMU, context, Dockerfile, platforms, target, build arguments and cache
+    as the push workflow's build; what differs is that nothing is pushed or cached."""
+    s = settings_for(images=images, workflow={**ON, **workflow})
+    push = YAML(typ="safe").load(render(s))["jobs"]
+    pr = YAML(typ="safe").load(render_pull_requests(s))["jobs"]
+    for key, job in pr.items():
+        if key == "changes":
+            continue
+        twin = push[f"{key}-and-push" if key.endswith("-build") else key]
+        (build,) = _uses(job, "docker/build-push-action")
+        pushed = _uses(twin, "docker/build-push-action")[0]["with"]
+        platforms = build["with"]["platforms"]
+        assert job["runs-on"] == twin["runs-on"], key
+        assert [q["name"] for q in _uses(job, "docker/setup-qemu-action")] == [
+            q["name"] for q in _uses(twin, "docker/setup-qemu-action")
+        ], key
+        shared = ("context", "file", "platforms", "target", "build-args", "cache-from")
+        assert {k: build["with"].get(k) for k in shared} == {k: pushed.get(k) for k in shared}, key
+        assert (build["with"]["push"], "cache-to" in build["with"]) == (False, False), key
+        assert [step["name"] for step in job["steps"]][-3:] == [
+            "Set up Docker Buildx",
+            "Build, pushing nothing",
+            "Summarize what was built",
+        ]
+        image, shown = key.partition("-build")[0], platforms.replace(",", ", ")
+        assert job["steps"][-1]["env"] == {"IMAGE": image, "PLATFORMS": shown, "PUSHED": "false"}
+        assert job["name"] == f"Build {image} ({shown})"
