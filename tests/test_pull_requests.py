@@ -73,6 +73,16 @@ def test_it_builds_on_pull_requests_to_the_branch_and_cancels_superseded_runs() 
     }
 
 
+def test_its_header_says_it_is_managed_like_build_push_and_that_it_pushes_nothing() -> None:
+    s = settings_for(stack="prod", workflow=ON)
+    header = [line for line in render_pull_requests(s).splitlines() if line.startswith("#")]
+    assert header == [
+        *[line for line in render(s).splitlines() if line.startswith("#")][:1],
+        "# `pulumi up`, not this file; manual changes are overwritten. Builds pull requests; pushes nothing.",
+    ]
+    assert header[0] == "# Managed by acr-pipeline (Pulumi stack 'prod'): edit the stack config and run"
+
+
 def test_every_platform_builds_on_a_runner_of_its_architecture_reading_the_stacks_cache() -> None:
     _, doc = pr_workflow(workflow=ON, images=[TWO])
     jobs = doc["jobs"]
