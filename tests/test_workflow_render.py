@@ -91,7 +91,14 @@ BY_TAG = (
     "release-only-notify-immutable",
     "pull-requests-multi-arch",
 )
-GOLDEN = ("one-image", "three-images-multi-arch", "tags-environment-no-cache", "tag-pins")
+GOLDEN = (
+    "one-image",
+    "three-images-multi-arch",
+    "tags-environment-no-cache",
+    "tag-pins",
+    "promote-immutable",
+    "release-only-notify-immutable",
+)
 
 
 @functools.cache
@@ -830,3 +837,41 @@ class TestVerifyRun:
         assert diagnose["env"]["AUDIENCE"] == "sts.aliyuncs.com"
         assert "steps.aliyun.outcome == 'failure'" in diagnose["if"]
         assert not [st for st in wf()["jobs"]["verify"]["steps"] if st.get("run") == script("oidc-claims")]
+
+
+def _expressions(value: Any) -> list[str]:
+    """Every `${{ ... }}` expression and `if:` condition in a job's part (nested values too)."""
+    if isinstance(value, dict):
+        found = [value["if"]] if isinstance(value.get("if"), str) else []
+        return found + [e for k, v in value.items() if k != "if" for e in _expressions(v)]
+    if isinstance(value, list):
+        return [e for v in value for e in _expressions(v)]
+    return re.findall(r"\$\{\{(.*?)\}\}", value) if isinstance(value, str) else []
+
+
+def test_every_output_read_is_one_a_step_or_job_writes() -> None:
+    """`steps.X.outputs.Y` names a step of the job with id X whose script writes Y (an action's
+    outputs are the action's); `needs.J.outputs.Y` names a job J that declares output Y. A typo
+    in either reads as an empty string, which no job-level test would notice."""
+    checked = 0
+    for name, doc in loaded_renderings().items():
+        for key, job in doc["jobs"].items():
+            steps = {s["id"]: s for s in job.get("steps", []) if "id" in s}
+            for expression in _expressions(job):
+                for step_id, output in re.findall(r"\bsteps\.([\w-]+)\.outputs\.([\w-]+)", expression):
+                    assert step_id in steps, f"{name}: {key} reads steps.{step_id}, which is no step of it"
+                    run, env = steps[step_id].get("run"), steps[step_id].get("env", {})
+                    # changes.sh writes one `<key>=` per image key its FILTERS name.
+                    keys = {line.partition(" + ")[0] for line in env.get("FILTERS", "").splitlines()}
+                    writes = run is None or re.search(rf"\b{output}=", run) or output in keys
+                    assert writes, f"{name}: {key}.{step_id} writes no {output}"
+                    checked += 1
+                for needed, output in re.findall(r"\bneeds\.([\w-]+)\.outputs\.([\w-]+)", expression):
+                    assert needed in job.get("needs", []), (
+                        f"{name}: {key} reads {needed}, which it does not need"
+                    )
+                    assert output in doc["jobs"][needed].get("outputs", {}), (
+                        f"{name}: {needed} has no {output}"
+                    )
+                    checked += 1
+    assert checked > 50, "the renderings read outputs"
