@@ -642,6 +642,18 @@ class TestFailureNotice:
         assert request["headers"]["Content-Type"] == "application/json"
         assert json.loads(request["body"]) == payload
 
+    def test_the_text_names_the_repository_and_ref_and_links_the_failed_run(self) -> None:
+        doc = rendered(workflow={"notify": {"kind": "slack"}})
+        (step,) = [s for s in doc["jobs"]["notify-failure"]["steps"] if "TEXT" in s.get("env", {})]
+        github = {
+            "repository": "acme/shop",
+            "ref_name": "main",
+            "server_url": "https://github.com",
+            "run_id": "42",
+        }
+        text = re.sub(r"\$\{\{ github\.(\w+) \}\}", lambda m: github[m[1]], step["env"]["TEXT"])
+        assert text == "build-push failed: acme/shop main https://github.com/acme/shop/actions/runs/42"
+
     def test_a_webhook_that_refuses_fails_the_job(self, tmp_path: Path, endpoint: Endpoint) -> None:
         endpoint.reply = (403, b"no")  # (curl retries a 5xx once, a second later)
         doc = rendered(workflow={"notify": {"kind": "slack"}})
@@ -839,14 +851,14 @@ class TestInlineSteps:
         assert (tmp_path / "digest" / "arm64").read_text() == "sha256:abc\n"
 
     def test_a_tags_only_stacks_branch_run_fails_saying_how_to_run_it(self, tmp_path: Path) -> None:
-        doc = rendered(workflow={"tags": ["v[0-9]+.[0-9]+.[0-9]+"], "branchBuilds": False})
+        doc = rendered(workflow={"tags": ["v[0-9]+.[0-9]+.[0-9]+", "release-*"], "branchBuilds": False})
         step = inline_step(doc, "release-tags-only", "Say how to run it")
         result = run_inline(step["run"], step["env"], tmp_path)
         assert result.returncode == 1
         assert result.stdout == (
-            "::error::this stack builds from release tags only (v[0-9]+.[0-9]+.[0-9]+): a run from a branch "
-            "builds nothing. Run it from a tag: gh workflow run build-push.yml --ref v1.2.3 (add -f "
-            "verify=true to verify)\n"
+            "::error::this stack builds from release tags only (v[0-9]+.[0-9]+.[0-9]+, release-*): a run "
+            "from a branch builds nothing. Run it from a tag: gh workflow run build-push.yml --ref v1.2.3 "
+            "(add -f verify=true to verify)\n"
         )
 
     def test_the_pause_before_a_retry_sleeps_the_retry_pause(self, tmp_path: Path) -> None:
