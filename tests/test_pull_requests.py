@@ -190,6 +190,7 @@ def _uses(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
         ([TWO], {"emulate": True}),
         ([{"name": "arm", "platforms": ["linux/arm64"]}], {"runners": {"linux/arm64": None}}),
         ([{"name": "arm", "platforms": ["linux/arm64"]}], {"emulate": True}),
+        ([{"name": "api"}], {"emulate": True}),
         (
             [
                 {
@@ -210,6 +211,7 @@ def _uses(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
         "emulated",
         "no-runner-for-arm",
         "arm-emulated",
+        "amd64-emulated",
         "context-dockerfile-target-args",
     ],
 )
