@@ -97,10 +97,16 @@ class TestNoPasswordAnywhere:
             "audience": "sts.aliyuncs.com",
             "role-session-expiration": 3600,
         }
-        login = by_action["aliyun/acr-login"]["with"]
-        assert login["access-key-id"] == "${{ steps.aliyun.outputs.aliyun-access-key-id }}"
-        assert login["security-token"] == "${{ steps.aliyun.outputs.aliyun-security-token }}"
-        assert login["instance-id"] == "${{ vars.ALIYUN_ACR_INSTANCE_ID }}"
+        # aliyun/acr-login's inputs (its action.yml): the registry host, region and instance, and
+        # the temporary credentials the step before traded the OIDC token for; nothing else.
+        assert by_action["aliyun/acr-login"]["with"] == {
+            "login-server": "${{ vars.ALIYUN_REGISTRY }}",
+            "region-id": "${{ vars.ALIYUN_REGION }}",
+            "instance-id": "${{ vars.ALIYUN_ACR_INSTANCE_ID }}",
+            "access-key-id": "${{ steps.aliyun.outputs.aliyun-access-key-id }}",
+            "access-key-secret": "${{ steps.aliyun.outputs.aliyun-access-key-secret }}",
+            "security-token": "${{ steps.aliyun.outputs.aliyun-security-token }}",
+        }
         assert "docker/login-action" not in by_action
 
     def test_the_temporary_credentials_are_blanked_for_every_step_after_the_login(self, keyless: Run) -> None:
