@@ -47,7 +47,7 @@ class Secret:
         def validate(value: Any) -> Secret:
             if isinstance(value, (Secret, str)):
                 return value if isinstance(value, Secret) else Secret(value)
-            raise PydanticCustomError("rule", "must be a secret string")
+            raise fail("must be a secret string")
 
         serialize = core_schema.plain_serializer_function_ser_schema(repr)
         return core_schema.no_info_plain_validator_function(validate, serialization=serialize)

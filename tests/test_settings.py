@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from components.config import ConfigError
 from components.fields import Secret
@@ -186,3 +186,15 @@ def test_a_whole_number_may_be_written_as_text_and_its_bounds_are_allowed() -> N
     assert settings_for(github={"environment": "prod", "waitTimer": "30"}).github.wait_timer == 30
     assert settings_for(github={"environment": "prod", "waitTimer": 43200}).github.wait_timer == 43200
     assert settings_for(github={"environment": "prod", "waitTimer": 0}).github.wait_timer == 0
+
+
+def test_a_secret_that_is_not_text_is_refused_in_our_words() -> None:
+    """Pulumi hands a secret over as text; validated another way, it still says what is wrong, as
+    every rule of ours does (config.py reads the rule from the error's context)."""
+    with pytest.raises(ValidationError) as err:
+        TypeAdapter(Secret).validate_python(5)
+    ((error),) = err.value.errors()
+    assert (error["msg"], error.get("ctx")) == (
+        "must be a secret string",
+        {"rule": "must be a secret string"},
+    )
