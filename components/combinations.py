@@ -30,7 +30,7 @@ UNIQUE: tuple[tuple[str, Callable[[Image], str], str], ...] = (
 
 def image_rules(s: Settings) -> Found:
     at, found = f"{PROJECT}:images", Found()
-    reserved = {*RESERVED_NAMES, *([s.workflow.notify.secret.upper()] if s.workflow.notify else [])}
+    reserved = (*RESERVED_NAMES, *([s.workflow.notify.secret] if s.workflow.notify else []))
     for i, image in enumerate(s.images):
         if s.registry.edition == "personal" and (
             rule := rules.acr_name("repository", "personal")(image.name)
@@ -40,14 +40,8 @@ def image_rules(s: Settings) -> Found:
             found.append(
                 ((at, i, "immutableTags"), True, "is an Enterprise Edition setting (registry.edition)")
             )
-        if image.variable.upper() in reserved:
-            found.append(
-                (
-                    (at, i, "variable"),
-                    image.variable,
-                    "is reserved for another setting; choose another name (names are case-insensitive)",
-                )
-            )
+        if rule := rules.taken(image.variable, reserved):
+            found.append(((at, i, "variable"), image.variable, rule))
     for field, same, rule in UNIQUE:
         first: dict[str, int] = {}
         for i, image in enumerate(s.images):

@@ -146,6 +146,13 @@ def github_name(value: str) -> str | None:
     return None
 
 
+def taken(value: str, names: Iterable[str]) -> str | None:
+    """A GitHub variable or secret name another setting already uses (compared case-insensitively)."""
+    if value.upper() in {n.upper() for n in names}:
+        return "is reserved for another setting; choose another name (names are case-insensitive)"
+    return None
+
+
 github_owner = pattern(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", "must be a GitHub user or organization login")
 # git check-ref-format, simplified: no spaces, control characters or ~^:?*[\ , no "..",
 # no leading "-" or "/", no trailing "/", ".lock" or ".".

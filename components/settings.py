@@ -295,8 +295,8 @@ class GitHub(Model):
 
 
 def _not_reserved(value: str) -> str:
-    if value.upper() in RESERVED_NAMES:
-        raise fail("is reserved for another setting; choose another name (names are case-insensitive)")
+    if rule := rules.taken(value, RESERVED_NAMES):
+        raise fail(rule)
     return value
 
 

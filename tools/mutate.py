@@ -2,8 +2,7 @@
 
 Not part of `make test`: everything takes hours on two cores, one test process at a time (the
 Makefile runs it under `nice -n 19`; `--jobs 2` runs two); name mutants (`'components.oidc.*'`)
-to do a part. Two
-parts, each also on its own (`--python`, `--shell`):
+to do a part. Two parts, each also on its own (`--python`, `--shell`):
 
 1. Python, by mutmut (configured in pyproject.toml, `[tool.mutmut]`). mutmut copies the program
    into mutants/, writes every mutant of each function of the rule modules into that copy behind
@@ -13,7 +12,7 @@ parts, each also on its own (`--python`, `--shell`):
    script or test data would otherwise go stale); `--resume` continues an interrupted run instead.
 
    The tests are the rule-level files named in `[tool.mutmut]`: rules, settings, bad and empty config,
-   the renderer (its golden files pin every byte of four renderings), OIDC, pull requests,
+   the renderer (its golden files pin every byte of six renderings), OIDC, pull requests,
    preflight, the world and the program's resources (whose tests run the program on the mock
    engine, so they also reach what the other files test one rule at a time), the scripts run with
    bash on fakes, and the job-graph table on GitHub's own evaluator (these two are what guards the
