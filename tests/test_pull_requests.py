@@ -28,6 +28,10 @@ def pr_workflow(**overrides: Any) -> tuple[str, dict[str, Any]]:
     return text, YAML(typ="safe").load(text)
 
 
+def _uses(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in job["steps"] if s.get("uses", "").startswith(action)]
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -88,9 +92,7 @@ def test_every_platform_builds_on_a_runner_of_its_architecture_reading_the_stack
     jobs = doc["jobs"]
     assert list(jobs) == ["changes", "api-build-amd64", "api-build-arm64"]
     assert jobs["api-build-arm64"]["runs-on"] == "ubuntu-24.04-arm"
-    build = next(
-        s for s in jobs["api-build-arm64"]["steps"] if s.get("uses", "").startswith("docker/build-push")
-    )
+    (build,) = _uses(jobs["api-build-arm64"], "docker/build-push-action")
     assert build["with"]["platforms"] == "linux/arm64"
     assert build["with"]["cache-from"] == "type=gha,scope=dev+api+linux/arm64", "the push workflow's scope"
 
@@ -176,10 +178,6 @@ class TestAHandMadeOnlyBuild:
         assert content.startswith("# Managed by acr-pipeline")
         assert "\nname: Only build\n" in content
         assert world.up(encode(config(workflow=ON, adopt=True)), SECRET_KEYS).changes == []
-
-
-def _uses(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
-    return [s for s in job["steps"] if s.get("uses", "").startswith(action)]
 
 
 @pytest.mark.parametrize(
