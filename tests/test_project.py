@@ -75,3 +75,17 @@ def test_docs_workflow_excerpt_is_what_the_dev_stack_renders() -> None:
     assert len(shown) > 40
     missing = [line for line in shown if line not in rendered]
     assert not missing, f"docs/workflow.md excerpt lines not in the dev workflow: {missing}"
+
+
+def test_every_file_make_mutate_runs_first_is_one_it_selects() -> None:
+    # A judge that is not in [tool.mutmut]'s selection never reaches a mutant: its module's
+    # mutants would silently fall back to the slowest order.
+    import tomllib
+
+    from tools.mutate import JUDGES
+
+    selection = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    selected = set(selection["pytest_add_cli_args_test_selection"])
+    for prefix, files in JUDGES.items():
+        assert set(files) <= selected, (prefix, set(files) - selected)
+        assert re.fullmatch(r"components\.([a-z_]+\.)*", prefix), prefix

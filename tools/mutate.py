@@ -7,9 +7,10 @@ to do a part. Two parts, each also on its own (`--python`, `--shell`):
 1. Python, by mutmut (configured in pyproject.toml, `[tool.mutmut]`). mutmut copies the program
    into mutants/, writes every mutant of each function of the rule modules into that copy behind
    a switch, runs the selected tests once to learn which of them reach which function, then runs
-   each mutant against only the tests that reached its function, fastest first, stopping at the
-   first failure. mutants/ is rebuilt on every run (mutmut keeps the copies it made, so a changed
-   script or test data would otherwise go stale); `--resume` continues an interrupted run instead.
+   each mutant against only the tests that reached its function, stopping at the first failure:
+   first the files that judge its module (JUDGES below), then the others, each part fastest first.
+   mutants/ is rebuilt on every run (mutmut keeps the copies it made, so a changed script or test
+   data would otherwise go stale); `--resume` continues an interrupted run instead.
 
    The tests are the rule-level files named in `[tool.mutmut]`: rules, settings, bad and empty config,
    the renderer (its golden files pin every byte of six renderings), OIDC, pull requests,
@@ -147,6 +148,40 @@ def pytest_load_initial_conftests() -> None:
 
 def _stats_run() -> bool:
     return os.environ.get("MUTANT_UNDER_TEST") == "stats"
+
+
+JUDGES = {
+    "components.workflow_render.": (
+        "tests/test_workflow_render.py",
+        "tests/test_job_graph.py",
+        "tests/test_scripts.py",
+        "tests/test_pull_requests.py",
+    ),
+    "components.oidc.": ("tests/test_oidc.py",),
+    "components.preflight.": ("tests/test_preflight.py",),
+    "components.adoption.": ("tests/test_world.py", "tests/test_stacks_together.py"),
+    "components.github_settings.": ("tests/test_program.py",),
+    "components.": (
+        "tests/test_rules.py",
+        "tests/test_settings.py",
+        "tests/test_empty_values.py",
+        "tests/test_bad_config.py",
+    ),
+}
+"""By the mutated module (the first prefix that matches): the test files that check its output
+one rule at a time. A mutant's process runs them first."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """In a mutant's process: its module's judges run first, each part fastest first as mutmut
+    ordered them. mutmut orders by duration alone, and the fastest tests are often the ones that
+    share a module-wide fixture (the program run once for a file): a renderer mutant would run
+    the program a dozen times before a golden file looked at what it renders."""
+    mutant = _mutant()
+    if not mutant:
+        return
+    judges = next((files for prefix, files in JUDGES.items() if mutant.startswith(prefix)), ())
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in judges)
 
 
 def pytest_runtest_logstart() -> None:
