@@ -78,6 +78,12 @@ RENDERINGS: dict[str, Any] = {
         "workflow": {"tags": ["v*"], "branchBuilds": False, "notify": {"kind": "feishu"}},
     },
 }
+RENDERINGS["oidc-environment"] = {
+    "auth": {"mode": "oidc"},
+    "registryUsername": None,
+    "registryPassword": None,
+    "github": {"environment": "production"},
+}
 RENDERINGS["pull-requests-multi-arch"] = {
     "images": [TWO, {"name": "web", "context": "frontend"}],
     "workflow": {"pullRequests": True},
@@ -90,6 +96,7 @@ BY_TAG = (
     "tags-environment-no-cache",
     "release-only-notify-immutable",
     "pull-requests-multi-arch",
+    "oidc-environment",
 )
 GOLDEN = (
     "one-image",
@@ -98,6 +105,7 @@ GOLDEN = (
     "tag-pins",
     "promote-immutable",
     "release-only-notify-immutable",
+    "oidc-environment",
 )
 
 
