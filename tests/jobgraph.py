@@ -16,6 +16,8 @@ In short:
   ``cancelled()`` that a job ended ``cancelled`` before this one's turn, ``always()`` is true.
 - a job that runs ends with the case's ``outcomes`` entry (``success`` by default); a matrix job is one job.
 
+``evaluate`` gives the value of step-level expressions (a step's ``env``) by the same evaluator.
+
 The node packages are installed by ``make install`` (``npm ci`` into ``node_modules/``).
 """
 
@@ -131,13 +133,10 @@ def _outcome(index: int, raw: Any) -> Result | JobGraphError | WorkflowParseErro
     return Result(triggered=triggered, jobs=dict(jobs))
 
 
-def _answers(cases: Sequence[Case], *, case_errors: bool) -> list[Any]:
-    """The node side's raw answers to ``cases``, in order, from ONE node process."""
-    request: dict[str, Any] = {"cases": [case.to_json() for case in cases]}
-    if case_errors:
-        request["case_errors"] = True
+def _node_answer(command: list[str], request: dict[str, Any]) -> Any:
+    """The JSON that one node process writes for ``request`` (JSON on its stdin)."""
     process = subprocess.run(
-        [_node(), "--import", _HOOK.as_uri(), str(_SCRIPT)],
+        command,
         input=json.dumps(request),
         capture_output=True,
         text=True,
@@ -148,9 +147,17 @@ def _answers(cases: Sequence[Case], *, case_errors: bool) -> list[Any]:
     if process.returncode != 0:
         raise JobGraphError(f"node exited with {process.returncode}:\n{process.stderr.strip()}")
     try:
-        answer = json.loads(process.stdout)
+        return json.loads(process.stdout)
     except json.JSONDecodeError as error:
         raise JobGraphError(f"node wrote no JSON ({error}):\n{process.stdout}\n{process.stderr}") from error
+
+
+def _answers(cases: Sequence[Case], *, case_errors: bool) -> list[Any]:
+    """The node side's raw answers to ``cases``, in order, from ONE node process."""
+    request: dict[str, Any] = {"cases": [case.to_json() for case in cases]}
+    if case_errors:
+        request["case_errors"] = True
+    answer = _node_answer([_node(), "--import", _HOOK.as_uri(), str(_SCRIPT)], request)
     raw_results = answer.get("results") if isinstance(answer, dict) else None
     if not isinstance(raw_results, list) or len(raw_results) != len(cases):
         raise JobGraphError(f"node answered {len(cases)} cases with {answer!r}")
@@ -189,3 +196,14 @@ def simulate_each(cases: Sequence[Case]) -> list[Result | JobGraphError | Workfl
 def simulate_one(case: Case) -> Result:
     """The result of one case (one node process; prefer ``simulate`` for tables of cases)."""
     return simulate([case])[0]
+
+
+def evaluate(expressions: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Any]:
+    """The value of each step-level expression (the text inside ``${{ }}``) with its contexts, by GitHub's
+    evaluator (``tests/jobgraph/evaluate.mjs``), in ONE node process. No status function is supplied."""
+    request = {"expressions": [{"expression": text, "contexts": dict(ctx)} for text, ctx in expressions]}
+    answer = _node_answer([_node(), str(_NODE_DIR / "evaluate.mjs")], request)
+    values = answer.get("values") if isinstance(answer, dict) else None
+    if not isinstance(values, list) or len(values) != len(expressions):
+        raise JobGraphError(f"node answered {len(expressions)} expressions with {answer!r}")
+    return values

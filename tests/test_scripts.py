@@ -24,6 +24,7 @@ from components.workflow_render import render, render_pull_requests
 from components.workflow_render.parts import SCRIPTS, script
 from tests.conftest import settings_for
 from tests.fakes import BASH, Fakes, History, run_inline, run_script
+from tests.jobgraph import evaluate
 
 REGISTRY = "acme-registry.cn-hangzhou.cr.aliyuncs.com"
 API = f"{REGISTRY}/acme-dev/api"
@@ -719,6 +720,25 @@ class TestVerify:
         assert result.returncode == 1
         assert "| failure | not asked: the login failed |" in result.summary
         assert fakes.calls("docker") == []
+
+    @pytest.mark.parametrize("mode", ["password", "oidc"])
+    def test_the_login_the_report_shows_is_the_login_steps_outcome_and_a_failed_token_trade_fails_it(
+        self, mode: str
+    ) -> None:
+        """What GitHub hands the script as LOGIN, by its own evaluator: with OIDC a failed trade of
+        the token for credentials is a failed login, whatever the login step then did."""
+        keyless: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None}
+        doc = rendered(**({**keyless, "registryPassword": None} if mode == "oidc" else {}))
+        (step,) = [s for s in doc["jobs"]["verify"]["steps"] if s.get("run") == script("verify")]
+        login = step["env"]["LOGIN"].removeprefix("${{").removesuffix("}}").strip()
+        cases = {
+            ("success", "success"): "success",
+            ("success", "failure"): "failure",
+            ("failure", "failure"): "failure",
+            ("failure", "success"): "failure" if mode == "oidc" else "success",
+        }
+        steps = [{"aliyun": {"outcome": trade}, "login": {"outcome": outcome}} for trade, outcome in cases]
+        assert evaluate([(login, {"steps": s}) for s in steps]) == list(cases.values())
 
 
 def jwt(claims: dict[str, Any]) -> str:
