@@ -156,6 +156,7 @@ JUDGES = {
         "tests/test_job_graph.py",
         "tests/test_scripts.py",
         "tests/test_pull_requests.py",
+        "tests/test_oidc.py",
     ),
     "components.oidc.": ("tests/test_oidc.py",),
     "components.preflight.": ("tests/test_preflight.py",),
