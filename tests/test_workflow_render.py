@@ -859,13 +859,17 @@ def _expressions(value: Any) -> list[str]:
 
 def test_every_output_read_is_one_a_step_or_job_writes() -> None:
     """`steps.X.outputs.Y` names a step of the job with id X whose script writes Y (an action's
-    outputs are the action's); `needs.J.outputs.Y` names a job J that declares output Y. A typo
-    in either reads as an empty string, which no job-level test would notice."""
+    outputs are the action's), and `steps.X.outcome` a step with id X; `needs.J.outputs.Y` names
+    a job J that declares output Y. A typo in any reads as an empty string, which no job-level
+    test would notice."""
     checked = 0
     for name, doc in loaded_renderings().items():
         for key, job in doc["jobs"].items():
             steps = {s["id"]: s for s in job.get("steps", []) if "id" in s}
             for expression in _expressions(job):
+                for step_id in re.findall(r"\bsteps\.([\w-]+)\.(?:outcome|conclusion)\b", expression):
+                    assert step_id in steps, f"{name}: {key} reads steps.{step_id}, which is no step of it"
+                    checked += 1
                 for step_id, output in re.findall(r"\bsteps\.([\w-]+)\.outputs\.([\w-]+)", expression):
                     assert step_id in steps, f"{name}: {key} reads steps.{step_id}, which is no step of it"
                     run, env = steps[step_id].get("run"), steps[step_id].get("env", {})
