@@ -13,7 +13,7 @@ to do a part. Two parts, each also on its own (`--python`, `--shell`):
    data would otherwise go stale); `--resume` continues an interrupted run instead.
 
    The tests are the rule-level files named in `[tool.mutmut]`: rules, settings, bad and empty config,
-   the renderer (its golden files pin every byte of six renderings), OIDC, pull requests,
+   the renderer (its golden files pin every byte of seven renderings), OIDC, pull requests,
    preflight, the world and the program's resources (whose tests run the program on the mock
    engine, so they also reach what the other files test one rule at a time), the scripts run with
    bash on fakes, and the job-graph table on GitHub's own evaluator (these two are what guards the
