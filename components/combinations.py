@@ -119,7 +119,7 @@ def credentials(s: Settings) -> Found:
             if value is not None:
                 rule = (
                     "is not used with auth.mode: oidc (no password anywhere): remove it with "
-                    f"`pulumi config rm {key} --stack {s.stack or '<stack>'}`"
+                    f"`pulumi config rm {key} --stack {s.stack}`"
                 )
                 found.append(((f"{PROJECT}:{key}",), MISSING, rule))
     if s.notify_webhook_url is not None and s.workflow.notify is None:
@@ -129,7 +129,7 @@ def credentials(s: Settings) -> Found:
         return found
     if s.registry_username is None:
         found.append(((f"{PROJECT}:registryUsername",), MISSING, "is required"))
-    if s.registry_password is None or s.registry_password.reveal() == "":
+    if s.registry_password is None:
         rule = "is required; set it with `pulumi config set --secret registryPassword`"
         found.append(((f"{PROJECT}:registryPassword",), MISSING, rule))
     return found
