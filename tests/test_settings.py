@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from components.config import ConfigError
+from components.config import SECRET_KEYS, ConfigError, parse
 from components.fields import Secret
 from components.settings import Notify
-from tests.conftest import KNOWN_PASSWORD, region, settings_for
+from tests.conftest import KNOWN_PASSWORD, config, encode, region, settings_for
 
 
 def problems(**overrides: object) -> str:
@@ -130,6 +130,14 @@ class TestOtherProvidersKeys:
     def test_keys_of_other_providers_are_left_alone(self, key: str) -> None:
         overrides: dict[str, Any] = {key: "x"}
         settings_for(**overrides)
+
+    @pytest.mark.parametrize("first", [{"aws:region": "us-east-1"}, {"acr-pipeline:workflow": ""}])
+    def test_a_key_left_alone_or_unset_does_not_end_the_reading_of_the_keys_after_it(
+        self, first: dict[str, str]
+    ) -> None:
+        values = {**first, **encode(config(images=[{"name": "web"}]))}
+        assert next(iter(values)) == next(iter(first))
+        assert [image.name for image in parse(values, SECRET_KEYS, "dev").images] == ["web"]
 
 
 class TestSecretValue:
