@@ -140,6 +140,16 @@ class TestOtherProvidersKeys:
         assert [image.name for image in parse(values, SECRET_KEYS, "dev").images] == ["web"]
 
 
+class TestValuesAsPulumiHandsThem:
+    def test_an_object_or_list_written_as_json_text_is_read_as_json_spaces_around_it_or_not(self) -> None:
+        values = encode(config())
+        values["acr-pipeline:images"] = ' \n [{"name": "web"}] \n'
+        values["acr-pipeline:workflow"] = '\t{"tags": ["v*"]}'
+        s = parse(values, SECRET_KEYS, "dev")
+        assert [image.name for image in s.images] == ["web"]
+        assert s.workflow.tags == ("v*",)
+
+
 class TestSecretValue:
     def test_password_is_kept_but_never_printed(self) -> None:
         s = settings_for()
