@@ -163,6 +163,18 @@ CASES = [
         ["acr-pipline:images: unknown namespace 'acr-pipline' (did you mean 'acr-pipeline:images'?)"],
     ),
     Case(
+        "namespace-and-key-typos",
+        {"acr-pipline:imagse": [{"name": "web"}]},
+        [],
+        exact=["acr-pipline:imagse: unknown namespace 'acr-pipline' (did you mean 'acr-pipeline:images'?)"],
+    ),
+    Case(
+        "namespace-typo-of-no-key-of-ours",
+        {"acr-pipline:zzz": "x"},
+        [],
+        exact=["acr-pipline:zzz: unknown namespace 'acr-pipline' (did you mean 'acr-pipeline:zzz'?)"],
+    ),
+    Case(
         "namespace-two-edits-off",
         {"acrpipline:workflow": {"cache": False}},
         ["acrpipline:workflow: unknown namespace", "did you mean 'acr-pipeline:workflow'?"],
@@ -199,6 +211,11 @@ CASES = [
         {"registryPasword": "s3cr3t-value"},
         ["acr-pipeline:registryPasword: unknown key (did you mean 'registryPassword'?)"],
         absent=["s3cr3t-value"],
+        exact=[
+            "acr-pipeline:registryPasword: unknown key (did you mean 'registryPassword'?); known keys: "
+            "registry, images, github, workflow, auth, preflight, adopt, registryUsername, "
+            "registryPassword, notifyWebhookUrl"
+        ],
     ),
     Case(
         "unknown-key-value-is-not-echoed",
