@@ -151,9 +151,10 @@ class Registry(Model):
 
 
 def image_key(name: str) -> str:
-    """An image name as a GitHub job/output identifier: ``web.app`` -> ``web-app``."""
-    key = re.sub(r"[^A-Za-z0-9_-]", "-", name)
-    return key if re.match(r"[A-Za-z_]", key) else f"image-{key}"
+    """An image name (lower case, by the repository name rule) as a GitHub job/output identifier:
+    ``web.app`` -> ``web-app``, ``agent/client`` -> ``agent-client``, ``2d`` -> ``image-2d``."""
+    key = re.sub(r"[^a-z0-9_-]", "-", name)
+    return key if re.match(r"[a-z_]", key) else f"image-{key}"
 
 
 def platform_key(platform: str) -> str:
