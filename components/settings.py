@@ -165,12 +165,14 @@ def platform_key(platform: str) -> str:
 
 
 def default_variable(name: str) -> str:
-    """``api`` -> ``API_IMAGE_NAME``; ``web-app`` -> ``WEB_APP_IMAGE_NAME``."""
-    return re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_IMAGE_NAME"
+    """``api`` -> ``API_IMAGE_NAME``; ``web-app`` -> ``WEB_APP_IMAGE_NAME``; ``2d`` ->
+    ``IMAGE_2D_IMAGE_NAME`` (a GitHub variable's name may not start with a digit)."""
+    variable = re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_IMAGE_NAME"
+    return variable if variable[0].isalpha() else f"IMAGE_{variable}"
 
 
 def _dockerfile(data: dict[str, Any]) -> str:
-    return "Dockerfile" if data.get("context", ".") == "." else f"{data['context']}/Dockerfile"
+    return "Dockerfile" if data["context"] == "." else f"{data['context']}/Dockerfile"
 
 
 PathFilters = Annotated[
@@ -197,7 +199,8 @@ class Image(Model):
         default_factory=lambda d: default_variable(d["name"])
     )
     """The GitHub variable that holds `namespace/name`. Default: `<NAME>_IMAGE_NAME`, NAME being the
-    name upper-cased with every character other than a letter or digit turned into `_`."""
+    name upper-cased with every character other than a letter or digit turned into `_` (and
+    `IMAGE_` before it when the name starts with a digit)."""
     build_args: Annotated[dict[Annotated[str, Rule(rules.build_arg)], BuildArg], Empty("`{}`: none")] = Field(
         default_factory=dict
     )

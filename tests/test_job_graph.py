@@ -373,3 +373,25 @@ def test_a_pull_request_builds_the_images_it_changes_and_the_detection_fails_ope
     assert pr_results[(name, "the detection was cancelled")].ran() == {"changes"}
     assert not pr_results[(name, "elsewhere")].triggered, "only pull requests to github.branch"
     assert not pr_results[(name, "push")].triggered, "pull requests only"
+
+
+def test_image_names_a_job_id_may_not_hold_still_give_ids_githubs_parser_accepts() -> None:
+    """A job id starts with a letter or `_` and holds letters, digits, `_` and `-` only, and so does
+    a variable's name; an image name may start with a digit, hold dots and (Enterprise Edition)
+    tiers. The parser refuses either workflow file otherwise."""
+    images = [{"name": "2d"}, {"name": "edge.proxy"}, {"name": "agent/client"}]
+    s = settings_for(images=images, workflow={"pullRequests": True})
+    push, pull_request = simulate(
+        [
+            Case(workflow=render(s), event="push", ref=f"refs/heads/{s.github.branch}"),
+            Case(
+                workflow=render_pull_requests(s),
+                event="pull_request",
+                ref="refs/pull/7/merge",
+                base_ref=s.github.branch,
+            ),
+        ]
+    )
+    keys = {"image-2d", "edge-proxy", "agent-client"}
+    assert {f"{key}-build-and-push" for key in keys} <= push.ran()
+    assert {f"{key}-build" for key in keys} <= pull_request.ran()

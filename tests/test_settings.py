@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from components import rules
 from components.config import SECRET_KEYS, ConfigError, parse
 from components.fields import Secret
 from components.settings import Notify
@@ -63,6 +64,11 @@ class TestDefaults:
     def test_variable_name_upper_cases_and_replaces_dashes_and_dots(self) -> None:
         images = settings_for(images=[{"name": "web-app"}, {"name": "edge.proxy"}]).images
         assert [i.variable for i in images] == ["WEB_APP_IMAGE_NAME", "EDGE_PROXY_IMAGE_NAME"]
+
+    def test_default_variable_of_a_name_starting_with_a_digit_is_one_github_accepts(self) -> None:
+        (image,) = settings_for(images=[{"name": "2d"}]).images
+        assert image.variable == "IMAGE_2D_IMAGE_NAME"
+        assert rules.github_name(image.variable) is None
 
     def test_environment_gets_its_own_default_workflow_path(self) -> None:
         s = settings_for(github={"environment": "staging"})
