@@ -78,6 +78,16 @@ encryptionsalt: v1:salt
             "imagez",
         ),
         ("password in plaintext", ("{secure: v1:abc}", "hunter2"), "registryPassword"),
+        (
+            "a whole number below its range",
+            ("  acr-pipeline:github", "  acr-pipeline:auth: {sessionSeconds: 899}\n  acr-pipeline:github"),
+            "899 is less than the minimum of 900",
+        ),
+        (
+            "a whole number above its range",
+            ("  acr-pipeline:github", "  acr-pipeline:auth: {sessionSeconds: 43201}\n  acr-pipeline:github"),
+            "43201 is greater than the maximum of 43200",
+        ),
         ("unknown top-level key", ("encryptionsalt", "encryptionsalz"), "encryptionsalz"),
     ],
 )

@@ -16,13 +16,14 @@ to do a part. Two parts, each also on its own (`--python`, `--shell`):
    the renderer (its golden files pin every byte of seven renderings), OIDC, pull requests,
    preflight, the world and the program's resources (whose tests run the program on the mock
    engine, so they also reach what the other files test one rule at a time), the scripts run with
-   bash on fakes, and the job-graph table on GitHub's own evaluator (these two are what guards the
-   renderings no golden file pins: a promotion, a notification, a tags-only stack).
+   bash on fakes, the job-graph table on GitHub's own evaluator (these two are what guards the
+   renderings no golden file pins: a promotion, a notification, a tags-only stack), and the
+   stack-file schema (the only judge of the settings' schema hooks).
    Each mutant costs the tests that reach its function up to the first that fails, a survivor
    all of them, so these are left out: the tests that shell out to actionlint, shellcheck and
    zizmor (`-k`), and the files that test whole stacks, the repository's own files or tools
    (test_stacks, test_user_stacks, test_synth, test_graph, test_jobgraph, test_docs,
-   test_project, test_pins, test_repo_workflows, test_schema, test_verify). Hypothesis replays
+   test_project, test_pins, test_repo_workflows, test_verify). Hypothesis replays
    its fixed `ci` profile.
    Mutants that strict mypy rejects (`type_check_command`) are not run: `make test` would fail
    on them, so they count as caught.
@@ -167,6 +168,7 @@ JUDGES = {
         "tests/test_settings.py",
         "tests/test_empty_values.py",
         "tests/test_bad_config.py",
+        "tests/test_schema.py",
     ),
 }
 """By the mutated module (the first prefix that matches): the test files that check its output
