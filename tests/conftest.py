@@ -37,6 +37,8 @@ BASE: dict[str, Any] = {
     "acr-pipeline:registryPassword": KNOWN_PASSWORD,
 }
 SECRET_KEYS = {"acr-pipeline:registryPassword"}
+OIDC: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None}
+"""Overrides that make a stack keyless (auth.mode: oidc): no registry login anywhere."""
 
 
 def config(**overrides: Any) -> dict[str, Any]:

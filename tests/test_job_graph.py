@@ -19,12 +19,11 @@ import pytest
 
 from components.settings import Settings, platform_key
 from components.workflow_render import render, render_pull_requests
-from tests.conftest import fixture_settings, settings_for
+from tests.conftest import OIDC, fixture_settings, settings_for
 from tests.jobgraph import Case, Result, simulate
 from tests.test_workflow_render import RENDERINGS
 from tools.stackfile import stack_names
 
-OIDC: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None}
 TWO = {"name": "api", "platforms": ["linux/amd64", "linux/arm64"]}
 EXTRA: dict[str, Any] = {
     "oidc-environment-multi-arch": {"images": [TWO], "github": {"environment": "production"}, **OIDC},

@@ -13,12 +13,11 @@ from ruamel.yaml import YAML
 from components.contract import GITHUB_FINGERPRINTS
 from components.oidc import role_name
 from components.workflow_render import render
-from tests.conftest import SECRET_KEYS, config, encode, settings_for
+from tests.conftest import OIDC, SECRET_KEYS, config, encode, settings_for
 from tests.world import Registry, World, WorldMocks
 from tools.mock_engine import ACCOUNT, PREFLIGHT_LOOKUPS, Run, run_program
 from tools.tokens import ATTACHMENT, FILE, OIDC_PROVIDER, RAM_POLICY, ROLE, SECRET, VARIABLE
 
-OIDC: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None}
 EXISTING = f"acs:ram::{ACCOUNT}:oidc-provider/github-actions"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError
-from tests.conftest import BASE, KNOWN_PASSWORD, SECRET_KEYS, config, encode, region, run_for
+from tests.conftest import BASE, KNOWN_PASSWORD, OIDC, SECRET_KEYS, config, encode, region, run_for
 from tools.mock_engine import PREFLIGHT_LOOKUPS, RecordingMonitor, Run, run_program
 from tools.tokens import (
     ACL_ENTRY,
@@ -192,7 +192,7 @@ class TestWorkflowFile:
                 },
                 "workflow": {"notify": {"kind": "slack"}, "viaPullRequest": True},
             },
-            {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None},
+            OIDC,
         ],
         ids=["everything", "oidc"],
     )
@@ -254,7 +254,6 @@ class TestWorkflowFile:
 
 
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/leak-me-please"
-OIDC: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None}
 # Every kind of stack: where secrets live (repository, environment, none with OIDC), what else
 # carries one (the notification webhook), and the paths that write more (promotion, adoption).
 LEAK_KINDS: dict[str, dict[str, Any]] = {

@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 
 from components.config import ConfigError
 from components.workflow_render import render, render_pull_requests
-from tests.conftest import FIXTURES, SECRET_KEYS, config, encode, run_for, settings_for
+from tests.conftest import FIXTURES, OIDC, SECRET_KEYS, config, encode, run_for, settings_for
 from tests.world import Registry, World
 from tools import check_stacks
 from tools.tokens import FILE, VARIABLE
@@ -37,7 +37,7 @@ def _uses(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
     [
         {"workflow": ON},
         {"workflow": ON, "images": [TWO, {"name": "web", "context": "frontend"}]},
-        {"workflow": ON, "auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None},
+        {"workflow": ON, **OIDC},
         {"workflow": ON, "github": {"environment": "production"}},
     ],
     ids=["one-image", "multi-arch", "oidc", "environment"],

@@ -22,14 +22,13 @@ from ruamel.yaml import YAML
 from components.rules import github_glob, github_glob_ere
 from components.workflow_render import render, render_pull_requests
 from components.workflow_render.parts import SCRIPTS, script
-from tests.conftest import settings_for
+from tests.conftest import OIDC, settings_for
 from tests.fakes import BASH, Fakes, History, run_inline, run_script
 from tests.jobgraph import evaluate
 
 REGISTRY = "acme-registry.cn-hangzhou.cr.aliyuncs.com"
 API = f"{REGISTRY}/acme-dev/api"
 TWO = {"name": "api", "platforms": ["linux/amd64", "linux/arm64"]}
-OIDC: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None}
 
 
 def rendered(pull_requests: bool = False, **overrides: Any) -> dict[str, Any]:
@@ -727,8 +726,7 @@ class TestVerify:
     ) -> None:
         """What GitHub hands the script as LOGIN, by its own evaluator: with OIDC a failed trade of
         the token for credentials is a failed login, whatever the login step then did."""
-        keyless: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None}
-        doc = rendered(**({**keyless, "registryPassword": None} if mode == "oidc" else {}))
+        doc = rendered(**(OIDC if mode == "oidc" else {}))
         (step,) = [s for s in doc["jobs"]["verify"]["steps"] if s.get("run") == script("verify")]
         login = step["env"]["LOGIN"].removeprefix("${{").removesuffix("}}").strip()
         cases = {

@@ -19,6 +19,7 @@ from components.workflow_render import render, render_pull_requests
 from components.workflow_render.parts import SCRIPTS, script
 from tests.conftest import (
     FIXTURES,
+    OIDC,
     assert_matches_golden,
     fixture_settings,
     lint_workflows,
@@ -78,12 +79,7 @@ RENDERINGS: dict[str, Any] = {
         "workflow": {"tags": ["v*"], "branchBuilds": False, "notify": {"kind": "feishu"}},
     },
 }
-RENDERINGS["oidc-environment"] = {
-    "auth": {"mode": "oidc"},
-    "registryUsername": None,
-    "registryPassword": None,
-    "github": {"environment": "production"},
-}
+RENDERINGS["oidc-environment"] = {**OIDC, "github": {"environment": "production"}}
 RENDERINGS["pull-requests-multi-arch"] = {
     "images": [TWO, {"name": "web", "context": "frontend"}],
     "workflow": {"pullRequests": True},

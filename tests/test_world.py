@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from components.adoption import Existing, ImportIds
-from tests.conftest import SECRET_KEYS, config, encode, settings_for
+from tests.conftest import OIDC, SECRET_KEYS, config, encode, settings_for
 from tests.world import (
     HANDMADE_WORKFLOW,
     KINDS,
@@ -398,16 +398,11 @@ class TestAdoptingAnEnvironmentScopedPipeline:
         assert "getRegistryEnterpriseRepos" not in tokens
 
 
-OIDC_STACK: dict[str, Any] = {"auth": {"mode": "oidc"}, "registryUsername": None, "registryPassword": None}
-
-
 class TestAdoptingStraightIntoOidc:
     def test_the_login_secrets_left_behind_are_named_with_the_commands_that_delete_them(self) -> None:
         world = handmade(fresh())
         world.environments["production"] = Environment(secrets={"ALIYUN_REGISTRY_PWD": "x", "OTHER": "y"})
-        deployment = world.up(
-            encode(config(adopt=True, github={"environment": "production"}, **OIDC_STACK)), set()
-        )
+        deployment = world.up(encode(config(adopt=True, github={"environment": "production"}, **OIDC)), set())
         assert deployment.errors == []
         (warning,) = [w for w in deployment.run.warnings if "still stores" in w]
         assert warning == (
@@ -426,7 +421,7 @@ class TestAdoptingStraightIntoOidc:
         assert tokens.count("getActionsEnvironmentSecrets") == 1
 
     def test_nothing_is_said_when_none_is_left_and_password_stacks_never_look(self) -> None:
-        oidc = up(fresh(), adopt=True, **OIDC_STACK)
+        oidc = up(fresh(), adopt=True, **OIDC)
         assert not [w for w in oidc.run.warnings if "still stores" in w]
         password = up(handmade(fresh()), adopt=True)
         assert "getActionsSecrets" not in [t.rsplit(":", 1)[-1] for t, _ in password.run.calls]
