@@ -209,7 +209,7 @@ class TestWorkflowFile:
 
     def test_the_components_keep_their_type_tokens(self) -> None:
         """A component's type is part of every child's URN: renaming one replaces everything."""
-        cfg = encode(config(auth={"mode": "oidc"}, registryUsername=None, registryPassword=None))
+        cfg = encode(config(**OIDC))
         run = run_program(cfg, set())
         assert sorted(r.type for r in run.resources if not r.custom and r.type != "pulumi:pulumi:Stack") == [
             "acr-pipeline:github:GitHubActionsSettings",

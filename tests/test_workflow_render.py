@@ -828,9 +828,7 @@ class TestVerifyRun:
             assert "imagetools create" not in str(job), name
 
     def test_with_oidc_a_failed_login_shows_the_claims_beside_the_subjects_the_role_admits(self) -> None:
-        s = settings_for(
-            auth={"mode": "oidc"}, registryUsername=None, registryPassword=None, workflow={"tags": ["v*"]}
-        )
+        s = settings_for(**OIDC, workflow={"tags": ["v*"]})
         job = load(render(s))["jobs"]["verify"]
         assert job["permissions"] == {"contents": "read", "id-token": "write"}
         diagnose = job_step(job, "oidc-claims")
