@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 
 from components.config import parse
 from components.settings import Settings
+from components.workflow_render.parts import script
 from tools.mock_engine import Run, run_program
 
 PROJECT = "acr-pipeline"
@@ -66,6 +67,12 @@ def region(name: str) -> dict[str, Any]:
 def encode(cfg: dict[str, Any]) -> dict[str, str]:
     """As Pulumi hands config to a program: objects and lists as JSON, the rest as text."""
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in cfg.items()}
+
+
+def job_step(job: dict[str, Any], script_name: str) -> dict[str, Any]:
+    """The step of `job` that runs scripts/<script_name>.sh."""
+    (step,) = [s for s in job["steps"] if s.get("run") == script(script_name)]
+    return step  # type: ignore[no-any-return]
 
 
 def settings_for(secret_keys: set[str] | None = None, stack: str = "dev", **overrides: Any) -> Settings:

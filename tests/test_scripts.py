@@ -21,8 +21,8 @@ from ruamel.yaml import YAML
 
 from components.rules import github_glob, github_glob_ere
 from components.workflow_render import render, render_pull_requests
-from components.workflow_render.parts import SCRIPTS, script
-from tests.conftest import OIDC, settings_for
+from components.workflow_render.parts import SCRIPTS
+from tests.conftest import OIDC, job_step, settings_for
 from tests.fakes import BASH, Fakes, History, run_inline, run_script
 from tests.jobgraph import evaluate
 
@@ -46,7 +46,7 @@ def step_env(doc: dict[str, Any], job: str, script_name: str, **given: str) -> d
     """The env of the step of `job` that runs `script_name`, as GitHub would hand it over: each
     `${{ }}` value must be given by the test (what GitHub would substitute), and the step's
     `run:` must be exactly the script."""
-    (step,) = [s for s in doc["jobs"][job]["steps"] if s.get("run") == script(script_name)]
+    step = job_step(doc["jobs"][job], script_name)
     env: dict[str, str] = {}
     for key, value in (step.get("env") or {}).items():
         if "${{" in str(value):
@@ -727,7 +727,7 @@ class TestVerify:
         """What GitHub hands the script as LOGIN, by its own evaluator: with OIDC a failed trade of
         the token for credentials is a failed login, whatever the login step then did."""
         doc = rendered(**(OIDC if mode == "oidc" else {}))
-        (step,) = [s for s in doc["jobs"]["verify"]["steps"] if s.get("run") == script("verify")]
+        step = job_step(doc["jobs"]["verify"], "verify")
         login = step["env"]["LOGIN"].removeprefix("${{").removesuffix("}}").strip()
         cases = {
             ("success", "success"): "success",

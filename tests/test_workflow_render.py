@@ -22,6 +22,7 @@ from tests.conftest import (
     OIDC,
     assert_matches_golden,
     fixture_settings,
+    job_step,
     lint_workflows,
     settings_for,
     tool,
@@ -131,12 +132,6 @@ def all_renderings() -> dict[str, str]:
 @functools.cache
 def loaded_renderings() -> dict[str, Any]:
     return {name: load(text) for name, text in all_renderings().items()}
-
-
-def job_step(job: dict[str, Any], script_name: str) -> dict[str, Any]:
-    """The step of `job` that runs scripts/<script_name>.sh."""
-    (step,) = [s for s in job["steps"] if s.get("run") == script(script_name)]
-    return step  # type: ignore[no-any-return]
 
 
 def uses_of(job: dict[str, Any]) -> list[str]:
