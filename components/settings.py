@@ -165,10 +165,10 @@ def platform_key(platform: str) -> str:
 
 
 def default_variable(name: str) -> str:
-    """``api`` -> ``API_IMAGE_NAME``; ``web-app`` -> ``WEB_APP_IMAGE_NAME``; ``2d`` ->
-    ``IMAGE_2D_IMAGE_NAME`` (a GitHub variable's name may not start with a digit)."""
-    variable = re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_IMAGE_NAME"
-    return variable if variable[0].isalpha() else f"IMAGE_{variable}"
+    """The image's key upper-cased, `-` as `_`: ``api`` -> ``API_IMAGE_NAME``, ``web.app`` ->
+    ``WEB_APP_IMAGE_NAME``, ``2d`` -> ``IMAGE_2D_IMAGE_NAME`` (like a job id, a GitHub variable's
+    name may not start with a digit)."""
+    return image_key(name).upper().replace("-", "_") + "_IMAGE_NAME"
 
 
 def _dockerfile(data: dict[str, Any]) -> str:
