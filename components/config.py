@@ -21,6 +21,7 @@ from components import rules
 from components.contract import PROJECT
 from components.fields import MISSING, Secret
 from components.settings import Settings
+from components.workflow_render.limits import limit_problems
 
 PROVIDERS = ("alicloud", "github")
 NAMESPACES = (PROJECT, *PROVIDERS)
@@ -72,6 +73,9 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
     settings, model_problems = _validated(data, secret_keys)
     # One problem per key: nothing that follows from a refusal already reported.
     found += [(key, message) for key, message in model_problems if not _under(key, [k for k, _ in found])]
+    if settings is not None and not found:
+        # GitHub's limits on the committed workflows, once the settings are otherwise right.
+        found += limit_problems(settings)
     if found or settings is None:
         raise ConfigError([m for _, m in found], stack, [k for k, _ in found])
     return settings

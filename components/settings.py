@@ -220,10 +220,6 @@ class Image(Model):
         """Identifier for job ids, filter names and logical resource names."""
         return image_key(self.name)
 
-    @property
-    def job_id(self) -> str:
-        return f"{self.key}-build-and-push"
-
 
 # --- GitHub ------------------------------------------------------------------------------------
 

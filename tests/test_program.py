@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError
-from tests.conftest import BASE, KNOWN_PASSWORD, OIDC, SECRET_KEYS, config, encode, region, run_for
+from components.workflow_render import render
+from tests.conftest import BASE, KNOWN_PASSWORD, OIDC, SECRET_KEYS, config, encode, region, run_for, settings_for
 from tools.mock_engine import PREFLIGHT_LOOKUPS, RecordingMonitor, Run, run_program
 from tools.tokens import (
     ACL_ENTRY,
@@ -233,7 +234,8 @@ class TestWorkflowFile:
         assert not file.is_secret("content")
         assert "Calling __str__" not in content
         assert "Output[" not in content
-        assert "api-build-and-push:" in content
+        # The very text the renderer gives for the stack's settings.
+        assert content == render(settings_for())
 
     def test_outputs_name_endpoint_images_path_and_setting_names(self, default_run: Run) -> None:
         assert default_run.outputs == {

@@ -42,7 +42,7 @@ class TestDefaults:
         assert (image.name, image.context, image.dockerfile) == ("api", "api", "api/Dockerfile")
         assert image.variable == "API_IMAGE_NAME"
         assert image.platforms == ("linux/amd64",)
-        assert image.job_id == "api-build-and-push"
+        assert image.key == "api"  # its builds' checks: api-build-and-push (linux/amd64), the seed's job name
 
     def test_image_paths_include_the_workflow_so_editing_it_rebuilds(self) -> None:
         s = settings_for(workflow={"path": ".github/workflows/images.yml"})

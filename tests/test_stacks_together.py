@@ -149,11 +149,13 @@ def test_three_workflows_three_trust_boundaries(
     }
     scopes: dict[str, set[str]] = {}
     for path, doc in files.items():
-        for job in doc["jobs"].values():
-            for step in job["steps"]:
-                for key in ("cache-from", "cache-to"):
-                    if key in step.get("with", {}):
-                        scopes.setdefault(path, set()).add(step["with"][key].rpartition("scope=")[2])
+        # Each build reads its scope from its row of the table the `changes` job carries.
+        rows = [json.loads(line) for line in doc["jobs"]["changes"]["env"]["BUILDS"].splitlines()]
+        for step in doc["jobs"]["build"]["steps"]:
+            for key in ("cache-from", "cache-to"):
+                if key in step.get("with", {}):
+                    assert step["with"][key].endswith("scope=${{ matrix.cache }}"), (path, step)
+                    scopes.setdefault(path, set()).update(row["cache"] for row in rows)
     assert scopes[".github/workflows/build-push.yml"] == {"dev+api"}
     assert scopes[".github/workflows/only-build.yml"] == {"dev+api"}, "dev's pull requests read dev's cache"
     assert scopes[".github/workflows/build-push-staging.yml"] == {"staging+api"}

@@ -487,7 +487,7 @@ class TestPullRequestMode:
         assert new.state == "open"
         assert new.head != pull.head
         assert new.head in world.branches
-        assert "web-build-and-push" in world.files[(new.head, WORKFLOW)].content
+        assert '{"image": "web", ' in world.files[(new.head, WORKFLOW)].content, "the new image's row"
 
     def test_renaming_a_branch_github_already_deleted_fails(self) -> None:
         # Why the branch is replaced, not renamed (the provider's default for a new name).

@@ -199,8 +199,11 @@ def workflow_graph(workflow_yaml: str, title: str = "") -> str:
     lines.append("flowchart LR")
     lines.append(f"{INDENT}{trigger}([{quote(*(trigger_lines(on) or ['trigger']))}])")
     for job_id, job in jobs.items():
-        label = [str(job.get("name", job_id))]
-        if job.get("name"):
+        # A matrix job's name reads its entry: `${{ matrix.key }}` is shown as `<key>`.
+        label = [re.sub(r"\$\{\{\s*matrix\.([\w-]+)\s*\}\}", r"<\1>", str(job.get("name", job_id)))]
+        if (job.get("strategy") or {}).get("matrix"):
+            label.append(f"{job_id}: a job per entry of its matrix")
+        elif job.get("name"):
             label.append(job_id)
         if job.get("environment"):
             env = job["environment"]

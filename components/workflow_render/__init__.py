@@ -46,12 +46,10 @@ def workflow(settings: Settings, adopted_name: str | None = None) -> CommentedMa
         ]
     )
     out = CommentedMap()
-    if settings.workflow.branch_builds:
-        out["changes"] = jobs.changes(settings)
-    else:
+    if not settings.workflow.branch_builds:
         out["release-tags-only"] = jobs.release_tags_only(settings)
-    for image in settings.images:
-        out.update(jobs.image_jobs(settings, image))
+    out["changes"] = jobs.changes(settings)
+    out["build"] = jobs.build(settings)
     out["verify"] = jobs.verify(settings)
     if settings.workflow.notify:
         out["notify-failure"] = jobs.notify(settings, settings.workflow.notify, list(out))

@@ -38,9 +38,17 @@ def var(name: str) -> str:
 
 @cache
 def script(name: str) -> str:
-    """A script's text as a `run:` block carries it: the file without its `#!` line."""
+    """A script's text as a `run:` block carries it: the file without its `#!` line and its
+    header comment (what it does and its In/Out: the step's name and `env:` say it in the
+    workflow; the file in components/workflow_render/scripts/ keeps it for its readers)."""
     lines = (SCRIPTS / f"{name}.sh").read_text().splitlines()
-    return block(lines[1:] if lines[0].startswith("#!") else lines)
+    if lines[0].startswith("#!"):
+        lines = lines[1:]
+    while lines and lines[0].startswith("#") and not lines[0].startswith("# shellcheck"):
+        lines = lines[1:]
+    if lines[:2] == ["set -euo pipefail", ""]:
+        del lines[1]
+    return block(lines)
 
 
 def step(

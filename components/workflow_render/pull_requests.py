@@ -12,49 +12,72 @@ from __future__ import annotations
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from components.settings import Image, Settings, platform_key
-from components.workflow_render.jobs import changes
-from components.workflow_render.parts import checkout, job, run, script, step
+from components.settings import Settings
+from components.workflow_render.jobs import BUILDS, changes, matrix, some
+from components.workflow_render.parts import checkout, expression, job, run, step
 from components.workflow_render.push import build_options
+from components.workflow_render.table import any_row
 
 BASE = "${{ github.event.pull_request.base.sha }}"
+BUILT = (
+    'echo "### $IMAGE: built for $PLATFORMS, not pushed (a pull request\'s build)" >> "$GITHUB_STEP_SUMMARY"'
+)
+CHECK = "All image builds"
+"""The one check to require in branch protection: a build's own check reports only when the
+pull request changes its image."""
 
 
-def _build(settings: Settings, image_: Image, platforms: tuple[str, ...]) -> CommentedMap:
-    """One build of the image: natively on the platform's runner, or every platform under QEMU."""
+def build(settings: Settings) -> CommentedMap:
+    """One job per build of a changed image, as its push would build it (the same rows): natively
+    on the platform's runner, or under QEMU; nothing pushed, the cache read and never written."""
     mode = settings.workflow.pin_actions
-    native = len(platforms) == 1 and not settings.workflow.emulate
-    runner = settings.workflow.runner_of.get(platforms[0]) if native else None
     out = job(
         settings,
-        f"Build {image_.name} ({', '.join(platforms)})",
+        "Build ${{ matrix.image }} (${{ matrix.platforms }})",
         settings.workflow.timeout_minutes.build,
         needs=["changes"],
         # A failed detection builds (fails open), as on pushes.
-        condition=f"!cancelled() && needs.changes.outputs.{image_.key} != 'false'",
-        runner=runner,
+        condition=f"!cancelled() && {some(BUILDS)}",
+        runner="${{ matrix.runner }}",
     )
+    matrix(out, include=BUILDS)
     steps = [checkout(mode)]
-    if runner is None and platforms != ("linux/amd64",):
-        steps.append(step(f"Set up QEMU ({', '.join(platforms)})", "docker/setup-qemu-action", mode))
-    scope = settings.cache_scope(image_, platforms[0] if native and len(image_.platforms) > 1 else None)
-    build = {
-        "context": image_.context,
-        "file": image_.dockerfile,
-        "platforms": ",".join(platforms),
-        "push": False,
-        **build_options(settings, image_, scope, write_cache=False),
-    }
+    if any_row(settings, "qemu"):
+        steps.append(
+            step("Set up QEMU", "docker/setup-qemu-action", mode, fields={"if": expression("matrix.qemu")})
+        )
     steps += [
         step("Set up Docker Buildx", "docker/setup-buildx-action", mode),
-        step("Build, pushing nothing", "docker/build-push-action", mode, build),
+        step(
+            "Build, pushing nothing",
+            "docker/build-push-action",
+            mode,
+            {**build_options(settings, write_cache=False), "push": False},
+        ),
         run(
             "Summarize what was built",
-            script("summary"),
-            env={"IMAGE": image_.name, "PLATFORMS": ", ".join(platforms), "PUSHED": "false"},
+            BUILT,
+            env={"IMAGE": "${{ matrix.image }}", "PLATFORMS": "${{ matrix.platforms }}"},
         ),
     ]
     out["steps"] = CommentedSeq(steps)
+    return out
+
+
+def result(settings: Settings) -> CommentedMap:
+    """`All image builds`: green when every build the pull request needed passed (none needed
+    included), red when one failed or the detection could not plan any; the check to require."""
+    out = job(
+        settings,
+        CHECK,
+        settings.workflow.timeout_minutes.notify,
+        needs=["changes", "build"],
+        condition="always()",
+    )
+    out["permissions"] = CommentedMap()
+    failed = "contains(needs.*.result, 'failure') || contains(needs.*.result, 'cancelled')"
+    message = 'echo "::error::a build, or the plan of the builds, failed: see the jobs above"; exit 1'
+    out["steps"] = CommentedSeq([run("Check every build", message, {"if": expression(failed)})])
     return out
 
 
@@ -72,16 +95,13 @@ def pull_request_workflow(settings: Settings, adopted_name: str | None = None) -
             ("cancel-in-progress", True),
         ]
     )
-    jobs = CommentedMap(changes=changes(settings, base=BASE))
-    for image_ in settings.images:
-        if len(image_.platforms) == 1 or settings.workflow.emulate:
-            jobs[f"{image_.key}-build"] = _build(settings, image_, image_.platforms)
-        else:
-            for platform in image_.platforms:
-                jobs[f"{image_.key}-build-{platform_key(platform)}"] = _build(settings, image_, (platform,))
-    doc["jobs"] = jobs
+    doc["jobs"] = CommentedMap(
+        changes=changes(settings, base=BASE), build=build(settings), builds=result(settings)
+    )
     doc.yaml_set_start_comment(
         f"Managed by acr-pipeline (Pulumi stack '{settings.stack}'): edit the stack config and run\n"
-        "`pulumi up`, not this file; manual changes are overwritten. Builds pull requests; pushes nothing."
+        "`pulumi up`, not this file; manual changes are overwritten. Builds pull requests, pushes\n"
+        f"nothing. Branch protection: require the check '{CHECK}' (a build's own check reports only\n"
+        "when its image changed)."
     )
     return doc

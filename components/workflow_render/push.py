@@ -1,6 +1,8 @@
-"""What a job that holds registry credentials is made of: its environment and permissions, the
-login (the only steps that see a credential), the image's metadata and tags, the push with its
-one retry, the immutable-repository check, and the job summary of what it pushed."""
+"""The steps of a build that holds registry credentials, each written once for every image (the
+image comes from `matrix`, a row of components/workflow_render/table.py): the login (the only
+steps that see a credential), the image's metadata and tags, the build, the push by digest with
+its one retry, the multi-arch image created once every build of it is pushed, and what was
+pushed published for the image's check."""
 
 from __future__ import annotations
 
@@ -18,26 +20,13 @@ from components.contract import (
     STS_AUDIENCE,
     USER_SECRET,
 )
-from components.settings import Image, Settings
+from components.settings import Settings
 from components.workflow_render.parts import block, expression, run, script, step, var
+from components.workflow_render.table import any_row, by_digest, rows
 
-# docker/metadata-action tag rules: the branch name and the short commit SHA on branch builds
-# (a release tag's run must not push the `sha-` tag again: the branch run owns it, and an
-# immutable repository refuses it), the git tag and its semver forms on tag pushes (so a tag
-# run always has a tag, semver or not), and `latest` only on the repository's default branch.
+# A release tag's run does not push `sha-` again: the branch run of the commit owns it (pushing
+# it with other labels would make it another image, and an immutable repository refuses it).
 SHA_ON_BRANCHES = "type=sha,enable=${{ github.ref_type != 'tag' }}"
-TAG_RULES = (
-    "type=ref,event=branch",
-    "type=ref,event=tag",
-    SHA_ON_BRANCHES,
-    "type=semver,pattern={{version}}",
-    "type=semver,pattern={{major}}.{{minor}}",
-    "type=raw,value=latest,enable={{is_default_branch}}",
-)
-# An immutable repository is for tags that never move: the commit and the full version (no
-# branch name, no `1.2` that follows patch releases, and no `latest`: ACR exempts `latest`
-# from immutability, but a tag that moves defeats the point).
-IMMUTABLE_TAG_RULES = (SHA_ON_BRANCHES, "type=ref,event=tag", "type=semver,pattern={{version}}")
 BUILDX_FOR_ATTESTATIONS = "v0.36.1"
 # What aliyun/configure-aliyun-credentials-action exports (index.js, setOutput).
 EXPORTED_CREDENTIALS = tuple(
@@ -51,15 +40,11 @@ EXPORTED_CREDENTIALS = tuple(
 )
 RETRY_PAUSE = 30
 """Seconds before the one retry of a push or a merge (a registry's hiccup, not a real failure)."""
-NOT_ALL_PUSHED = "${{ steps.pushed.outputs.all != 'true' }}"
-"""The condition of the steps that push, where `already_pushed` runs first."""
-DIGEST = "${{ steps.push.outputs.digest || steps.retry.outputs.digest }}"
-"""The digest the push (or its retry) gave the image."""
-
-
-def image(image: Image) -> str:
-    """The image's name in the registry, from the stack's variables."""
-    return f"{var(REGISTRY_VARIABLE)}/{var(image.variable)}"
+PUSHED = "steps.push.outputs.digest || steps.retry.outputs.digest"
+"""The digest the push (or its retry) gave the build."""
+IMAGE = f"{var(REGISTRY_VARIABLE)}/${{{{ vars[matrix.variable] }}}}"
+"""The image of the build in the registry, from the stack's variables."""
+TAGS = "${{ steps.meta.outputs.tags }}"
 
 
 def holds_credentials(settings: Settings, job: CommentedMap) -> None:
@@ -127,21 +112,51 @@ def login(settings: Settings, fields: dict[str, Any] | None = None) -> list[Comm
     ]
 
 
-def metadata(settings: Settings, image_: Image) -> CommentedMap:
-    labels = {"labels": block([f"{k}={v}" for k, v in image_.labels.items()])} if image_.labels else {}
-    tags: tuple[str, ...] = IMMUTABLE_TAG_RULES if image_.immutable_tags else TAG_RULES
-    if not settings.workflow.branch_builds and not image_.immutable_tags:
-        # No branch run owns `sha-`: the tag runs push it, so a release can be promoted from it.
-        # (Not into an immutable repository: a second release tag of the commit would push it
-        # again, as another image, and be refused.)
-        tags = tuple("type=sha" if rule == SHA_ON_BRANCHES else rule for rule in tags)
+def tag_rules(settings: Settings) -> list[str]:
+    """docker/metadata-action's tag rules: the branch name and `sha-<short sha>` on branch builds,
+    the git tag and its semver forms on tag pushes, `latest` only on the default branch. An
+    immutable image gets only the tags that never move (`sha-`, the git tag, the full version):
+    where a stack has both kinds, the others are switched off for it by `matrix.immutable`."""
+    kinds = {bool(row.get("immutable")) for row in rows(settings)}
+
+    def moving(rule: str, enable: str = "") -> list[str]:
+        """A rule an immutable image does not get."""
+        if kinds == {True}:
+            return []
+        if kinds == {False}:
+            return [f"{rule},enable={enable}" if enable else rule]
+        # metadata-action reads whatever GitHub leaves: `false`, or its own template.
+        switch = f"matrix.immutable && 'false' || '{enable}'" if enable else "!matrix.immutable"
+        return [f"{rule},enable=${{{{ {switch} }}}}"]
+
+    if settings.workflow.branch_builds:
+        sha = [SHA_ON_BRANCHES]
+    elif kinds == {True}:
+        # No branch run, and a second release tag of the commit would push `sha-` again, as
+        # another image, which the immutable repository refuses.
+        sha = []
+    else:
+        # No branch run owns `sha-`: the tag runs push it, so that a release can be promoted from it.
+        sha = moving("type=sha")
+    return [
+        *moving("type=ref,event=branch"),
+        "type=ref,event=tag",
+        *sha,
+        "type=semver,pattern={{version}}",
+        *moving("type=semver,pattern={{major}}.{{minor}}"),
+        *moving("type=raw,value=latest", "{{is_default_branch}}"),
+    ]
+
+
+def metadata(settings: Settings) -> CommentedMap:
     meta = {
-        "images": image(image_),
-        # Only the rules above decide `latest` (the default would add it on tags too).
+        "images": IMAGE,
+        # Only the rules decide `latest` (the default would add it on tags too).
         "flavor": "latest=false",
-        "tags": block(tags),
-        **labels,
+        "tags": block(tag_rules(settings)),
     }
+    if any_row(settings, "labels"):
+        meta["labels"] = "${{ matrix.labels }}"
     return step(
         "Extract image metadata",
         "docker/metadata-action",
@@ -151,71 +166,22 @@ def metadata(settings: Settings, image_: Image) -> CommentedMap:
     )
 
 
-TAGS = "${{ steps.meta.outputs.tags }}"
-
-
-def already_pushed(image_: Image) -> list[CommentedMap]:
-    """An immutable repository refuses a tag it has, so a re-run (or a manual run of a commit
-    already built) pushes nothing and succeeds."""
-    if not image_.immutable_tags:
-        return []
-    name = "Skip tags already pushed (the repository's tags are immutable)"
-    return [run(name, script("already-pushed"), {"id": "pushed"}, {"TAGS": TAGS})]
-
-
-def build_push(
-    settings: Settings, image_: Image, platforms: tuple[str, ...], scope: str, by_digest: bool
-) -> list[CommentedMap]:
-    """docker/build-push-action, and one retry after a pause (the BuildKit cache makes the second
-    attempt cheap)."""
-    build: dict[str, Any] = {
-        "context": image_.context,
-        "file": image_.dockerfile,
-        "platforms": ",".join(platforms),
+def build_options(settings: Settings, write_cache: bool) -> dict[str, Any]:
+    """The inputs of a build beyond where it goes, from the build's row: build arguments, target,
+    cache, attestations."""
+    out: dict[str, Any] = {
+        "context": "${{ matrix.context }}",
+        "file": "${{ matrix.file }}",
+        "platforms": "${{ matrix.platforms }}",
     }
-    if by_digest:
-        # Pushed by digest, with no tag: the multi-arch image gets the tags.
-        build["tags"] = image(image_)
-        build["outputs"] = "type=image,push-by-digest=true,name-canonical=true,push=true"
-    else:
-        build["push"] = True
-        build["tags"] = TAGS
-    build["labels"] = "${{ steps.meta.outputs.labels }}"
-    build.update(build_options(settings, image_, scope, write_cache=True))
-    fields: dict[str, Any] = {}
-    if settings.workflow.attestations:
-        # ACR refuses the OCI-artifact form of attestation manifests that BuildKit pushes by
-        # default; buildx's opt-out stores them the older way, which ACR accepts.
-        fields["env"] = CommentedMap(BUILDX_NO_DEFAULT_OCI_ARTIFACT="true")
-    mode = settings.workflow.pin_actions
-    skip = image_.immutable_tags and not by_digest
-    first = {"id": "push", "continue-on-error": True, **({"if": NOT_ALL_PUSHED} if skip else {}), **fields}
-    failed = "${{ steps.push.outcome == 'failure' }}"
-    return [
-        step("Build and push", "docker/build-push-action", mode, build, first),
-        run("Pause before the retry", f"sleep {RETRY_PAUSE}", {"if": failed}),
-        step(
-            "Build and push (retry)",
-            "docker/build-push-action",
-            mode,
-            build,
-            {"id": "retry", "if": failed, **fields},
-        ),
-    ]
-
-
-def build_options(settings: Settings, image_: Image, scope: str, write_cache: bool) -> dict[str, Any]:
-    """The inputs of a build beyond where it goes: build arguments, target, cache, attestations."""
-    out: dict[str, Any] = {}
-    if image_.build_args:
-        # Plain text in the workflow: build arguments are never secrets.
-        out["build-args"] = block([f"{name}={value}" for name, value in image_.build_args.items()])
-    if image_.target:
-        out["target"] = image_.target
+    if any_row(settings, "target"):
+        out["target"] = "${{ matrix.target }}"
+    if any_row(settings, "buildArgs"):
+        out["build-args"] = "${{ matrix.buildArgs }}"
     if settings.cache:
-        out["cache-from"] = f"type=gha,scope={scope}"
+        out["cache-from"] = "type=gha,scope=${{ matrix.cache }}"
         if write_cache:
-            out["cache-to"] = f"type=gha,mode=max,scope={scope}"
+            out["cache-to"] = "type=gha,mode=max,scope=${{ matrix.cache }}"
     if settings.workflow.attestations and write_cache:
         out["provenance"] = "mode=max"
         out["sbom"] = True
@@ -227,15 +193,106 @@ def build_options(settings: Settings, image_: Image, scope: str, write_cache: bo
     return out
 
 
-def summary(
-    image_: Image, platforms: tuple[str, ...], digest: str, condition: str, **env: str
-) -> CommentedMap:
-    """The job summary of what the job pushed: reference, tags, digest, platforms, pull line."""
+def build_push(settings: Settings, fields: dict[str, Any]) -> list[CommentedMap]:
+    """The build, then its push with one retry: a Dockerfile that fails, fails once and at once;
+    a push that fails for the registry or the network is tried again after a pause (the second
+    build of the same inputs is all BuildKit cache: only the push is done again). By digest, with
+    no tag, where the image is created once every build of it is in (`by_digest`); else under
+    its tags. `fields` go on the build and the push (the condition of a promotion's builds)."""
+    mode = settings.workflow.pin_actions
+    build = {**build_options(settings, write_cache=True), "labels": "${{ steps.meta.outputs.labels }}"}
+    # The same build, all in BuildKit's cache by now, pushed.
+    push = {k: v for k, v in build.items() if not k.startswith("cache-")}
+    if by_digest(settings):
+        push["tags"] = IMAGE
+        push["outputs"] = "type=image,push-by-digest=true,name-canonical=true,push=true"
+        title = "Push by digest"
+    else:
+        push["tags"] = TAGS
+        push["push"] = True
+        title = "Push"
+    env: dict[str, Any] = {}
+    if settings.workflow.attestations:
+        # ACR refuses the OCI-artifact form of attestation manifests that BuildKit pushes by
+        # default; buildx's opt-out stores them the older way, which ACR accepts.
+        env["env"] = CommentedMap(BUILDX_NO_DEFAULT_OCI_ARTIFACT="true")
+    failed = "${{ steps.push.outcome == 'failure' }}"
+    return [
+        step("Build", "docker/build-push-action", mode, build, {"id": "build", **fields, **env}),
+        step(
+            title,
+            "docker/build-push-action",
+            mode,
+            push,
+            {"id": "push", "continue-on-error": True, **fields, **env},
+        ),
+        run("Pause before pushing again", f"sleep {RETRY_PAUSE}", {"if": failed}),
+        step(
+            f"{title} (again)", "docker/build-push-action", mode, push, {"id": "retry", "if": failed, **env}
+        ),
+    ]
+
+
+def merge(settings: Settings, fields: dict[str, Any]) -> list[CommentedMap]:
+    """The image under its tags, once every build of it is pushed: each build publishes its
+    digest as an artifact of the run and collects those of its image published so far; the one
+    that finds all of them creates the image (scripts/merge.sh), so every job that holds
+    credentials runs in one wave and a reviewed release asks for one approval."""
+    mode = settings.workflow.pin_actions
+    digests = "${{ runner.temp }}/digests"
+    return [
+        run(
+            "Record the digest",
+            'mkdir -p "$RUNNER_TEMP/digest" && printf \'%s\\n\' "$DIGEST" > "$RUNNER_TEMP/digest/$LEG"',
+            fields,
+            {"DIGEST": expression(PUSHED), "LEG": "${{ matrix.leg }}"},
+        ),
+        step(
+            "Publish the digest to the image's other builds",
+            "actions/upload-artifact",
+            mode,
+            {
+                "name": "digest.${{ matrix.key }}.${{ matrix.leg }}",
+                "path": "${{ runner.temp }}/digest/${{ matrix.leg }}",
+                "if-no-files-found": "error",
+                "retention-days": 1,
+                # A re-run of this build replaces its digest.
+                "overwrite": True,
+            },
+            fields,
+        ),
+        # This run's artifacts only: no token, no other run's files.
+        step(
+            "Collect the digests of the image's builds published so far",
+            "actions/download-artifact",
+            mode,
+            {"pattern": "digest.${{ matrix.key }}.*", "path": digests, "merge-multiple": True},
+            fields,
+        ),
+        run(
+            "Create the image once every build of it is pushed",
+            script("merge"),
+            {"id": "merge", **fields},
+            {
+                "IMAGE": IMAGE,
+                "LEGS": "${{ matrix.legs }}",
+                "DIGESTS": digests,
+                "TAGS": TAGS,
+                "IMMUTABLE": "${{ matrix.immutable || false }}",
+                "RETRY_PAUSE": str(RETRY_PAUSE),
+            },
+        ),
+    ]
+
+
+def summary(done: str, digest: str, **env: str) -> CommentedMap:
+    """The job summary of what the build pushed, created or released (reference, tags, digest,
+    platforms, the `docker pull` line): once per image, by the build that finished it."""
     values = {
-        "IMAGE": image(image_),
+        "IMAGE": IMAGE,
         "TAGS": TAGS,
         "DIGEST": digest,
-        "PLATFORMS": ", ".join(platforms),
+        "PLATFORMS": "${{ matrix.all || matrix.platforms }}",
         **env,
     }
-    return run("Summarize what was pushed", script("summary"), {"if": condition}, values)
+    return run("Summarize what was pushed", script("summary"), {"if": expression(done)}, values)

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# The multi-arch image, once every platform is pushed. Each platform's job runs this after
-# pushing its own image by digest and publishing the digest; the job that finds all of them
-# creates the image under the run's tags, so the release waits for one approval, not one
-# per wave of jobs. Two jobs that finish together both create it: from the same digests it
-# is the same image (in an immutable repository, the second finds the tags there already).
-# In: IMAGE, PLATFORMS (how many), DIGESTS (a directory: one file per platform holding its
-#     digest), TAGS (one per line), IMMUTABLE, RETRY_PAUSE. Out: merged=true|false, digest.
+# The image under its tags, once every build of it is pushed. Each build of the image runs this
+# after pushing by digest and publishing its digest; the one that finds all of them creates the
+# image (a multi-arch one from several), so the release waits for one approval, not one per
+# wave of jobs. Two builds that finish together both create it: from the same digests it is the
+# same image (in an immutable repository, the second finds the tags there already).
+# In: IMAGE, LEGS (how many builds), DIGESTS (a directory: a file per build holding its digest),
+#     TAGS (one per line), IMMUTABLE, RETRY_PAUSE. Out: merged=true|false, digest.
 set -euo pipefail
 
 mapfile -t files < <(find "$DIGESTS" -type f 2> /dev/null | sort)
-if ((${#files[@]} < PLATFORMS)); then
-  echo "::notice::${#files[@]} of $PLATFORMS platforms pushed so far: the last one creates the image"
+if ((${#files[@]} < LEGS)); then
+  echo "::notice::${#files[@]} of $LEGS builds of the image pushed so far: the last one creates it"
   echo "merged=false" >> "$GITHUB_OUTPUT"
   exit 0
 fi
@@ -39,11 +39,11 @@ for attempt in 1 2; do
     break
   fi
   if [[ $IMMUTABLE == true ]] && all_tags_exist; then
-    echo "::notice::another platform's job created the image first"
+    echo "::notice::another build of the image created it first"
     break
   fi
   if ((attempt == 2)); then
-    echo "::error::could not create the multi-arch image of $IMAGE from ${sources[*]}"
+    echo "::error::could not create the image $IMAGE from ${sources[*]}"
     exit 1
   fi
   sleep "$RETRY_PAUSE"

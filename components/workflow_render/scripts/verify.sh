@@ -19,25 +19,18 @@ while IFS=$'\t' read -r name reference; do
   fi
   if [[ $LOGIN != success ]]; then
     reachable="not asked: the login failed"
-    failed=1
   elif answer=$(docker buildx imagetools inspect "$reference:$probe" 2>&1); then
     reachable=yes
   else
     case ${answer,,} in
-      *"name unknown"* | *name_unknown* | *"repository name not known"*)
-        reachable="no: no such repository"
-        failed=1
-        ;;
+      *"name unknown"* | *name_unknown* | *"repository name not known"*) reachable="no: no such repository" ;;
       *"manifest unknown"* | *manifest_unknown* | *"not found"*) reachable=yes ;;
-      *unauthorized* | *denied* | *"authentication required"*)
-        reachable="no: the login may not read it"
-        failed=1
-        ;;
-      *)
-        reachable="no: $(head -n 1 <<< "$answer")"
-        failed=1
-        ;;
+      *unauthorized* | *denied* | *"authentication required"*) reachable="no: the login may not read it" ;;
+      *) reachable="no: $(head -n 1 <<< "$answer")" ;;
     esac
+  fi
+  if [[ $reachable != yes ]]; then
+    failed=1
   fi
   echo "$name: $reachable"
   rows+=("| \`$REGISTRY\` | \`${reference#"$REGISTRY"/}\` | $LOGIN | $reachable |")
