@@ -14,7 +14,20 @@ In short:
   (workflow_dispatch, typed), ``needs`` (direct needs: ``result`` and ``outputs``) and ``vars``. At job level
   ``success()`` means every ancestor (transitively) succeeded, ``failure()`` that some ancestor failed,
   ``cancelled()`` that a job ended ``cancelled`` before this one's turn, ``always()`` is true.
-- a job that runs ends with the case's ``outcomes`` entry (``success`` by default); a matrix job is one job.
+- a job that runs ends with the case's ``outcomes`` entry (``success`` by default).
+- a job that runs and has a ``strategy.matrix`` runs once per combination of the matrix (a "leg"), expanded
+  as GitHub does (its code in actions/runner's ``src/Sdk/WorkflowParser``, and the docs' "Running variations
+  of jobs in a workflow"): the matrix is evaluated with ``github``, ``inputs``, ``vars`` and ``needs`` (so
+  ``${{ fromJSON(needs.changes.outputs.builds) }}`` reads the case's ``outputs``); the cross product of its
+  lists, less what ``exclude`` matches (partially), each extended by the ``include`` objects that don't change
+  one of its values, then each ``include`` that fitted none as a leg of its own. Each leg has a display name:
+  ``<job name> (<its values, joined by ", ">)``, the job name being the job id, or a literal ``name:``; a
+  ``name:`` with an expression is evaluated per leg (with ``matrix`` and ``strategy``) and is the whole name.
+  An empty list, an empty matrix, more than 256 legs or an expression that fails (``fromJSON`` of something
+  that is not JSON) raise JobGraphError for the case, as they fail GitHub's run; a matrix whose ``exclude``
+  removes everything runs the job once, as a job without a matrix. The job's result is ``failure`` if a leg
+  failed, else ``cancelled`` if one was cancelled, else ``success``; that is ``needs.<id>.result``. The rules,
+  their sources and what could not be pinned down are in simulate.mjs ("Matrices").
 
 ``evaluate`` gives the value of step-level expressions (a step's ``env``) by the same evaluator.
 
@@ -70,7 +83,9 @@ class Case:
     inputs: Mapping[str, Any] = field(default_factory=dict)
     """workflow_dispatch inputs given (the others take the workflow's defaults); bool/str/int as typed."""
     outcomes: Mapping[str, str] = field(default_factory=dict)
-    """Job id -> its result IF it runs: ``success`` (default), ``failure`` or ``cancelled``."""
+    """Job id -> its result IF it runs: ``success`` (default), ``failure`` or ``cancelled``. For a matrix
+    job the job id sets every leg, and ``"<job id>/<leg display name>"`` (``"build/Build api (linux/arm64)"``)
+    one leg, over the job id's entry. A leg name that no leg of the job has raises (when the job runs)."""
     outputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Job id -> its outputs IF it runs (``needs.<id>.outputs`` of its dependants); undeclared ones raise."""
     vars: Mapping[str, str] = field(default_factory=dict)
@@ -101,7 +116,14 @@ class Result:
     triggered: bool
     """Whether the workflow's ``on:`` starts a run for the case's event and ref (``paths`` ignored)."""
     jobs: Mapping[str, str]
-    """Every job id of the workflow -> ``success``, ``failure``, ``cancelled`` or ``skipped``."""
+    """Every job id of the workflow -> ``success``, ``failure``, ``cancelled`` or ``skipped``. For a matrix
+    job the aggregate of its legs: ``failure`` if any failed, else ``cancelled`` if any was cancelled, else
+    ``success``."""
+    legs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Each matrix job that ran -> {leg display name -> its result}, in the legs' order. Legs of the same
+    name (GitHub allows it) are one entry: an outcome for that name ends them all."""
+    matrix: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Each matrix job that ran -> the ``matrix`` context of each of its legs, in order."""
 
     def ran(self) -> set[str]:
         """The jobs that ran (whatever their result), i.e. were not skipped."""
@@ -125,12 +147,23 @@ def _outcome(index: int, raw: Any) -> Result | JobGraphError | WorkflowParseErro
         return WorkflowParseError(index, [str(message) for message in raw["errors"]])
     if "case_error" in raw:
         return JobGraphError(str(raw["case_error"]))
-    triggered, jobs = raw.get("triggered"), raw.get("jobs")
+    triggered, jobs, legs, matrix = raw.get("triggered"), raw.get("jobs"), raw.get("legs"), raw.get("matrix")
     if not isinstance(triggered, bool) or not isinstance(jobs, dict):
         raise JobGraphError(f"case {index}: the node side answered {raw!r}")
     if any(not isinstance(result, str) or result not in RESULTS for result in jobs.values()):
         raise JobGraphError(f"case {index}: unexpected job results {jobs!r}")
-    return Result(triggered=triggered, jobs=dict(jobs))
+    leg_results = {"success", "failure", "cancelled"}
+    if (
+        not isinstance(legs, dict)
+        or not isinstance(matrix, dict)
+        or set(legs) != set(matrix)
+        or any(
+            not isinstance(named, dict) or not set(named.values()) <= leg_results for named in legs.values()
+        )
+        or any(not isinstance(legs_matrix, list) for legs_matrix in matrix.values())
+    ):
+        raise JobGraphError(f"case {index}: unexpected legs {legs!r} / matrix {matrix!r}")
+    return Result(triggered=triggered, jobs=dict(jobs), legs=dict(legs), matrix=dict(matrix))
 
 
 def _node_answer(command: list[str], request: dict[str, Any]) -> Any:

@@ -9,6 +9,8 @@ Only the tests of `simulate` itself (batching, raising) start node processes of 
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from collections.abc import Sequence
 from typing import Any
@@ -31,16 +33,31 @@ PR = "refs/pull/7/merge"
 PUSH = "  push:"
 
 
-def job(*, needs: list[str] | None = None, cond: str | None = None, outputs: list[str] | None = None) -> str:
-    """One job's YAML body (indented for `jobs:`), with a single step."""
+def job(
+    *,
+    needs: list[str] | None = None,
+    cond: str | None = None,
+    outputs: list[str] | None = None,
+    name: str | None = None,
+    matrix: str | None = None,
+) -> str:
+    """One job's YAML body (indented for `jobs:`), with a single step. `name` is quoted; `matrix` is the YAML
+    of `strategy.matrix`: one `${{ }}` expression, or the mapping's lines (unindented)."""
     lines = ["    runs-on: ubuntu-latest"]
+    if name is not None:
+        lines.append("    name: '{}'".format(name.replace("'", "''")))
     if needs:
         lines.append(f"    needs: [{', '.join(needs)}]")
     if cond is not None:
         lines.append(f"    if: {cond}")
     if outputs:
         lines.append("    outputs:")
-        lines += [f"      {name}: ${{{{ steps.s.outputs.{name} }}}}" for name in outputs]
+        lines += [f"      {output}: ${{{{ steps.s.outputs.{output} }}}}" for output in outputs]
+    if matrix is not None and matrix.startswith("${{"):
+        lines.append(f"    strategy:\n      matrix: {matrix}")
+    elif matrix is not None:
+        lines.append("    strategy:\n      matrix:")
+        lines += [f"        {line}" for line in matrix.splitlines()]
     lines.append("    steps:\n      - id: s\n        run: echo")
     return "\n".join(lines)
 
@@ -330,19 +347,6 @@ def test_vars_reach_the_condition(results: Results) -> None:
     assert [results(key).ran() for key in VARS] == [{"a"}, set(), set()]
 
 
-MATRIX = add(
-    workflow(
-        PUSH,
-        test=job() + "\n    strategy:\n      matrix:\n        python: ['3.11', '3.12']",
-        after=job(needs=["test"]),
-    )
-)
-
-
-def test_a_matrix_job_counts_as_one_job(results: Results) -> None:
-    assert results(MATRIX).jobs == {"test": "success", "after": "success"}
-
-
 TAG_PUSH_COND = (
     "github.event_name == 'push' && github.ref == 'refs/tags/v1.2.3' && github.ref_name == 'v1.2.3'"
     " && github.ref_type == 'tag' && github.repository == 'acme/shop' && github.base_ref == ''"
@@ -371,6 +375,355 @@ PULL_REQUEST_CONTEXT = add(
 
 def test_github_context_for_a_pull_request(results: Results) -> None:
     assert results(PULL_REQUEST_CONTEXT).ran() == {"a"}
+
+
+# --- matrices: one leg per combination ---------------------------------------------------------------
+
+PRODUCT = add(
+    workflow(
+        PUSH,
+        test=job(matrix="python: ['3.11', '3.12']\nos: [linux, windows]"),
+        after=job(needs=["test"]),
+    )
+)
+
+
+def test_a_matrix_runs_a_leg_per_combination_of_its_lists_the_first_list_varying_slowest(
+    results: Results,
+) -> None:
+    result = results(PRODUCT)
+    assert result.matrix == {
+        "test": [
+            {"python": "3.11", "os": "linux"},
+            {"python": "3.11", "os": "windows"},
+            {"python": "3.12", "os": "linux"},
+            {"python": "3.12", "os": "windows"},
+        ]
+    }
+    assert list(result.legs["test"]) == [
+        "test (3.11, linux)",
+        "test (3.11, windows)",
+        "test (3.12, linux)",
+        "test (3.12, windows)",
+    ]
+    assert result.jobs == {"test": "success", "after": "success"}
+
+
+EXCLUDE = add(
+    workflow(
+        PUSH,
+        test=job(
+            matrix="os: [linux, windows, macos]\nnode: [14, 16]\n"
+            "exclude:\n  - os: WINDOWS\n  - os: macos\n    node: 14"
+        ),
+    )
+)
+
+
+def test_exclude_removes_every_combination_it_matches_even_partially_with_githubs_equality(
+    results: Results,
+) -> None:
+    # `os: WINDOWS` names only one key, and matches `windows`: strings compare as GitHub's `==` does.
+    assert results(EXCLUDE).matrix["test"] == [
+        {"os": "linux", "node": 14},
+        {"os": "linux", "node": 16},
+        {"os": "macos", "node": 16},
+    ]
+
+
+# The docs' example (running-variations-of-jobs-in-a-workflow, "Expanding or adding matrix configurations").
+DOCS_INCLUDE = add(
+    workflow(
+        PUSH,
+        test=job(
+            matrix="""\
+fruit: [apple, pear]
+animal: [cat, dog]
+include:
+  - color: green
+  - color: pink
+    animal: cat
+  - fruit: apple
+    shape: circle
+  - fruit: banana
+  - fruit: banana
+    animal: cat"""
+        ),
+    )
+)
+INCLUDE_BACK = add(
+    workflow(PUSH, test=job(matrix="os: [a, b]\nexclude: [{os: a}]\ninclude: [{os: a, extra: 1}]"))
+)
+
+
+def test_include_extends_each_combination_it_changes_no_value_of_and_else_adds_one(results: Results) -> None:
+    result = results(DOCS_INCLUDE)
+    assert result.matrix["test"] == [
+        {"fruit": "apple", "animal": "cat", "color": "pink", "shape": "circle"},
+        {"fruit": "apple", "animal": "dog", "color": "green", "shape": "circle"},
+        {"fruit": "pear", "animal": "cat", "color": "pink"},
+        {"fruit": "pear", "animal": "dog", "color": "green"},
+        {"fruit": "banana"},
+        {"fruit": "banana", "animal": "cat"},
+    ]
+    # The values an include adds are in the matrix context, not in the name; a leg an include made
+    # shows all its values.
+    assert list(result.legs["test"]) == [
+        "test (apple, cat)",
+        "test (apple, dog)",
+        "test (pear, cat)",
+        "test (pear, dog)",
+        "test (banana)",
+        "test (banana, cat)",
+    ]
+    # Include comes after exclude, and can bring an excluded combination back.
+    assert results(INCLUDE_BACK).matrix["test"] == [{"os": "b"}, {"os": "a", "extra": 1}]
+
+
+BUILDS = [
+    {"image": "api", "platform": "linux/amd64"},
+    {"image": "api", "platform": "linux/arm64"},
+    {"image": "web", "platform": "linux/amd64"},
+]
+FROM_OUTPUTS = "include: ${{ fromJSON(needs.plan.outputs.builds) }}"
+
+
+def plan_and_build(
+    build_matrix: str = FROM_OUTPUTS, *, name: str | None = None, cond: str | None = None, **after: str
+) -> str:
+    """`plan` (output `builds`), then `build`, a matrix job that needs it, then the `after` jobs."""
+    build = job(needs=["plan"], matrix=build_matrix, name=name, cond=cond)
+    return workflow(PUSH, plan=job(outputs=["builds"]), build=build, **after)
+
+
+def planned(builds: Any) -> dict[str, dict[str, str]]:
+    """The case's outputs: `plan` answers `builds` as JSON (a string as it is)."""
+    return {"plan": {"builds": builds if isinstance(builds, str) else json.dumps(builds)}}
+
+
+DYNAMIC_INCLUDE = add(plan_and_build(), outputs=planned(BUILDS))
+DYNAMIC_MATRIX = add(
+    plan_and_build("${{ fromJSON(needs.plan.outputs.builds) }}"),
+    outputs=planned({"image": ["api", "web"], "platform": ["linux/amd64", "linux/arm64"]}),
+)
+
+
+def test_a_matrix_built_by_fromjson_of_a_needs_output_reads_the_cases_outputs(results: Results) -> None:
+    assert results(DYNAMIC_INCLUDE).matrix == {"build": BUILDS}
+    assert list(results(DYNAMIC_MATRIX).legs["build"]) == [
+        "build (api, linux/amd64)",
+        "build (api, linux/arm64)",
+        "build (web, linux/amd64)",
+        "build (web, linux/arm64)",
+    ]
+
+
+NESTED = [{"cfg": {"os": "linux", "arch": "x64"}, "flag": True, "empty": "", "none": None, "n": 0.1}]
+LEG_NAMES = {
+    "no name": add(plan_and_build(), outputs=planned(BUILDS)),
+    "literal name": add(plan_and_build(name="Build"), outputs=planned(BUILDS)),
+    "name with expressions": add(
+        plan_and_build(name="Build ${{ matrix.image }} (${{ matrix.platform }})"), outputs=planned(BUILDS)
+    ),
+    "strategy and github in the name": add(
+        plan_and_build(name="${{ strategy.job-index }}/${{ strategy.job-total }} on ${{ github.ref_name }}"),
+        outputs=planned(BUILDS),
+    ),
+    "nested and empty values": add(plan_and_build(), outputs=planned(NESTED)),
+}
+
+
+def test_a_leg_is_named_after_the_job_and_its_values_or_by_its_name_expression(results: Results) -> None:
+    names = {case: list(results(key).legs["build"]) for case, key in LEG_NAMES.items()}
+    assert names == {
+        "no name": ["build (api, linux/amd64)", "build (api, linux/arm64)", "build (web, linux/amd64)"],
+        "literal name": ["Build (api, linux/amd64)", "Build (api, linux/arm64)", "Build (web, linux/amd64)"],
+        # An expression makes the whole name: no values appended.
+        "name with expressions": [
+            "Build api (linux/amd64)",
+            "Build api (linux/arm64)",
+            "Build web (linux/amd64)",
+        ],
+        "strategy and github in the name": ["0/3 on main", "1/3 on main", "2/3 on main"],
+        # Depth first, booleans as GitHub writes them; null and '' are left out.
+        "nested and empty values": ["build (linux, x64, true, 0.1)"],
+    }
+
+
+SAME_NAME = add(
+    plan_and_build(name="Build ${{ matrix.image }}"),
+    outputs=planned(BUILDS),
+    outcomes={"build/Build api": "cancelled"},
+)
+
+
+def test_legs_of_one_name_are_one_entry_and_a_leg_outcome_names_them_all(results: Results) -> None:
+    result = results(SAME_NAME)
+    assert result.legs == {"build": {"Build api": "cancelled", "Build web": "success"}}
+    assert len(result.matrix["build"]) == 3
+
+
+# --- matrices: results, dependants, and a job that doesn't run ----------------------------------------
+
+ARM = "build/build (api, linux/arm64)"
+AFTER_BUILD = {
+    "deploy": job(needs=["build"]),
+    "report": job(needs=["build"], cond="always() && needs.build.result == 'failure'"),
+}
+LEG_OUTCOMES = add_each(
+    plan_and_build(**AFTER_BUILD),
+    {"outputs": planned(BUILDS), "outcomes": {ARM: "failure"}},
+    {"outputs": planned(BUILDS), "outcomes": {"build": "failure", ARM: "success"}},
+    {"outputs": planned(BUILDS), "outcomes": {ARM: "cancelled"}},
+    {"outputs": planned(BUILDS), "outcomes": {ARM: "cancelled", "build/build (web, linux/amd64)": "failure"}},
+)
+
+
+def test_a_leg_outcome_ends_only_that_leg_and_the_job_ends_with_the_worst_leg(results: Results) -> None:
+    one_failed, all_but_one_failed, one_cancelled, cancelled_and_failed = (results(k) for k in LEG_OUTCOMES)
+    assert one_failed.legs["build"] == {
+        "build (api, linux/amd64)": "success",
+        "build (api, linux/arm64)": "failure",
+        "build (web, linux/amd64)": "success",
+    }
+    assert one_failed.jobs["build"] == "failure"
+    # The job id sets every leg; a leg's own entry wins.
+    assert all_but_one_failed.legs["build"] == {
+        "build (api, linux/amd64)": "failure",
+        "build (api, linux/arm64)": "success",
+        "build (web, linux/amd64)": "failure",
+    }
+    assert one_cancelled.jobs["build"] == "cancelled"
+    assert cancelled_and_failed.jobs["build"] == "failure"
+
+
+def test_dependants_of_a_matrix_job_see_its_aggregate_result(results: Results) -> None:
+    one_failed, _, one_cancelled, _ = (results(k) for k in LEG_OUTCOMES)
+    assert one_failed.ran() == {"plan", "build", "report"}
+    assert one_cancelled.ran() == {"plan", "build"}
+
+
+MATRIX_NOT_RUN = add_each(
+    plan_and_build(cond="needs.plan.outputs.builds != '[]'", report=job(needs=["build"], cond="always()")),
+    {"outputs": planned([])},
+    {"outputs": planned("not json"), "outcomes": {"plan": "failure"}},
+)
+
+
+def test_a_job_skipped_by_its_if_never_evaluates_its_matrix(results: Results) -> None:
+    for key in MATRIX_NOT_RUN:
+        result = results(key)
+        assert result.jobs["build"] == "skipped"
+        assert result.legs == {}
+        assert result.matrix == {}
+        assert result.ran() >= {"report"}
+
+
+ALL_EXCLUDED = add(workflow(PUSH, test=job(matrix="os: [a, b]\nexclude: [{os: a}, {os: b}]")))
+NO_MATRIX = add(
+    workflow(PUSH, test=job().replace("    steps:", "    strategy:\n      fail-fast: false\n    steps:"))
+)
+
+
+def test_a_matrix_that_exclude_empties_runs_the_job_once_as_a_job_without_a_matrix(results: Results) -> None:
+    for key in (ALL_EXCLUDED, NO_MATRIX):
+        result = results(key)
+        assert result.jobs == {"test": "success"}
+        assert result.legs == {}
+        assert result.matrix == {}
+
+
+# --- matrices: GitHub's errors ------------------------------------------------------------------------
+
+MATRIX_ERRORS = {
+    message: add(plan_and_build(matrix), outputs=planned(builds))
+    for matrix, builds, message in [
+        (FROM_OUTPUTS, [], "Matrix must define at least one vector"),
+        (
+            "platform: ${{ fromJSON(needs.plan.outputs.builds) }}",
+            [],
+            "Matrix vector 'platform' does not contain any values",
+        ),
+        ("platform: ${{ fromJSON(needs.plan.outputs.builds) }}", "linux/amd64", "Error parsing JSON"),
+        ("platform: ${{ fromJSON(needs.plan.outputs.builds) }}", "", "empty input"),
+        (
+            "platform: ${{ fromJSON(needs.plan.outputs.builds) }}",
+            '"linux/amd64"',
+            "Matrix vector 'platform' is not a list",
+        ),
+        (FROM_OUTPUTS, {"image": "api"}, "matrix include is not a list"),
+        (FROM_OUTPUTS, [{}], "Matrix include mapping does not contain any values"),
+        (
+            "os: [a]\nexclude: ${{ fromJSON(needs.plan.outputs.builds) }}",
+            [{"arch": "x"}],
+            "Matrix exclude key 'arch'",
+        ),
+    ]
+}
+
+
+@pytest.mark.parametrize("message", list(MATRIX_ERRORS))
+def test_a_matrix_github_refuses_when_the_job_runs_is_a_case_error(results: Results, message: str) -> None:
+    with pytest.raises(
+        JobGraphError, match=f"Error when evaluating 'strategy' for job 'build'.*{re.escape(message)}"
+    ):
+        results(MATRIX_ERRORS[message])
+
+
+def platforms(count: int) -> list[str]:
+    return [f"linux/p{n}" for n in range(count)]
+
+
+AT_THE_LIMIT, PAST_THE_LIMIT = (
+    add(plan_and_build("platform: ${{ fromJSON(needs.plan.outputs.builds) }}"), outputs=planned(platforms(n)))
+    for n in (256, 257)
+)
+PAST_THE_LIMIT_BY_PRODUCT = add(
+    workflow(PUSH, test=job(matrix=f"a: {list(range(16))}\nb: {list(range(17))}"))
+)
+
+
+def test_a_matrix_of_more_than_256_legs_is_a_case_error(results: Results) -> None:
+    assert len(results(AT_THE_LIMIT).legs["build"]) == 256
+    with pytest.raises(JobGraphError, match="produced 257 configurations which exceeds the maximum of 256"):
+        results(PAST_THE_LIMIT)
+    with pytest.raises(JobGraphError, match="produced 272 configurations"):
+        results(PAST_THE_LIMIT_BY_PRODUCT)
+
+
+LITERAL_EMPTY = add_each(
+    workflow(PUSH, test=job(cond="github.ref_type == 'tag'", matrix="os: []")),
+    {},
+    {"ref": TAG},
+)
+
+
+def test_an_empty_literal_list_is_refused_with_the_workflow_even_when_the_job_would_not_run(
+    results: Results,
+) -> None:
+    for key in LITERAL_EMPTY:
+        with pytest.raises(WorkflowParseError, match="Matrix vector 'os' does not contain any values"):
+            results(key)
+
+
+LEG_MISFITS = {
+    message: add(plan_and_build(), outputs=planned(BUILDS), outcomes=outcomes)
+    for outcomes, message in [
+        (
+            {"build/build (api)": "failure"},
+            "outcomes name leg 'build/build (api)', which job 'build' doesn't have",
+        ),
+        ({"plan/x": "failure"}, "outcomes name leg 'plan/x', but job 'plan' runs without a matrix"),
+        ({"nope/x": "failure"}, "outcomes name job 'nope'"),
+        ({ARM: "skipped"}, f"outcome of '{ARM}' is 'skipped'"),
+    ]
+}
+
+
+@pytest.mark.parametrize("message", list(LEG_MISFITS))
+def test_a_leg_outcome_no_leg_has_is_a_case_error(results: Results, message: str) -> None:
+    with pytest.raises(JobGraphError, match=re.escape(message)):
+        results(LEG_MISFITS[message])
 
 
 # --- workflow_dispatch inputs --------------------------------------------------------------------------

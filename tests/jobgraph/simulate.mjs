@@ -3,23 +3,27 @@
 // Run as `node --import ./tests/jobgraph/register-json-hook.mjs tests/jobgraph/simulate.mjs` (the hook lets
 // node 20 load @actions/workflow-parser, see register-json-hook.mjs). Reads one JSON document on stdin,
 // `{"cases": [Case, ...]}` (fields as tests/jobgraph.py's Case), and writes `{"results": [...]}` on stdout,
-// one entry per case, in order: `{"triggered": bool, "jobs": {job id: result}}`, or `{"errors": [message]}`
-// when the parser refuses the workflow. Anything else that goes wrong (a case naming a job or an input the
-// workflow doesn't have, a status function we don't model, ...) ends the process with exit code 1 and the
-// message on stderr: the harness must never answer a question it can't answer. With `"case_errors": true` in
-// the request, a case the workflow doesn't fit answers `{"case_error": message}` instead and the other cases
-// still run; a bug of the harness (anything but a case that doesn't fit) still ends the process.
+// one entry per case, in order: `{"triggered": bool, "jobs": {job id: result}, "legs": {job id: {leg name:
+// result}}, "matrix": {job id: [matrix context of each leg]}}` (legs and matrix only for the matrix jobs that
+// ran), or `{"errors": [message]}` when the parser refuses the workflow. Anything else that goes wrong (a case
+// naming a job or an input the workflow doesn't have, a status function we don't model, ...) ends the process
+// with exit code 1 and the message on stderr: the harness must never answer a question it can't answer. With
+// `"case_errors": true` in the request, a case the workflow doesn't fit answers `{"case_error": message}`
+// instead and the other cases still run; a bug of the harness (anything but a case that doesn't fit) still
+// ends the process.
 //
 // The workflow is read by GitHub's own parser (parseWorkflow + convertWorkflowTemplate, which also validates
 // it against GitHub's workflow schema, checks `needs` for unknown jobs and cycles, and wraps an `if:` that has
-// no status function as `success() && (...)`), and each job's `if:` is evaluated by GitHub's own expression
-// evaluator (@actions/expressions). What this file adds is the part GitHub runs server-side: the trigger
-// filters, the order of jobs, the contexts, and the status functions success()/failure()/cancelled()/always().
+// no status function as `success() && (...)`), and each job's `if:`, `strategy` and `name:` are evaluated by
+// GitHub's own expression evaluator (@actions/expressions). What this file adds is the part GitHub runs
+// server-side: the trigger filters, the order of jobs, the contexts, the status functions
+// success()/failure()/cancelled()/always(), and the expansion of `strategy.matrix` into legs (see "Matrices").
 
 import { Evaluator, Lexer, Parser, data } from "@actions/expressions";
 import { falsy } from "@actions/expressions/result";
 import { NoOperationTraceWriter, convertWorkflowTemplate, parseWorkflow } from "@actions/workflow-parser";
 import { splitAllowedContext } from "@actions/workflow-parser/templates/allowed-context";
+import { TokenType } from "@actions/workflow-parser/templates/tokens/types";
 import { getWorkflowSchema } from "@actions/workflow-parser/workflows/workflow-schema";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
@@ -49,6 +53,9 @@ async function parse(text) {
     if (errors.length === 0 && (template.events === undefined || template.jobs === undefined)) {
       errors.push("workflow.yml: the parser returned no `on:` or no `jobs:`");
     }
+    if (errors.length === 0) {
+      for (const job of template.jobs) errors.push(...earlyStrategyErrors(job));
+    }
     entry = errors.length > 0 ? { errors } : { template, root: result.value };
     parsed.set(text, entry);
   }
@@ -73,6 +80,11 @@ function filterConflicts(events) {
 // The contexts and functions a job-level `if:` may use, as GitHub's workflow schema declares them
 // (definition "job-if": github, inputs, vars, needs, always(0,0), failure(0,MAX), cancelled(0,0), success(0,MAX)).
 const JOB_IF = splitAllowedContext(getWorkflowSchema().getDefinition("job-if").readerContext);
+// What `strategy` may read (definition "strategy": github, inputs, vars, needs; no matrix, no status
+// functions) and what a job's `name:` may read (definition "string-strategy-context", the type of a job's
+// `name`: github, inputs, vars, needs, strategy, matrix).
+const STRATEGY = splitAllowedContext(getWorkflowSchema().getDefinition("strategy").readerContext);
+const JOB_NAME = splitAllowedContext(getWorkflowSchema().getDefinition("string-strategy-context").readerContext);
 
 // ---------------------------------------------------------------------------------------------------------
 // Triggers.
@@ -329,12 +341,20 @@ function declaredOutputs(job) {
   return job.outputs ? [...job.outputs].map(p => p.key.assertString("job output name").value) : [];
 }
 
+// An outcomes key: `<job id>` (the job, every leg of a matrix job) or `<job id>/<leg name>` (one leg; a job
+// id has no `/`, a leg name may).
+function outcomeKey(key) {
+  const slash = key.indexOf("/");
+  return slash < 0 ? { id: key, leg: undefined } : { id: key.slice(0, slash), leg: key.slice(slash + 1) };
+}
+
 function checkCase(template, c) {
   const ids = new Set(template.jobs.map(j => j.id.value));
-  for (const [id, outcome] of Object.entries(c.outcomes ?? {})) {
+  for (const [key, outcome] of Object.entries(c.outcomes ?? {})) {
+    const { id } = outcomeKey(key);
     if (!ids.has(id)) throw new CaseError(`outcomes name job '${id}', which the workflow doesn't have`);
     if (!OUTCOMES.has(outcome)) {
-      throw new CaseError(`outcome of '${id}' is '${outcome}', not one of ${[...OUTCOMES].join(", ")}`);
+      throw new CaseError(`outcome of '${key}' is '${outcome}', not one of ${[...OUTCOMES].join(", ")}`);
     }
   }
   for (const [id, outputs] of Object.entries(c.outputs ?? {})) {
@@ -400,6 +420,421 @@ function evaluateIf(expression, context, functions) {
   return !falsy(new Evaluator(tree, toData(context), functions).evaluate());
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Matrices.
+//
+// A job that runs (its `if:` was true: the job-level `if` has no `matrix` context) and has a
+// `strategy.matrix` runs once per combination of the matrix: one "leg" each. GitHub expands the matrix
+// server-side, but the code that does it is public, in the runner repository's copy of GitHub's workflow
+// parser (https://github.com/actions/runner/tree/main/src/Sdk/WorkflowParser):
+// WorkflowTemplateEvaluator.EvaluateStrategy evaluates the `strategy` token (contexts github, inputs, vars,
+// needs), Conversion/WorkflowTemplateConverter.ConvertToStrategy reads it, Conversion/MatrixBuilder.Build
+// expands it and Conversion/JobNameBuilder names the legs. This section follows that code, which implements
+// the documented rules
+// (https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/running-variations-of-jobs-in-a-workflow):
+//  - "A job will run for each possible combination of the variables" (every key but include/exclude), in
+//    order: "The first variable you define will be the first job that is created" (the first key varies
+//    slowest).
+//  - exclude: "An excluded configuration only has to be a partial match for it to be excluded."
+//  - include: "For each object in the include list, the key:value pairs in the object will be added to each
+//    of the matrix combinations if none of the key:value pairs overwrite any of the original matrix values.
+//    If the object cannot be added to any of the matrix combinations, a new matrix combination will be
+//    created instead. Note that the original matrix values will not be overwritten, but added matrix values
+//    can be overwritten." Includes are matched against the combinations left after exclude ("All include
+//    combinations are processed after exclude"), only against those (an include never extends a combination
+//    another include created), and a later include overwrites what an earlier one added.
+//  - "A matrix will generate a maximum of 256 jobs per workflow run."
+// "Matches" is GitHub's `==` (MatrixBuilder.MatrixFilter turns each leaf of an include/exclude object into
+// `matrix.<path> == <value>`), so strings compare case-insensitively and '1' matches 1; we evaluate the same
+// comparisons with GitHub's evaluator.
+//
+// Errors, as ConvertToStrategy/MatrixBuilder report them: "Matrix vector '<key>' does not contain any values"
+// (an empty list), "Matrix must define at least one vector" (no key but include/exclude, and include empty:
+// `include: []` or a `fromJSON` of `[]` there), "Matrix include mapping does not contain any values",
+// "Matrix exclude filter must not be empty", "Matrix exclude key '<key>' does not match any key within the
+// matrix"; a value that is not a list where a list is needed (our wording); a failing expression
+// (`fromJSON` of something that is not JSON) with the evaluator's message; and more than 256 legs: "Strategy
+// for job '<id>' produced <n> configurations which exceeds the maximum of 256 configurations" (the message
+// GitHub shows, as quoted in https://github.com/NVIDIA/aicr/issues/1171 and
+// https://github.com/cryfs/cryfs/pull/543; the limit is not in the parser's code). When the job runs these
+// are case errors (GitHub fails the run), prefixed as EvaluateStrategy does: "Error when evaluating
+// 'strategy' for job '<id>'.". GitHub also checks the literal parts of a matrix when it reads the workflow
+// (ConvertToStrategy with isEarlyValidation), so a literal `os: []` is refused with the workflow: a
+// parse error, even for an event that would skip the job; parts holding an expression wait for the job.
+//
+// A matrix whose `exclude` removes every combination (and no include is left) expands to nothing, and then
+// EvaluateStrategy runs the job ONCE, with no matrix, as a job without a matrix: so do we (no legs).
+//
+// Each leg's display name (MatrixBuilder.CreateConfiguration + JobNameBuilder): the values of its
+// combination, depth first (the values of an object or list value too, booleans as true/false, numbers as
+// .NET's G15; null and '' left out), joined by ", " in parentheses after the job's name:
+// `build (api, linux/arm64)`, cut to 97 characters + "..." past 100. Only the values the combination was
+// built with count: the cross product's keys, or all the keys of an include that became a combination of
+// its own (its keys that are matrix keys first); the values an include ADDS to a combination are in its
+// `matrix` context but not in its name. The name before the parentheses: the job id when the job has no
+// `name:`; a literal `name:` as it is (`Build (api, linux/arm64)`). A `name:` holding an expression is
+// evaluated for each leg with github, inputs, vars, needs, strategy and matrix, and is the whole name, with
+// no parentheses added (`name: Build ${{ matrix.image }}` gives `Build api` for each platform of api; an
+// empty result falls back to the job id's name). How GitHub's server picks between the literal and the
+// evaluated name is not in the public code (EvaluateStrategy takes "the default job display name (any display
+// name expression is evaluated after strategy)", EvaluateJobName falls back to a default when the result is
+// empty): the literal-name and expression-name rules above are inferred from that and from what GitHub shows.
+// Legs that end up with the same name are one entry of `legs` (an outcome for that name ends them all).
+
+const MAX_CONFIGURATIONS = 256;
+// The product of the matrix's lists before exclude: past this, we refuse to expand (not a GitHub rule; GitHub
+// would refuse it anyway unless exclude took it back under 256).
+const MAX_PRODUCT = 65536;
+const MAX_NAME_LENGTH = 100;
+
+// An expression in the strategy when it is checked at parse time (its value is known only when the job runs).
+const UNKNOWN = Symbol("expression");
+// Mappings (parse time) with a key that is an expression.
+const UNKNOWN_KEYS = new WeakSet();
+
+function isMapping(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function containsUnknown(value) {
+  if (value === UNKNOWN) return true;
+  if (Array.isArray(value)) return value.some(containsUnknown);
+  return isMapping(value) && (UNKNOWN_KEYS.has(value) || Object.values(value).some(containsUnknown));
+}
+
+// obj[key] = value, also for a key such as `__proto__` (the keys come from the workflow and from outputs).
+function put(obj, key, value) {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function show(value) {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
+}
+
+// The parser's error prefix: "workflow.yml (Line: 7, Col: 13): ".
+function location(token) {
+  const start = token?.range?.start;
+  return start === undefined ? "" : `workflow.yml (Line: ${start.line}, Col: ${start.column}): `;
+}
+
+function fromData(value) {
+  return JSON.parse(JSON.stringify(value, data.replacer));
+}
+
+// Evaluates expression tokens with `contexts` (only the named contexts `allowed` has); an expression that
+// fails (fromJSON of something that is not JSON, ...) is a case error with `prefix`.
+function expressionEvaluator(contexts, allowed, prefix) {
+  const context = toData(contexts);
+  return token => {
+    const tree = new Parser(new Lexer(token.expression).lex().tokens, allowed.namedContexts, allowed.functions).parse();
+    try {
+      return fromData(new Evaluator(tree, context, undefined).evaluate());
+    } catch (err) {
+      throw new CaseError(`${prefix} ${location(token)}${err.message}`);
+    }
+  };
+}
+
+// The value of a token of the parser's tree: literals as they are, each `${{ }}` by `evaluate(token)` (the
+// value GitHub's template evaluator puts in its place), or UNKNOWN when there is no `evaluate` (parse time).
+// `where` gets the token each mapping and list came from, for error messages.
+function templateValue(token, evaluate, where) {
+  switch (token.templateTokenType) {
+    case TokenType.String:
+    case TokenType.Number:
+    case TokenType.Boolean:
+      return token.value;
+    case TokenType.Null:
+      return null;
+    case TokenType.Sequence: {
+      const out = [];
+      where.set(out, token);
+      for (const item of token) out.push(templateValue(item, evaluate, where));
+      return out;
+    }
+    case TokenType.Mapping: {
+      const out = {};
+      where.set(out, token);
+      for (const pair of token) {
+        const key = templateValue(pair.key, evaluate, where);
+        if (key === UNKNOWN) {
+          UNKNOWN_KEYS.add(out);
+        } else {
+          put(out, typeof key === "string" ? key : show(key), templateValue(pair.value, evaluate, where));
+        }
+      }
+      return out;
+    }
+    case TokenType.BasicExpression: {
+      if (evaluate === undefined) return UNKNOWN;
+      const value = evaluate(token);
+      remember(value, token, where);
+      return value;
+    }
+    default:
+      throw new Error(`unexpected token of type ${token.templateTokenType} in a strategy`);
+  }
+}
+
+function remember(value, token, where) {
+  if (value !== null && typeof value === "object") {
+    where.set(value, token);
+    for (const item of Object.values(value)) remember(item, token, where);
+  }
+}
+
+// ConvertToStrategy: `{errors, strategy: {failFast, maxParallel, configurations}}`; `early`: parse time, when
+// the parts holding an expression are skipped and the matrix is expanded only if it holds none.
+function convertStrategy(value, where, early) {
+  const errors = [];
+  const fail = (at, message) => errors.push(`${location(where.get(at))}${message}`);
+  const strategy = { failFast: true, maxParallel: 0, configurations: [] };
+  if (early && value === UNKNOWN) return { errors, strategy };
+  if (!isMapping(value)) {
+    fail(value, `strategy is not a mapping: ${show(value)}`);
+    return { errors, strategy };
+  }
+  let hasExpressions = UNKNOWN_KEYS.has(value);
+  let builder;
+  for (const [key, item] of Object.entries(value)) {
+    if (early && item === UNKNOWN) {
+      hasExpressions = true;
+    } else if (key === "fail-fast") {
+      if (typeof item === "boolean") strategy.failFast = item;
+      else fail(value, `strategy fail-fast is not a boolean: ${show(item)}`);
+    } else if (key === "max-parallel") {
+      if (typeof item === "number") strategy.maxParallel = item;
+      else fail(value, `strategy max-parallel is not a number: ${show(item)}`);
+    } else if (key === "matrix") {
+      hasExpressions ||= containsUnknown(item);
+      builder = convertMatrix(item, fail, early);
+    } else {
+      fail(value, `unexpected strategy key '${key}'`);
+    }
+  }
+  if (!hasExpressions && errors.length === 0 && builder !== undefined) {
+    strategy.configurations = buildMatrix(builder, fail);
+  }
+  return { errors, strategy };
+}
+
+// The matrix's lists ("vectors"), include and exclude, checked as ConvertToStrategy does.
+function convertMatrix(matrix, fail, early) {
+  if (!isMapping(matrix)) {
+    fail(matrix, `matrix is not a mapping: ${show(matrix)}`);
+    return undefined;
+  }
+  const builder = { vectors: [], include: [], exclude: [] };
+  let hasCrossProductVector = UNKNOWN_KEYS.has(matrix);
+  let hasIncludeVector = false;
+  for (const [key, item] of Object.entries(matrix)) {
+    if (key === "include" || key === "exclude") {
+      if (early && containsUnknown(item)) {
+        hasIncludeVector ||= key === "include";
+      } else if (!Array.isArray(item)) {
+        fail(matrix, `matrix ${key} is not a list: ${show(item)}`);
+      } else {
+        hasIncludeVector ||= key === "include" && item.length > 0;
+        builder[key] = item;
+      }
+    } else {
+      hasCrossProductVector = true;
+      if (early && containsUnknown(item)) continue;
+      if (!Array.isArray(item)) {
+        fail(matrix, `Matrix vector '${key}' is not a list: ${show(item)}`);
+      } else if (item.length === 0) {
+        fail(item, `Matrix vector '${key}' does not contain any values`);
+      } else {
+        builder.vectors.push([key, item]);
+      }
+    }
+  }
+  if (!hasCrossProductVector && !hasIncludeVector) {
+    fail(matrix, "Matrix must define at least one vector");
+  }
+  return builder;
+}
+
+// Matrix keys are case-insensitive (GitHub's dictionaries are).
+function findKey(obj, key) {
+  const lower = key.toLowerCase();
+  return Object.keys(obj).find(k => k.toLowerCase() === lower);
+}
+
+// A filter (an include's keys that are matrix keys, or an exclude object) as MatrixBuilder.MatrixFilter
+// builds it: each leaf, however deep, must be `==` the combination's value at its path.
+function matrixFilter(filter) {
+  const paths = [];
+  const leaves = [];
+  const walk = (value, path) => {
+    if (value !== null && typeof value === "object") {
+      for (const [k, v] of Object.entries(value)) {
+        walk(v, Array.isArray(value) ? `${path}[${k}]` : `${path}['${k.replaceAll("'", "''")}']`);
+      }
+    } else {
+      paths.push(`${path} == filter[${leaves.length}]`);
+      leaves.push(value);
+    }
+  };
+  walk(filter, "matrix");
+  if (paths.length === 0) return () => true;
+  const tree = new Parser(new Lexer(paths.join(" && ")).lex().tokens, ["matrix", "filter"], []).parse();
+  return combination => !falsy(new Evaluator(tree, toData({ matrix: combination, filter: leaves }), undefined).evaluate());
+}
+
+// MatrixBuilder.Build: the cross product less what exclude matches, each extended by the includes that
+// match it; then each include that matched nothing as a combination of its own.
+function buildMatrix({ vectors, include, exclude }, fail) {
+  const isVector = key => vectors.some(([name]) => name.toLowerCase() === key.toLowerCase());
+  const includes = [];
+  for (const item of include) {
+    if (!isMapping(item)) {
+      fail(include, `matrix include item is not a mapping: ${show(item)}`);
+      continue;
+    }
+    const filter = {};
+    const extra = {};
+    for (const [key, value] of Object.entries(item)) put(isVector(key) ? filter : extra, key, value);
+    if (Object.keys(item).length === 0) {
+      fail(item, "Matrix include mapping does not contain any values");
+      continue;
+    }
+    includes.push({ matches: matrixFilter(filter), filter, extra, matched: false });
+  }
+  const excludes = [];
+  for (const item of exclude) {
+    if (!isMapping(item)) {
+      fail(exclude, `matrix exclude item is not a mapping: ${show(item)}`);
+      continue;
+    }
+    if (Object.keys(item).length === 0) {
+      fail(item, "Matrix exclude filter must not be empty");
+      continue;
+    }
+    for (const key of Object.keys(item)) {
+      if (!isVector(key)) fail(item, `Matrix exclude key '${key}' does not match any key within the matrix`);
+    }
+    excludes.push(matrixFilter(item));
+  }
+  const productSize = vectors.length === 0 ? 0 : vectors.reduce((size, [, values]) => size * values.length, 1);
+  if (productSize > MAX_PRODUCT) {
+    fail(vectors[0][1], `the matrix's lists make ${productSize} combinations: the harness doesn't expand more than ${MAX_PRODUCT}`);
+    return [];
+  }
+  const configurations = [];
+  for (let index = 0; index < productSize; index++) {
+    const combination = {};
+    let blockSize = productSize;
+    for (const [name, values] of vectors) {
+      blockSize /= values.length;
+      put(combination, name, values[Math.floor(index / blockSize) % values.length]);
+    }
+    if (excludes.some(matches => matches(combination))) continue;
+    const extra = {};
+    for (const inc of includes) {
+      if (inc.matches(combination)) {
+        inc.matched = true;
+        for (const [key, value] of Object.entries(inc.extra)) put(extra, findKey(extra, key) ?? key, value);
+      }
+    }
+    configurations.push(configuration(combination, extra));
+  }
+  for (const inc of includes) {
+    if (!inc.matched) configurations.push(configuration({ ...inc.filter, ...inc.extra }, {}));
+  }
+  return configurations;
+}
+
+// A leg: its `matrix` context, and the values its name shows (those it was built with, not an include's extras).
+function configuration(combination, extra) {
+  return { segments: nameSegments(combination), matrix: { ...combination, ...extra } };
+}
+
+function nameSegments(value) {
+  if (value !== null && typeof value === "object") return Object.values(value).flatMap(nameSegments);
+  if (typeof value === "boolean") return [value ? "true" : "false"];
+  // .NET's ToString("G15"): 15 significant digits.
+  if (typeof value === "number") return [String(Number(value.toPrecision(15)))];
+  return typeof value === "string" && value !== "" ? [value] : [];
+}
+
+// JobNameBuilder.Build.
+function legName(base, segments) {
+  const name = segments.length === 0 ? base : `${base} (${segments.join(", ")})`;
+  return name.length > MAX_NAME_LENGTH ? `${name.slice(0, MAX_NAME_LENGTH - 3)}...` : name;
+}
+
+// Parse time: the literal parts of the job's strategy, checked as GitHub does when it reads the workflow.
+function earlyStrategyErrors(job) {
+  if (job.strategy === undefined) return [];
+  const where = new WeakMap();
+  return convertStrategy(templateValue(job.strategy, undefined, where), where, true).errors;
+}
+
+// The legs of a job that runs: `[{name, matrix}]` in order, or undefined when it runs once, as a job without
+// a matrix (no `strategy.matrix`, or nothing left after exclude). `context`: github, inputs, vars, needs.
+function expandMatrix(id, job, context) {
+  if (job.strategy === undefined) return undefined;
+  const prefix = `Error when evaluating 'strategy' for job '${id}'.`;
+  const where = new WeakMap();
+  const value = templateValue(job.strategy, expressionEvaluator(context, STRATEGY, prefix), where);
+  const { errors, strategy } = convertStrategy(value, where, false);
+  if (errors.length > 0) {
+    throw new CaseError(`${prefix} ${errors.join(" ")}`);
+  }
+  const total = strategy.configurations.length;
+  if (total === 0) return undefined;
+  if (total > MAX_CONFIGURATIONS) {
+    throw new CaseError(
+      `${prefix} ${location(job.strategy)}Strategy for job '${id}' produced ${total} configurations which exceeds ` +
+        `the maximum of ${MAX_CONFIGURATIONS} configurations`,
+    );
+  }
+  // The converter gives `name` the job id's token when the job has no `name:` (or an empty one).
+  const named = job.name !== job.id;
+  const nameIsExpression = named && job.name.templateTokenType === TokenType.BasicExpression;
+  const base = named && !nameIsExpression ? String(job.name.value) : id;
+  return strategy.configurations.map((leg, index) => {
+    let name = legName(base, leg.segments);
+    if (nameIsExpression) {
+      const legContext = {
+        ...context,
+        matrix: leg.matrix,
+        strategy: {
+          "fail-fast": strategy.failFast,
+          "job-index": index,
+          "job-total": total,
+          "max-parallel": strategy.maxParallel > 0 ? strategy.maxParallel : total,
+        },
+      };
+      const namePrefix = `Error when evaluating 'name' for job '${id}'.`;
+      const evaluated = expressionEvaluator(legContext, JOB_NAME, namePrefix)(job.name);
+      const text = evaluated === null ? "" : typeof evaluated === "object" ? JSON.stringify(evaluated) : String(evaluated);
+      if (text !== "") name = text;
+    }
+    return { name, matrix: leg.matrix };
+  });
+}
+
+// The case's outcomes for single legs of job `id`: leg name -> outcome.
+function legOutcomes(c, id) {
+  const given = new Map();
+  for (const [key, outcome] of Object.entries(c.outcomes ?? {})) {
+    const parsed = outcomeKey(key);
+    if (parsed.id === id && parsed.leg !== undefined) given.set(parsed.leg, outcome);
+  }
+  return given;
+}
+
+// A matrix job's result from its legs': `failure` if any failed, else `cancelled` if any was cancelled, else
+// `success`.
+function aggregate(legResults) {
+  if (legResults.includes("failure")) return "failure";
+  if (legResults.includes("cancelled")) return "cancelled";
+  return "success";
+}
+
 async function simulateCase(c) {
   const entry = await parse(c.workflow);
   if (entry.errors) {
@@ -412,6 +847,8 @@ async function simulateCase(c) {
   const graph = jobGraph(template.jobs);
   const results = new Map();
   const outputs = new Map();
+  const legs = new Map();
+  const matrices = new Map();
   const isTriggered = triggered(template.events, c);
   if (!isTriggered) {
     for (const id of graph.order) results.set(id, "skipped");
@@ -426,7 +863,33 @@ async function simulateCase(c) {
     }
     const context = { github, inputs: typed, vars: c.vars ?? {}, needs };
     const runs = evaluateIf(job.if.expression, context, statusFunctions(id, graph, results, runCancelled));
-    results.set(id, runs ? (c.outcomes?.[id] ?? "success") : "skipped");
+    // Only a job that runs has its matrix evaluated (a skipped job's matrix may well be empty or invalid).
+    const matrixLegs = runs ? expandMatrix(id, job, context) : undefined;
+    const given = legOutcomes(c, id);
+    if (!runs) {
+      results.set(id, "skipped");
+    } else if (matrixLegs === undefined) {
+      if (given.size > 0) {
+        throw new CaseError(`outcomes name leg '${id}/${[...given.keys()][0]}', but job '${id}' runs without a matrix`);
+      }
+      results.set(id, c.outcomes?.[id] ?? "success");
+    } else {
+      // Legs of one name (GitHub allows it) are one entry: an outcome names them all, so they end alike.
+      const byName = new Map();
+      for (const leg of matrixLegs) {
+        byName.set(leg.name, given.get(leg.name) ?? c.outcomes?.[id] ?? "success");
+      }
+      for (const name of given.keys()) {
+        if (!byName.has(name)) {
+          throw new CaseError(
+            `outcomes name leg '${id}/${name}', which job '${id}' doesn't have; its legs: ${[...byName.keys()].map(n => `'${n}'`).join(", ")}`,
+          );
+        }
+      }
+      results.set(id, aggregate([...byName.values()]));
+      legs.set(id, Object.fromEntries(byName));
+      matrices.set(id, matrixLegs.map(leg => leg.matrix));
+    }
     if (runs) {
       // A declared output the case doesn't give is empty.
       const declared = job.type === "job" ? declaredOutputs(job) : [];
@@ -434,7 +897,8 @@ async function simulateCase(c) {
     }
   }
   // In the workflow's order.
-  return { triggered: isTriggered, jobs: Object.fromEntries(template.jobs.map(j => [j.id.value, results.get(j.id.value)])) };
+  const ordered = map => Object.fromEntries(template.jobs.filter(j => map.has(j.id.value)).map(j => [j.id.value, map.get(j.id.value)]));
+  return { triggered: isTriggered, jobs: ordered(results), legs: ordered(legs), matrix: ordered(matrices) };
 }
 
 async function main() {
