@@ -317,10 +317,11 @@ class Timeouts(Model):
     changes: Minutes = 10
     """The job that detects which images changed."""
     build: Minutes = 60
-    """Each build job (one per image, or per image and platform)."""
+    """Each build job (one per image and runner: per platform of a multi-arch image), including
+    the creation of the image by its last build and a release's promotion."""
     merge: Minutes = 15
-    """The job that promotes an image on a release tag, and the gate that checks a multi-arch
-    image was created."""
+    """Unused: a multi-arch image is created, and a release promoted, within its builds' jobs
+    (`build`). Kept so that a stack file that sets it stays valid; setting it warns."""
     notify: Minutes = 5
     """The failure notice, and the refusal of a tags-only stack's manual run from a branch."""
     verify: Minutes = 10
@@ -548,6 +549,15 @@ class Settings(Model):
                     "if it is new, add it to ACR_REGIONS in components/rules.py",
                 )
             )
+        if "merge" in self.workflow.timeout_minutes.model_fields_set:
+            found.append(
+                (
+                    f"{PROJECT}:workflow.timeoutMinutes.merge",
+                    "acr-pipeline:workflow.timeoutMinutes.merge is no longer used: a multi-arch image is "
+                    "created, and a release promoted, within its builds' jobs (timeoutMinutes.build); "
+                    "remove it",
+                )
+            )
         if self.workflow.cache and self.reviewed:
             found.append(
                 (
@@ -564,6 +574,32 @@ class Settings(Model):
     def reviewed(self) -> bool:
         """Whether a reviewer must approve each build (the environment has reviewers)."""
         return bool(self.github.environment and self.github.reviewers)
+
+    @property
+    def protected(self) -> bool:
+        """Whether the stack's credentials are behind a rule that unreviewed code cannot pass: an
+        environment with reviewers, or with deployment branch or tag rules. At repository scope,
+        or in an environment without rules, any workflow of any branch can read them."""
+        github = self.github
+        return bool(
+            github.environment and (github.reviewers or github.deployment_branches or github.deployment_tags)
+        )
+
+    @property
+    def trust(self) -> str:
+        """Who can read the stack's registry login, in words: for the stacks-together check."""
+        if not self.github.environment:
+            return "at repository scope (any workflow of any branch can read it)"
+        if not self.protected:
+            env = self.github.environment
+            return f"in environment {env}, which has no protection rule (any branch can use it)"
+        return f"in environment {self.github.environment}, which only reviewed or admitted runs use"
+
+    @property
+    def registry_key(self) -> str:
+        """The registry a login opens: the Enterprise instance, else the endpoint (a Personal
+        Edition registry is the account's, one per region; an external one, its host)."""
+        return self.registry.instance_id or self.endpoint
 
     @property
     def cache(self) -> bool:

@@ -22,6 +22,7 @@ DEV = re.sub(
 
 
 def write_stacks(tmp_path: Path, **files: str) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (tmp_path / f"Pulumi.{name}.yaml").write_text(text)
     return tmp_path
@@ -127,6 +128,64 @@ def test_environment_scopes_keep_the_same_names_apart(tmp_path: Path) -> None:
         "branch: main", "branch: main\n    environment: qa"
     )
     assert problems_for(write_stacks(tmp_path, dev=DEV, qa=qa)) == []
+
+
+# --- one registry login per trust level --------------------------------------------------------
+
+PROD_ENV = "branch: main\n    environment: production\n    reviewers:\n      teams: [4521987]"
+
+
+def prod_like(text: str, protection: str = PROD_ENV) -> str:
+    return text.replace("namespace: acme-dev", "namespace: acme-prod").replace("branch: main", protection)
+
+
+def logins(stacks_dir: Path) -> list[str]:
+    loaded, errors = check_stacks.load_stacks(stacks_dir)
+    assert errors == []
+    return check_stacks.shared_logins(loaded)
+
+
+def test_a_login_any_branch_can_read_shared_with_a_reviewed_stack_is_refused_naming_both_and_the_fixes(
+    tmp_path: Path,
+) -> None:
+    (problem,) = logins(write_stacks(tmp_path, dev=DEV, prod=prod_like(DEV)))
+    assert problem == (
+        "stacks dev and prod store one registry login, acr-pusher@1234567890123456, for "
+        "cri-8x2kd7sf1mqa3vno: dev at repository scope (any workflow of any branch can read it), "
+        "prod in environment production, which only reviewed or admitted runs use; anyone who can "
+        "push a branch could push to acme-prod with it. Give each trust level its own RAM user "
+        "whose policy reaches only its namespace (docs/registry.md#one-login-per-trust-level), or "
+        "set auth.mode: oidc on prod (its role reaches only acme-prod)"
+    )
+
+
+def test_an_environment_without_rules_is_no_more_trusted_than_the_repository(tmp_path: Path) -> None:
+    staging = prod_like(DEV, "branch: main\n    environment: staging")
+    assert logins(write_stacks(tmp_path / "open", dev=DEV, staging=staging)) == []
+    (problem,) = logins(write_stacks(tmp_path / "mixed", staging=staging, prod=prod_like(DEV)))
+    assert problem.startswith("stacks staging and prod store one registry login")
+    assert "staging in environment staging, which has no protection rule (any branch can use it)" in problem
+
+
+def test_deployment_rules_alone_make_an_environment_protected(tmp_path: Path) -> None:
+    main_only = prod_like(DEV, "branch: main\n    environment: production\n    deploymentBranches: [main]")
+    assert len(logins(write_stacks(tmp_path, dev=DEV, prod=main_only))) == 1
+
+
+def test_a_login_of_its_own_or_a_keyless_prod_or_another_registry_shares_nothing(tmp_path: Path) -> None:
+    own = prod_like(DEV).replace("acr-pusher@", "acr-prod-pusher@")
+    assert logins(write_stacks(tmp_path / "own", dev=DEV, prod=own)) == []
+    other_instance = prod_like(DEV).replace("cri-8x2kd7sf1mqa3vno", "cri-0000000000000000")
+    assert logins(write_stacks(tmp_path / "instance", dev=DEV, prod=other_instance)) == []
+
+
+def test_the_example_stacks_keep_one_login_per_trust_level() -> None:
+    from tools.stackfile import STACKS_DIR
+
+    loaded, errors = check_stacks.load_stacks(STACKS_DIR)
+    assert errors == []
+    assert check_stacks.shared_logins(loaded) == []
+    assert {name: s.auth.mode for name, s in loaded if s.protected} == {"prod": "oidc"}
 
 
 def test_check_stacks_command_exits_nonzero_naming_the_clash(tmp_path: Path) -> None:

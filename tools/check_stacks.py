@@ -4,7 +4,8 @@ Every stack file in stacks/ is validated, then each stack's claims are collected
 variables and secrets it writes (repository, scope, name), the environment it creates, the
 workflow file it commits (repository, branch, path), and the ACR namespace, repositories and
 instance-wide settings it manages. Two stacks claiming the same thing would overwrite each
-other on every `pulumi up`; the check names both stacks and the clash.
+other on every `pulumi up`; the check names both stacks and the clash. And no registry login
+is shared by stacks of different trust (`shared_logins`).
 """
 
 from __future__ import annotations
@@ -102,6 +103,29 @@ def clashes(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
     return found
 
 
+def shared_logins(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
+    """Two stacks of one registry that store the same login at different trust: the login of the
+    one that any branch can read also pushes to the other's namespace, around its reviewers and
+    deployment rules. (A username stored as a secret cannot be compared here.)"""
+    by_login: dict[tuple[str, str], list[tuple[str, Settings]]] = {}
+    for name, s in stacks:
+        if s.auth.mode == "password" and isinstance(s.registry_username, str):
+            by_login.setdefault((s.registry_key, s.registry_username), []).append((name, s))
+    found = []
+    for (registry, username), users in by_login.items():
+        protected = [(n, s) for n, s in users if s.protected]
+        open_ = [(n, s) for n, s in users if not s.protected]
+        for (strict, s), (loose, t) in ((a, b) for a in protected for b in open_):
+            found.append(
+                f"stacks {loose} and {strict} store one registry login, {username}, for {registry}: {loose} "
+                f"{t.trust}, {strict} {s.trust}; anyone who can push a branch could push to "
+                f"{s.registry.namespace} with it. Give each trust level its own RAM user whose policy "
+                "reaches only its namespace (docs/registry.md#one-login-per-trust-level), or set auth.mode: "
+                f"oidc on {strict} (its role reaches only {s.registry.namespace})"
+            )
+    return found
+
+
 def creates_provider(s: Settings) -> bool:
     return s.auth.mode == "oidc" and s.auth.oidc_provider == "create"
 
@@ -159,7 +183,7 @@ def check(stacks_dir: Path = STACKS_DIR) -> tuple[list[str], list[str], list[str
         found, said = secure_problems(name, stacks_dir)
         problems += found
         notices += said
-    return problems + clashes(loaded), notices, [name for name, _ in loaded]
+    return problems + clashes(loaded) + shared_logins(loaded), notices, [name for name, _ in loaded]
 
 
 def main(argv: list[str] | None = None) -> int:
