@@ -100,8 +100,13 @@ config:
   acr-pipeline:registryPassword:
     secure: REPLACE-ME
 """
-RELEASES = ["v1.3.0", "v2.0.0-rc.1", "v1.10.0-rc.1", "v1.10.0", "v1.9.2", "latest"]
-"""As `gh api repos/<repo>/tags` may list them: in no documented order."""
+RELEASES = ["v1.10.0", "v2.0.0-rc.1", "v1.10.0-rc.1", "v1.9.2", "v1.3.0"]
+"""The tags of a workflow's successful push runs, as GitHub lists its runs: newest first."""
+RUNS_QUERY = [
+    *("api", "--method", "GET", "repos/acme-platform/shop/actions/workflows/build-push-production.yml/runs"),
+    *("-f", "event=push", "-f", "status=success", "-f", "per_page=100"),
+    *("--jq", ".workflow_runs[] | [.head_branch, .id, .html_url] | @tsv"),
+]
 
 
 def stack_text(github: dict[str, Any], workflow: dict[str, Any] | None = None) -> str:
@@ -183,7 +188,8 @@ class FakeGh:
         views: Sequence[dict[str, Any]] = ({"status": "completed", "conclusion": "success"},),
     ) -> None:
         """What the fake answers, set once (without a call, the defaults): `gh auth status` and
-        `gh workflow run` (default: success), the repository's tags, the runs `gh run list` shows
+        `gh workflow run` (default: success), the tags of the workflow's successful push runs,
+        newest first (`tags`; run ids from 100), the runs `gh run list` shows
         before the dispatch, and after it (`runs` join them from the `appears_after`-th look on;
         createdAt stamped now: see `stamps`), and what `gh run view` says each time (default:
         completed, success), with the URL of the last of `runs`."""
@@ -206,7 +212,7 @@ class FakeGh:
 
         answers: dict[str, list[Answer]] = {
             "auth": [auth or Answer("github.com\n  Logged in to github.com account octocat (keyring)\n")],
-            "api": [Answer("".join(f"{t}\n" for t in tags))],
+            "api": [Answer("".join(f"{t}\t{100 + n}\t{RUN_URL}{100 + n}\n" for n, t in enumerate(tags)))],
             "dispatch": [dispatch or Answer()],
             "list": [listed([*before])],
             "list-after": [listed([*before]) for _ in range(appears_after)] + [listed([*before, *runs])],
@@ -337,26 +343,39 @@ def test_branch_stack_dispatches_its_workflow_file_on_its_branch(
     assert all(c[c.index("--workflow") + 1] == workflow for c in gh.of("run", "list"))
 
 
-def test_tags_only_stack_dispatches_on_the_highest_release_version(
+def test_tags_only_stack_dispatches_on_the_tag_of_its_last_successful_release_run(
     gh: FakeGh, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """prod's `v[0-9]+.[0-9]+.[0-9]+` passes over the release candidates to v1.10.0, after v1.9.2
-    (numbers compared as numbers), wherever GitHub lists it."""
+    """prod's `v[0-9]+.[0-9]+.[0-9]+` passes over the release candidates' runs to v1.10.0, the
+    newest release that was built, and says which run it took it from."""
     gh.stack("prod", PROD)
     gh.scenario(tags=RELEASES, runs=[run(9, ref="v1.10.0")])
     result = gh.main(capsys, "prod", *FAST)
     assert result.code == 0, result.err
-    assert gh.of("api") == [["api", f"repos/{OWNER_REPO}/tags", "--paginate", "--jq", ".[].name"]]
+    assert gh.of("api") == [RUNS_QUERY]
     assert gh.of("workflow", "run") == [dispatched("build-push-production.yml", "v1.10.0")]
     assert (
-        "ref       : v1.10.0 (the highest version matching workflow.tags v[0-9]+.[0-9]+.[0-9]+" in result.out
+        f"ref       : v1.10.0 (the tag of the last successful release run, 100: {RUN_URL}100)" in result.out
     )
 
 
-def test_tags_only_environment_stack_dispatches_on_the_highest_candidate_tag(
+def test_a_tag_that_only_sorts_highest_is_never_the_one_verified(
     gh: FakeGh, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """staging's `v*-rc*`: v2.0.0-rc.1, in its own workflow file."""
+    """Anyone who may push a tag can push v999.0.0; it is no release until its run succeeded (in
+    a reviewed environment: a reviewer approved it). A hotfix released after v2.0.0 is the last
+    release, though v2.0.0 sorts higher."""
+    gh.stack("prod", PROD)
+    gh.scenario(tags=["v1.9.3", "v2.0.0"], runs=[run(9, ref="v1.9.3")])
+    result = gh.main(capsys, "prod", *FAST)
+    assert result.code == 0, result.err
+    assert gh.of("workflow", "run") == [dispatched("build-push-production.yml", "v1.9.3")]
+
+
+def test_tags_only_environment_stack_dispatches_on_its_last_released_candidate_tag(
+    gh: FakeGh, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """staging's `v*-rc*`: v2.0.0-rc.1, the newest candidate built, in its own workflow file."""
     gh.stack("staging", STAGING)
     gh.scenario(tags=RELEASES, runs=[run(9, ref="v2.0.0-rc.1")])
     result = gh.main(capsys, "staging", *FAST)
@@ -369,13 +388,13 @@ def test_tags_only_stack_skips_tags_its_environment_refuses(
 ) -> None:
     """A tag the workflow builds but the environment's deployment tags refuse would never run."""
     gh.stack("prod", {**PROD, "github": {**PROD["github"], "deploymentTags": ["v1.*"]}})
-    gh.scenario(tags=["v2.0.0", "v1.3.0"], runs=[run(9, ref="v1.3.0")])
+    gh.scenario(tags=["v2.0.0", "v1.3.0"], runs=[run(9, ref="v1.3.0")])  # v2.0.0 ran by --ref
     result = gh.main(capsys, "prod", *FAST)
     assert result.code == 0, result.err
     assert gh.of("workflow", "run") == [dispatched("build-push-production.yml", "v1.3.0")]
 
 
-def test_tags_only_stack_without_a_matching_tag_says_how_to_push_one(
+def test_tags_only_stack_without_a_successful_release_run_says_how_to_push_a_tag(
     gh: FakeGh, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gh.stack("prod", PROD)
@@ -385,7 +404,10 @@ def test_tags_only_stack_without_a_matching_tag_says_how_to_push_one(
     assert result.out == ""
     (message,) = result.err.splitlines()
     assert message.startswith("error: stack 'prod' builds from release tags")
-    assert "no tag matching its patterns yet (workflow.tags v[0-9]+.[0-9]+.[0-9]+" in message
+    assert (
+        "has no successful run of a tag matching its patterns yet (workflow.tags v[0-9]+.[0-9]+.[0-9]+"
+        in message
+    )
     assert "git push origin <tag>" in message
     assert gh.of("workflow", "run") == []
 
@@ -572,7 +594,7 @@ def test_a_tags_only_stack_before_its_first_tag_is_nothing_to_verify_yet(
     if not_yet_ok:
         assert "`prod`: nothing to verify yet: stack 'prod' builds from release tags" in summary.read_text()
     else:
-        assert "no tag matching its patterns yet" in result.err
+        assert "no successful run of a tag matching its patterns yet" in result.err
         assert not summary.exists()
 
 
@@ -672,7 +694,7 @@ def test_branch_stack_dispatches_on_its_branch_and_exits_0_with_the_run_url(
     assert result.err == ""
     assert gh.of("workflow", "run") == [dispatched("build-push.yml", "main")]
     assert gh.calls[0] == ["auth", "status"]
-    assert gh.of("api") == []  # a branch stack needs no tags
+    assert gh.of("api") == []  # a branch stack needs no release run
     listed = gh.of("run", "list")
     assert listed[0] == [
         *("run", "list", "-R", OWNER_REPO, "--workflow", "build-push.yml", "--event", "workflow_dispatch"),

@@ -4,7 +4,8 @@ A verify run of the committed workflow logs in to the registry the way the build
 each image's repository for a tag, pushing nothing; its job summary holds a table of what was
 checked. This dispatches that run from the user's machine with the GitHub CLI (`gh`), on a ref
 the stack's environment admits and whose runs its login trusts (`github.branch`, or for a stack
-that builds only from release tags, the highest version that matches them; `--ref` overrides), finds
+that builds only from release tags, the tag of its last successful release run; `--ref`
+overrides), finds
 the run it started, waits for it (saying so when the environment's reviewers must approve it)
 and exits 0 only if it succeeded. `--no-wait` stops once the run is found. Inside GitHub Actions
 (GITHUB_STEP_SUMMARY set), one line about the run goes into the job summary too.
@@ -41,8 +42,6 @@ from tools.stackfile import STACKS_DIR, StackFileError, describe, stack_config
 
 GH_TIMEOUT = 60.0
 """Seconds any one `gh` command may take."""
-TAGS_TIMEOUT = 180.0
-"""`gh api --paginate` of every tag of a repository with many: more pages, more time."""
 FIND_INTERVAL = 3.0
 """Seconds between looks for the dispatched run (never more than --interval)."""
 SKEW = 10.0
@@ -157,21 +156,29 @@ def choose_ref(settings: Settings, repo: str, given: str | None) -> tuple[str, s
         return given, "--ref"
     if settings.workflow.branch_builds:
         return settings.github.branch, "github.branch, whose pushes build"
-    listed = gh("api", f"repos/{repo}/tags", "--paginate", "--jq", ".[].name", timeout=TAGS_TIMEOUT)
-    admitted = [tag for tag in listed.split() if admits_tag(settings, tag)]
-    if admitted:
-        return max(admitted, key=version_order), "the highest version matching " + _patterns(settings)
-    raise NotYetError(
-        f"stack '{settings.stack}' builds from release tags, and {repo} has no tag matching its patterns "
-        f"yet ({_patterns(settings)}). Push one (`git tag <tag> && git push origin <tag>`; that also "
-        "starts the release build), or name a ref with --ref"
+    return last_release(settings, repo)
+
+
+def last_release(settings: Settings, repo: str) -> tuple[str, str]:
+    """The tag of the newest successful release run of the stack's workflow: the release that
+    was built (and, in a reviewed environment, approved), never a tag only because it sorts
+    highest (anyone who may push a tag can push `v999.0.0`). GitHub lists a workflow's runs
+    newest first; a tag push's run has the tag as its `head_branch`."""
+    file = posixpath.basename(settings.workflow_path)
+    listed = gh(
+        *("api", "--method", "GET", f"repos/{repo}/actions/workflows/{file}/runs"),
+        *("-f", "event=push", "-f", "status=success", "-f", "per_page=100"),
+        *("--jq", r".workflow_runs[] | [.head_branch, .id, .html_url] | @tsv"),
     )
-
-
-def version_order(tag: str) -> tuple[tuple[int, int | str], ...]:
-    """`v1.10.0` after `v1.9.2`: numbers compared as numbers, the rest as text (GitHub lists a
-    repository's tags in no documented order)."""
-    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.findall(r"\d+|\D+", tag))
+    for line in listed.splitlines():
+        tag, run_id, url = (line.split("\t") + ["", "", ""])[:3]
+        if admits_tag(settings, tag):
+            return tag, f"the tag of the last successful release run, {run_id}: {url}"
+    raise NotYetError(
+        f"stack '{settings.stack}' builds from release tags, and {file} of {repo} has no successful run "
+        f"of a tag matching its patterns yet ({_patterns(settings)}). Push one (`git tag <tag> && git push "
+        "origin <tag>`: that starts the release build), or name a ref with --ref"
+    )
 
 
 def _patterns(settings: Settings) -> str:
@@ -385,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ref",
         help="the branch or tag to run on; default: github.branch, or for a stack that builds only "
-        "from tags, the highest version its patterns (and the environment's deployment tags) admit",
+        "from tags, the tag of its last successful release run (one its patterns and the "
+        "environment's deployment tags admit)",
     )
     parser.add_argument(
         "--no-wait",
