@@ -171,7 +171,7 @@ def last_release(settings: Settings, repo: str) -> tuple[str, str]:
         *("--jq", r".workflow_runs[] | [.head_branch, .id, .html_url] | @tsv"),
     )
     for line in listed.splitlines():
-        tag, run_id, url = (line.split("\t") + ["", "", ""])[:3]
+        tag, run_id, url = [*line.split("\t"), "", "", ""][:3]
         if admits_tag(settings, tag):
             return tag, f"the tag of the last successful release run, {run_id}: {url}"
     raise NotYetError(
