@@ -49,7 +49,8 @@ def test_a_job_name_of_100_characters_is_accepted_and_of_101_refused_once_per_im
     settings_for(images=[{"name": "a" * (MAX_NAME - suffix)}])
     (problem,) = refused(images=[{"name": "a" * (MAX_NAME - suffix + 1), "platforms": TWO}])
     name = "a" * (MAX_NAME - suffix + 1)
-    assert problem.startswith(f"acr-pipeline:images[0].name = '{name}': its job '{name}-build-and-push (linux/")
+    job = f"{name}-build-and-push (linux/"
+    assert problem.startswith(f"acr-pipeline:images[0].name = '{name}': its job '{job}")
     assert "has 101 characters, and GitHub cuts a job's name past 100" in problem
 
 
@@ -77,8 +78,8 @@ def test_a_workflow_file_over_500_kb_is_refused_naming_the_file() -> None:
     ((key, problem),) = limit_problems(settings, rendered=big)
     assert key == "acr-pipeline:images"
     assert problem.startswith(
-        "acr-pipeline:images: the workflow .github/workflows/build-push.yml would be 500 KB, and GitHub starts "
-        "no run of a workflow file over 500 KB"
+        "acr-pipeline:images: the workflow .github/workflows/build-push.yml would be 500 KB, and GitHub "
+        "starts no run of a workflow file over 500 KB"
     )
     assert limit_problems(settings, rendered={settings.workflow_path: "x" * MAX_FILE}) == []
 
