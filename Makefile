@@ -3,13 +3,21 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  ?=
 
-.PHONY: install synth check-stacks schema verify test lint typecheck clean mutate
+.PHONY: install program synth check-stacks schema verify test lint typecheck clean mutate
 
-# A fresh clone gets its .venv here; it is rebuilt when the pinned requirements change.
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# A fresh clone gets its .venv here: first what the program needs (synth, verify, check-stacks,
+# schema), then the test tools (make test); each again when its pinned requirements change.
+$(VENV)/.program: requirements.txt
 	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.program requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+# Only what the program needs (no test tools): for `make synth` and CI jobs that read stacks.
+program: $(VENV)/.program
 
 # The node packages of the tests' job-graph harness (tests/jobgraph/), exactly as package-lock.json pins them.
 node_modules/.installed: package.json package-lock.json
@@ -19,20 +27,20 @@ node_modules/.installed: package.json package-lock.json
 # Everything `make test` needs; the commands below it need only the Python environment.
 install: $(VENV)/.installed node_modules/.installed
 
-synth: $(VENV)/.installed
+synth: $(VENV)/.program
 	@$(PY) -m tools.synth $(STACK)
 
 # Dispatch the stack's committed workflow with verify=true (the login and each repository,
 # nothing pushed) through the GitHub CLI, wait for it and report: needs gh and the stack file.
-verify: $(VENV)/.installed
+verify: $(VENV)/.program
 	@$(PY) -m tools.verify $(STACK)
 
 # No two stacks may write the same variable, secret, workflow file or registry resource.
-check-stacks: $(VENV)/.installed
+check-stacks: $(VENV)/.program
 	@$(PY) -m tools.check_stacks
 
 # The stack-file JSON Schema and docs/configuration.md's reference, from the settings model.
-schema: $(VENV)/.installed
+schema: $(VENV)/.program
 	@$(PY) -m tools.schema
 
 # Tests (mocks, workflow checkers, every stack) in one process per core, each test file in one

@@ -170,7 +170,7 @@ def test_the_stack_matrix_is_read_from_stacks_at_run_time_never_listed(name: str
         assert "needs.stacks.outputs.stacks != '[]'" in job["if"], f"{name}.{job_id}: no stacks, no matrix"
 
 
-@pytest.mark.parametrize("name", ["preview", "drift"])
+@pytest.mark.parametrize("name", ["drift"])
 def test_the_stack_list_job_finds_exactly_the_stack_files(name: str, tmp_path: Path) -> None:
     (step,) = [s for s in jobs(name)["stacks"]["steps"] if s.get("id") == "list"]
     for case, names in enumerate((sorted(stack_files()), ["production"], ["eu-staging", "prod.v2"], [])):
@@ -208,6 +208,41 @@ def test_deploy_lists_every_stack_file_the_creators_of_oidc_providers_first(tmp_
     env = {**os.environ, "GITHUB_OUTPUT": str(output), "ACR_PIPELINE_STACKS": str(stacks)}
     subprocess.run([tool("bash"), "-e", "-c", step["run"]], cwd=ROOT, env=env, check=True)
     assert output.read_text() == 'stacks=["z-prod","a-dev"]\n'
+
+
+def test_a_protected_stack_is_planned_offline_on_pull_requests_and_never_previewed_with_its_secrets(
+    tmp_path: Path,
+) -> None:
+    """A pull request's code runs in preview.yml: a stack whose environment has reviewers or
+    deployment rules gets `make synth` there (no secret at all), the others a preview with
+    their own environment's secrets."""
+    (step,) = [s for s in jobs("preview")["stacks"]["steps"] if s.get("id") == "list"]
+    assert step["run"] == '.venv/bin/python -m tools.check_stacks previews >> "$GITHUB_OUTPUT"'
+    runs = [s.get("run") for s in jobs("preview")["stacks"]["steps"]]
+    assert runs.index("make program") < runs.index(step["run"])
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    for name in ("dev", "prod", "staging"):
+        (stacks / f"Pulumi.{name}.yaml").write_text((ROOT / "tests" / "stacks" / f"Pulumi.{name}.yaml").read_text())
+    output = tmp_path / "output"
+    env = {**os.environ, "GITHUB_OUTPUT": str(output), "ACR_PIPELINE_STACKS": str(stacks)}
+    subprocess.run([tool("bash"), "-e", "-c", step["run"]], cwd=ROOT, env=env, check=True)
+    assert output.read_text() == 'stacks=["dev","staging"]\noffline=["prod"]\n'
+    offline = jobs("preview")["offline"]
+    assert offline["strategy"]["matrix"] == {"stack": "${{ fromJSON(needs.stacks.outputs.offline) }}"}
+    assert "secrets." not in json.dumps(offline) and "id-token" not in offline["permissions"]
+    assert any("tools.synth" in str(s.get("run", "")) for s in offline["steps"])
+
+
+@pytest.mark.parametrize("name", STACK_WORKFLOWS)
+def test_a_stacks_passphrase_is_read_only_in_an_environment_of_that_stack(name: str) -> None:
+    """A repository-level secret is readable by any branch's workflow (a pull request runs its
+    own copy of preview.yml): each job that reads a stack's secrets runs in that stack's
+    environment, whose rules decide which runs get them."""
+    for job_id, job in jobs(name).items():
+        if "secrets.PULUMI_CONFIG_PASSPHRASE" in json.dumps(job):
+            expected = "preview-${{ matrix.stack }}" if name == "preview" else "${{ matrix.stack }}"
+            assert job.get("environment") == expected, f"{name}.{job_id}"
 
 
 def test_deploy_verifies_each_stack_after_up_unless_a_reviewer_must_approve_or_nothing_is_there() -> None:

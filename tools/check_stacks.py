@@ -30,6 +30,9 @@ from tools.stackfile import (
 )
 
 Claim = tuple[str, ...]
+USAGE = """usage: python -m tools.check_stacks [STACKS_DIR]      no two stacks clash (make check-stacks)
+       python -m tools.check_stacks order [STACKS_DIR]    stacks=[...] in deploy order (deploy CI)
+       python -m tools.check_stacks previews [STACKS_DIR] stacks=[...] and offline=[...] (preview CI)"""
 
 
 def claims(s: Settings) -> list[Claim]:
@@ -186,8 +189,30 @@ def check(stacks_dir: Path = STACKS_DIR) -> tuple[list[str], list[str], list[str
     return problems + clashes(loaded) + shared_logins(loaded), notices, [name for name, _ in loaded]
 
 
+def previews(stacks: Iterable[tuple[str, Settings]]) -> tuple[list[str], list[str]]:
+    """(the stacks a pull request may preview with their secrets, the protected ones): a
+    protected stack's secrets (its passphrase, hence its `secure:` values) never reach a pull
+    request's code; its plan on a pull request is the offline one (`make synth`)."""
+    stacks = list(stacks)
+    return [n for n, s in stacks if not s.protected], [n for n, s in stacks if s.protected]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
+    if argv[:1] in (["--help"], ["-h"]):
+        print(USAGE)
+        return 0
+    if argv[:1] == ["previews"]:
+        # For preview CI, step outputs: `stacks=[...]` previewed with their secrets in environment
+        # preview-<stack>, `offline=[...]` (protected stacks) planned offline, without any.
+        loaded, errors = load_stacks(Path(argv[1]) if len(argv) > 1 else STACKS_DIR)
+        if errors:
+            print("\n".join(f"error: {e}" for e in errors), file=sys.stderr)
+            return 1
+        online, offline = previews(loaded)
+        print(f"stacks={json.dumps(online, separators=(',', ':'))}")
+        print(f"offline={json.dumps(offline, separators=(',', ':'))}")
+        return 0
     if argv[:1] == ["order"]:
         # For deploy CI, a step output: `stacks=["prod","dev",...]`, the stacks in deploy order.
         loaded, errors = load_stacks(Path(argv[1]) if len(argv) > 1 else STACKS_DIR)
