@@ -1,12 +1,27 @@
-"""The rendered workflow: structure, least privilege, pins, determinism, and the checkers."""
+"""The rendered workflow: structure, least privilege, pins, determinism, and the checkers.
+
+However many images a stack has, build-push has the jobs `changes` (the table of builds, and the
+ones to run), `build` (one matrix job over the planned rows) and `verify`, and the pull-request
+workflow `changes`, `build` and `builds`: what differs between images is a row of the table
+(components/workflow_render/table.py), carried as JSON lines in the `changes` job's env `BUILDS`.
+The tests read the rows there, and evaluate the expressions a step reads them with by GitHub's own
+evaluator (tests/jobgraph.py), rather than reading the expressions' text.
+"""
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import functools
+import itertools
+import json
 import os
 import re
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +29,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from components.config import ConfigError
-from components.pins import PINS
-from components.workflow_render import render, render_pull_requests
+from components.pins import PINS, uses
+from components.settings import Settings
+from components.workflow_render import render, render_pull_requests, table
 from components.workflow_render.parts import SCRIPTS, script
 from tests.conftest import (
     FIXTURES,
@@ -27,9 +43,12 @@ from tests.conftest import (
     settings_for,
     tool,
 )
+from tests.fakes import run_inline
+from tests.jobgraph import Case, evaluate, simulate
 from tools.stackfile import stack_names
 
 SHA_REF = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)@(?P<sha>[0-9a-f]{40})$")
+AMD64, ARM64 = "linux/amd64", "linux/arm64"
 
 
 def load(text: str) -> Any:
@@ -37,20 +56,126 @@ def load(text: str) -> Any:
 
 
 def wf(**overrides: Any) -> dict[str, Any]:
-    return load(render(settings_for(**overrides)))  # type: ignore[no-any-return]
+    doc: dict[str, Any] = load(render(settings_for(**overrides)))
+    return doc
 
 
-def steps(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Steps by the action they use (`docker/login-action`), or by name."""
-    return {s["uses"].split("@")[0] if "uses" in s else s["name"]: s for s in job["steps"]}
+def pr(**overrides: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = load(render_pull_requests(settings_for(**overrides)))
+    return doc
 
 
-def build_job(doc: dict[str, Any], image: str = "api") -> dict[str, Any]:
-    return doc["jobs"][f"{image}-build-and-push"]  # type: ignore[no-any-return]
+def build_job(doc: dict[str, Any]) -> dict[str, Any]:
+    """The one job that builds every image (a leg per row of the table)."""
+    job: dict[str, Any] = doc["jobs"]["build"]
+    return job
 
 
-TWO = {"name": "api", "platforms": ["linux/amd64", "linux/arm64"]}
-THREE = {"name": "api", "platforms": ["linux/amd64", "linux/arm64", "linux/arm/v7"]}
+def table_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table as the workflow carries it: the `changes` job's env BUILDS, JSON lines."""
+    return [json.loads(line) for line in doc["jobs"]["changes"]["env"]["BUILDS"].splitlines()]
+
+
+def row_of(rows: list[dict[str, Any]], image: str, platforms: str = AMD64) -> dict[str, Any]:
+    """The one row that builds `platforms` of `image`."""
+    (found,) = [r for r in rows if r["image"] == image and r["platforms"] == platforms]
+    return found
+
+
+def uses_of(job: dict[str, Any]) -> list[str]:
+    return [s["uses"].split("@")[0] for s in job["steps"] if "uses" in s]
+
+
+def using(job: dict[str, Any], action: str) -> dict[str, Any]:
+    """The one step of `job` that uses `action` (`docker/metadata-action`)."""
+    (step,) = [s for s in job["steps"] if s.get("uses", "").split("@")[0] == action]
+    return step  # type: ignore[no-any-return]
+
+
+def step_id(job: dict[str, Any], id_: str) -> dict[str, Any]:
+    """The step of `job` with the id `id_`: the `build` job's `build`, `push` and `retry` all use
+    docker/build-push-action."""
+    (step,) = [s for s in job["steps"] if s.get("id") == id_]
+    return step  # type: ignore[no-any-return]
+
+
+def step_named(job: dict[str, Any], name: str) -> dict[str, Any]:
+    (step,) = [s for s in job["steps"] if s["name"] == name]
+    return step  # type: ignore[no-any-return]
+
+
+# --- GitHub's expressions, evaluated by GitHub's evaluator ----------------------------------------
+
+
+def spans(text: str) -> list[tuple[int, int, str]]:
+    """Where each `${{ ... }}` expression of a string starts and ends, and its text, as GitHub finds
+    them: a `}}` inside a quoted string ('{{is_default_branch}}') does not end one."""
+    found = []
+    start = text.find("${{")
+    while start != -1:
+        at, quoted = start + 3, False
+        while at < len(text) - 1 and (quoted or text[at : at + 2] != "}}"):
+            quoted ^= text[at] == "'"
+            at += 1
+        assert at < len(text) - 1, f"an expression is not closed: {text!r}"
+        found.append((start, at + 2, text[start + 3 : at].strip()))
+        start = text.find("${{", at + 2)
+    return found
+
+
+def expressions(text: str) -> list[str]:
+    return [expression for _, _, expression in spans(text)]
+
+
+def as_text(value: Any) -> str:
+    """A value as GitHub writes it into a string: `true`, `50`, '' for null."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def substitute(texts: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Each text with its expressions replaced by their values in its contexts, as GitHub hands
+    the text to a step (one node process for all of them)."""
+    pending = [(expression, contexts) for text, contexts in texts for expression in expressions(text)]
+    values = iter(evaluate(pending) if pending else [])
+    out = []
+    for text, _ in texts:
+        result, done = "", 0
+        for start, end, _ in spans(text):
+            result += text[done:start] + as_text(next(values))
+            done = end
+        out.append(result + text[done:])
+    return out
+
+
+# --- the representative renderings -----------------------------------------------------------
+
+TWO = {"name": "api", "platforms": [AMD64, ARM64]}
+THREE = {"name": "api", "platforms": [AMD64, ARM64, "linux/arm/v7"]}
+PROD_SHAPE: dict[str, Any] = {
+    "registry": {"edition": "enterprise"},
+    "github": {"environment": "production", "reviewers": {"teams": [1]}, "deploymentTags": ["v*"]},
+    "workflow": {"branchBuilds": False, "tags": ["v[0-9]+.[0-9]+.[0-9]+"], "cache": False},
+}
+"""The release stack of the size targets: each image multi-arch and immutable (`prod_images`)."""
+
+
+def prod_images(count: int, names: Sequence[str] = ()) -> list[dict[str, Any]]:
+    names = names or [f"img{i}" for i in range(count)]
+    return [{"name": name, "platforms": [AMD64, ARM64], "immutableTags": True} for name in names]
+
+
+DEV_SHAPE: dict[str, Any] = {
+    "images": [{"name": "api"}, {"name": "worker", "context": "services/worker"}],
+    "workflow": {"pullRequests": True},
+}
+"""The everyday stack of the size targets: two single-arch images, pull requests built."""
+
 RENDERINGS: dict[str, Any] = {
     "one-image": {},
     "native-two-platforms": {"images": [TWO]},
@@ -62,9 +187,9 @@ RENDERINGS: dict[str, Any] = {
     "emulate": {"images": [THREE], "workflow": {"emulate": True}},
     "three-images-multi-arch": {
         "images": [
-            {"name": "api", "platforms": ["linux/amd64", "linux/arm64"]},
+            {"name": "api", "platforms": [AMD64, ARM64]},
             {"name": "web", "context": "frontend"},
-            {"name": "edge.proxy", "platforms": ["linux/amd64", "linux/arm/v7"]},
+            {"name": "edge.proxy", "platforms": [AMD64, "linux/arm/v7"]},
         ]
     },
     "tags-environment-no-cache": {
@@ -79,6 +204,22 @@ RENDERINGS: dict[str, Any] = {
         ],
         "workflow": {"tags": ["v*"], "branchBuilds": False, "notify": {"kind": "feishu"}},
     },
+    # Mutable and immutable images on branch builds (the moving tag rules switched per row), and
+    # every optional input a row can carry.
+    "mixed-immutable-labels": {
+        "images": [
+            {
+                **TWO,
+                "immutableTags": True,
+                "labels": {"org.opencontainers.image.vendor": "ACME"},
+                "buildArgs": {"VERSION": "1.2"},
+                "target": "runtime",
+            },
+            {"name": "web", "context": "frontend", "platforms": ["linux/arm/v7"]},
+        ],
+        "workflow": {"tags": ["v*"], "notify": {"kind": "slack"}},
+    },
+    "prod-shape": {**PROD_SHAPE, "images": prod_images(2, ["api", "worker"])},
 }
 RENDERINGS["oidc-environment"] = {**OIDC, "github": {"environment": "production"}}
 RENDERINGS["pull-requests-multi-arch"] = {
@@ -92,6 +233,7 @@ BY_TAG = (
     "promote-immutable",
     "tags-environment-no-cache",
     "release-only-notify-immutable",
+    "mixed-immutable-labels",
     "pull-requests-multi-arch",
     "oidc-environment",
 )
@@ -106,27 +248,40 @@ GOLDEN = (
 )
 
 
+@dataclass(frozen=True)
+class Rendering:
+    settings: Settings
+    text: str
+    pull_requests: bool
+    """The pull-request workflow (else build-push)."""
+
+
 @functools.cache
-def all_renderings() -> dict[str, str]:
-    """Every representative rendering (those of BY_TAG in both pin modes), every fixture
-    stack's, and the pull-request workflows of those that have one (`<name>-pull-requests`).
+def renderings() -> dict[str, Rendering]:
+    """Every representative rendering (those of BY_TAG in both pin modes: `<name>-by-tag`), every
+    fixture stack's, and the pull-request workflows of those that have one (`<name>-pull-requests`).
     Rendered once per session: read, never change."""
-    texts: dict[str, str] = {}
-    for name, cfg in RENDERINGS.items():
-        by_tag = {**cfg, "workflow": {**cfg.get("workflow", {}), "pinActions": "tag"}}
-        pins = [("", settings_for(**cfg))]
-        if name in BY_TAG:
-            pins.append(("-by-tag", settings_for(**by_tag)))
-        for suffix, settings in pins:
-            texts[f"{name}{suffix}"] = render(settings)
-            if settings.workflow.pull_requests:
-                texts[f"{name}{suffix}-pull-requests"] = render_pull_requests(settings)
-    for name in stack_names(FIXTURES):
-        settings = fixture_settings(name)
-        texts[f"stack-{name}"] = render(settings)
+    out: dict[str, Rendering] = {}
+
+    def add(name: str, settings: Settings) -> None:
+        out[name] = Rendering(settings, render(settings), pull_requests=False)
         if settings.workflow.pull_requests:
-            texts[f"stack-{name}-pull-requests"] = render_pull_requests(settings)
-    return texts
+            out[f"{name}-pull-requests"] = Rendering(settings, render_pull_requests(settings), True)
+
+    for name, cfg in RENDERINGS.items():
+        add(name, settings_for(**cfg))
+        if name in BY_TAG:
+            add(
+                f"{name}-by-tag",
+                settings_for(**{**cfg, "workflow": {**cfg.get("workflow", {}), "pinActions": "tag"}}),
+            )
+    for name in stack_names(FIXTURES):
+        add(f"stack-{name}", fixture_settings(name))
+    return out
+
+
+def all_renderings() -> dict[str, str]:
+    return {name: rendering.text for name, rendering in renderings().items()}
 
 
 @functools.cache
@@ -134,8 +289,12 @@ def loaded_renderings() -> dict[str, Any]:
     return {name: load(text) for name, text in all_renderings().items()}
 
 
-def uses_of(job: dict[str, Any]) -> list[str]:
-    return [s["uses"].split("@")[0] for s in job["steps"] if "uses" in s]
+def jobs_that_log_in(doc: dict[str, Any]) -> set[str]:
+    return {
+        job_id
+        for job_id, job in doc["jobs"].items()
+        if {"docker/login-action", "aliyun/acr-login"} & set(uses_of(job))
+    }
 
 
 class TestTriggersAndPrivileges:
@@ -150,14 +309,56 @@ class TestTriggersAndPrivileges:
         doc = wf(workflow={"tags": ["v*"]})
         assert doc["on"]["push"]["tags"] == ["v*"]
 
+    def test_least_privilege_per_job(self) -> None:
+        """In every rendering: the workflow reads contents and no more; a job that logs in reads
+        contents, and with OIDC writes an ID token (it, and only it); `changes` reads the run
+        history (`actions: read`) only where branch pushes build (it looks up the last successful
+        run of the branch); a job that needs nothing gets nothing (notify, release-tags-only, the
+        pull request's result)."""
+        read = {"contents": "read"}
+        for name, rendering in renderings().items():
+            doc = loaded_renderings()[name]
+            settings = rendering.settings
+            assert doc["permissions"] == read, name
+            if rendering.pull_requests:
+                expected = {"changes": read, "build": read, "builds": {}}
+            else:
+                credentials = {**read, **({"id-token": "write"} if settings.auth.mode == "oidc" else {})}
+                history = {"actions": "read"} if settings.workflow.branch_builds else {}
+                expected = {
+                    "release-tags-only": {},
+                    "changes": {**read, **history},
+                    "build": credentials,
+                    "verify": credentials,
+                    "notify-failure": {},
+                }
+            assert set(doc["jobs"]) <= set(expected), name
+            for job_id, job in doc["jobs"].items():
+                # A job without `permissions:` has the workflow's.
+                assert job.get("permissions", doc["permissions"]) == expected[job_id], (name, job_id)
+
     def test_permissions_are_read_only_and_per_job(self) -> None:
-        doc = wf(images=[{"name": "api"}, {"name": "web"}], workflow={"notify": {"kind": "slack"}})
+        doc = wf(images=[{"name": "api"}, TWO | {"name": "web"}], workflow={"notify": {"kind": "slack"}})
         assert doc["permissions"] == {"contents": "read"}
         # The changes job reads the run history to find the last successful build.
         assert doc["jobs"]["changes"]["permissions"] == {"contents": "read", "actions": "read"}
-        for job_id in ("api-build-and-push", "web-build-and-push", "verify"):
+        for job_id in ("build", "verify"):
             assert doc["jobs"][job_id]["permissions"] == {"contents": "read"}, job_id
         assert doc["jobs"]["notify-failure"]["permissions"] == {}
+        tags_only = wf(workflow={"tags": ["v*"], "branchBuilds": False})["jobs"]
+        assert tags_only["changes"]["permissions"] == {"contents": "read"}, "no history to look up"
+        assert tags_only["release-tags-only"]["permissions"] == {}
+
+    def test_an_id_token_only_on_the_jobs_that_log_in_under_oidc(self) -> None:
+        seen = 0
+        for name, doc in loaded_renderings().items():
+            oidc = renderings()[name].settings.auth.mode == "oidc"
+            for job_id, job in doc["jobs"].items():
+                trades = "aliyun/configure-aliyun-credentials-action" in uses_of(job)
+                assert trades == (oidc and job_id in jobs_that_log_in(doc)), (name, job_id)
+                assert ("id-token" in job.get("permissions", {})) == trades, (name, job_id)
+                seen += trades
+        assert seen >= 4, "the renderings include keyless stacks"
 
     def test_superseded_runs_of_a_ref_are_cancelled_and_a_verify_run_cancels_no_build(self) -> None:
         assert wf()["concurrency"] == {
@@ -167,9 +368,11 @@ class TestTriggersAndPrivileges:
 
     def test_secrets_are_referenced_only_by_the_login_and_the_failure_notice(self) -> None:
         """In every rendering: the registry login reads the two login secrets, the notify job's
-        one step its webhook secret, and no other step, job or workflow-level `env` any secret."""
+        one step its webhook secret, and no other step, job or workflow-level `env` any secret; a
+        keyless stack's login and the pull-request workflow read none."""
         seen = {"login": 0, "notify": 0}
         for name, doc in loaded_renderings().items():
+            rendering = renderings()[name]
             assert "secrets." not in str({k: v for k, v in doc.items() if k != "jobs"}), name
             for job_id, job in doc["jobs"].items():
                 assert "secrets." not in str({k: v for k, v in job.items() if k != "steps"}), (name, job_id)
@@ -178,6 +381,7 @@ class TestTriggersAndPrivileges:
                     where = (name, job_id, step.get("name"))
                     if step.get("uses", "").startswith("docker/login-action@") and read:
                         assert read == {"ALIYUN_REGISTRY_USER", "ALIYUN_REGISTRY_PWD"}, where
+                        assert not rendering.pull_requests, where
                         seen["login"] += 1
                     elif job_id == "notify-failure" and read:
                         assert len(read) == 1, where
@@ -185,11 +389,16 @@ class TestTriggersAndPrivileges:
                         seen["notify"] += 1
                     else:
                         assert read == set(), where
+            if rendering.pull_requests or rendering.settings.auth.mode == "oidc":
+                notice = rendering.settings.workflow.notify
+                spared = {f"secrets.{notice.secret}"} if notice and not rendering.pull_requests else set()
+                assert set(re.findall(r"secrets\.\w+", rendering.text)) == spared, name
         assert seen["login"] > 0, "the renderings include password logins"
         assert seen["notify"] > 0, "and failure notices"
 
     def test_login_uses_the_contract_variable_and_secrets(self) -> None:
-        login = steps(build_job(wf()))["docker/login-action"]
+        login = using(build_job(wf()), "docker/login-action")
+        assert login["id"] == "login"
         assert login["with"] == {
             "registry": "${{ vars.ALIYUN_REGISTRY }}",
             "username": "${{ secrets.ALIYUN_REGISTRY_USER }}",
@@ -203,17 +412,42 @@ class TestTriggersAndPrivileges:
                     if step.get("uses", "").startswith("actions/checkout@"):
                         assert step["with"]["persist-credentials"] is False, (name, job_id)
 
+    def test_jobs_that_log_in_declare_the_environment_and_no_other_does(self) -> None:
+        seen = 0
+        for name, doc in loaded_renderings().items():
+            environment = renderings()[name].settings.github.environment
+            logs_in = jobs_that_log_in(doc)
+            if renderings()[name].pull_requests:
+                assert logs_in == set(), name
+            else:
+                assert logs_in == {"build", "verify"}, name
+            for job_id, job in doc["jobs"].items():
+                declared = job.get("environment")
+                assert declared == (environment if environment and job_id in logs_in else None), (
+                    name,
+                    job_id,
+                )
+                seen += declared is not None
+        assert seen > 0, "the renderings include environments"
+
 
 class TestChangeDetection:
-    def test_one_output_per_image_from_the_script(self) -> None:
+    def test_the_changes_job_outputs_the_builds_its_plan_keeps(self) -> None:
+        """No output per image any more: one list of rows, the build matrix."""
         changes = wf(images=[{"name": "api"}, {"name": "web", "context": "frontend"}])["jobs"]["changes"]
-        assert changes["outputs"] == {
-            "api": "${{ steps.changes.outputs.api }}",
-            "web": "${{ steps.changes.outputs.web }}",
-        }
-        step = job_step(changes, "changes")
-        assert step["id"] == "changes"
-        assert step["env"]["FILTERS"].splitlines() == [
+        assert changes["name"] == "Plan the builds"
+        assert changes["if"] == "${{ !inputs.verify }}"
+        assert changes["outputs"] == {"builds": "${{ steps.plan.outputs.builds }}"}
+        listed, plan = changes["steps"]
+        assert listed == job_step(changes, "changes")
+        assert plan == job_step(changes, "plan")
+        assert listed["id"] == "changes"
+        # Tag pushes and manual runs build every image: only a branch push lists its files.
+        assert listed["if"] == "${{ github.event_name == 'push' && github.ref_type == 'branch' }}"
+        assert plan["id"] == "plan"
+        assert plan["if"] == "${{ !cancelled() }}", "after a failed detection too: every image"
+        assert plan["env"]["FILES"] == "${{ steps.changes.outputs.files }}"
+        assert plan["env"]["FILTERS"].splitlines() == [
             r"api + ^api/.*$",
             r"api + ^\.github/workflows/build-push\.yml$",
             r"web + ^frontend/.*$",
@@ -221,10 +455,11 @@ class TestChangeDetection:
         ]
 
     def test_no_history_is_cloned(self) -> None:
-        """The files come from GitHub's compare API; the promote job fetches only the commits it reads."""
+        """The files come from GitHub's compare API; a promotion fetches only the commits it reads."""
         for name, text in all_renderings().items():
             assert "fetch-depth: 0" not in text, name
-        assert "actions/checkout" not in uses_of(wf()["jobs"]["changes"])
+        for name, doc in loaded_renderings().items():
+            assert "actions/checkout" not in uses_of(doc["jobs"]["changes"]), name
 
     def test_it_compares_with_the_last_successful_run_of_this_workflow_and_branch(self) -> None:
         step = job_step(wf(workflow={"path": ".github/workflows/images.yml"})["jobs"]["changes"], "changes")
@@ -235,7 +470,7 @@ class TestChangeDetection:
 
     def test_a_dockerfile_outside_the_context_is_watched_too(self) -> None:
         doc = wf(images=[{"name": "api", "dockerfile": "docker/api.Dockerfile"}])
-        assert job_step(doc["jobs"]["changes"], "changes")["env"]["FILTERS"].splitlines() == [
+        assert job_step(doc["jobs"]["changes"], "plan")["env"]["FILTERS"].splitlines() == [
             r"api + ^api/.*$",
             r"api + ^docker/api\.Dockerfile$",
             r"api + ^\.github/workflows/build-push\.yml$",
@@ -243,32 +478,225 @@ class TestChangeDetection:
 
     def test_an_excluding_pattern_is_marked_as_such(self) -> None:
         doc = wf(images=[{"name": "api", "paths": ["api/**", "!api/docs/**"]}])
-        assert job_step(doc["jobs"]["changes"], "changes")["env"]["FILTERS"].splitlines() == [
+        assert job_step(doc["jobs"]["changes"], "plan")["env"]["FILTERS"].splitlines() == [
             r"api + ^api/.*$",
             r"api - ^api/docs/.*$",
         ]
 
+    def test_a_tags_only_stack_plans_every_row_on_a_release_tag_without_asking_github(
+        self, tmp_path: Path
+    ) -> None:
+        settings = settings_for(
+            images=[TWO, {"name": "web"}], workflow={"tags": ["v*"], "branchBuilds": False}
+        )
+        changes = load(render(settings))["jobs"]["changes"]
+        assert changes["if"] == "${{ !inputs.verify && github.ref_type == 'tag' }}"
+        (plan,) = changes["steps"]
+        assert plan["id"] == "plan"
+        assert "GH_TOKEN" not in str(changes)
+        done = run_inline(plan["run"], {"BUILDS": changes["env"]["BUILDS"]}, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.outputs["builds"]) == table.rows(settings)
+
+
+def plan_builds(changes: dict[str, Any], files: str, tmp_path: Path) -> list[dict[str, Any]]:
+    """What the rendered plan step outputs, run as GitHub runs it with the job's env and FILES."""
+    plan = job_step(changes, "plan")
+    env = {**changes["env"], **plan["env"], "FILES": files}
+    done = run_inline(plan["run"], env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    builds: list[dict[str, Any]] = json.loads(done.outputs["builds"])
+    return builds
+
+
+TRICKY_IMAGES: list[dict[str, Any]] = [
+    {
+        "name": "api",
+        "context": "services/api: x #not-a-comment",
+        "dockerfile": "docker/api.Dockerfile",
+        "platforms": [AMD64, ARM64, "linux/arm/v7"],
+        "buildArgs": {"VERSION": "1.2", "QUOTED": "a \"b\" 'c' \\d $(id) `x` {{ y }} ünï ✓", "NUMBER": 3},
+        "labels": {"org.opencontainers.image.vendor": 'ACME, Inc.: "q" #x', "team": "$HOME ✓"},
+        "target": "runtime",
+        "immutableTags": True,
+    },
+    {"name": "agent/client", "context": "."},
+    {"name": "web.app", "context": "frontend", "variable": "FRONTEND_REPOSITORY", "platforms": [ARM64]},
+]
+
+
+class TestTable:
+    def test_the_tables_json_is_what_settings_say(self, tmp_path: Path) -> None:
+        """The rows, read back from the rendered JSON lines (through YAML and JSON), are
+        table.rows(settings), and say each image's settings; both workflows carry the same
+        table, and the plan hands on every row as it is when no file list came (a tag, a manual
+        run, a failed detection)."""
+        stacks: list[dict[str, Any]] = [
+            {"images": TRICKY_IMAGES, "workflow": {"pullRequests": True}},
+            {"images": TRICKY_IMAGES, "workflow": {"tags": ["v*"], "promote": {}, "emulate": True}},
+            {"images": [{"name": "api"}, {"name": "web"}], "workflow": {"cache": False}},
+        ]
+        for overrides in stacks:
+            settings = settings_for(**overrides)
+            doc = load(render(settings))
+            rows = table.rows(settings)
+            assert doc["jobs"]["changes"]["env"]["BUILDS"].splitlines() == [
+                json.dumps(r, ensure_ascii=False) for r in rows
+            ]
+            assert table_of(doc) == rows
+            if settings.workflow.pull_requests:
+                assert table_of(load(render_pull_requests(settings))) == rows
+            assert plan_builds(doc["jobs"]["changes"], "", tmp_path) == rows
+            for image in settings.images:
+                mine = [r for r in rows if r["image"] == image.name]
+                builds = [tuple(r["platforms"].split(", ")) for r in mine]
+                assert builds == (
+                    [image.platforms] if settings.workflow.emulate else [(p,) for p in image.platforms]
+                )
+                for r in mine:
+                    assert r["key"] == image.key
+                    assert r["variable"] == image.variable
+                    assert (r["context"], r["file"]) == (image.context, image.dockerfile)
+                    assert r.get("target") == image.target
+                    args = dict(line.split("=", 1) for line in r.get("buildArgs", "").splitlines())
+                    assert args == image.build_args
+                    labels = dict(line.split("=", 1) for line in r.get("labels", "").splitlines())
+                    assert labels == image.labels
+                    assert r.get("immutable", False) is image.immutable_tags
+                    assert ("cache" in r) is settings.cache
+                    promote = settings.workflow.promote is not None
+                    assert r.get("pathspecs") == (
+                        "\n".join(f":(glob){p}" for p in settings.paths(image)) if promote else None
+                    )
+                    if len(mine) > 1:
+                        assert r["all"] == ", ".join(image.platforms)
+                        assert (r["leg"], r["legs"]) == (mine.index(r) + 1, len(mine))
+                    else:
+                        assert "all" not in r
+
+    def test_the_plan_keeps_every_row_of_each_image_whose_files_changed(self, tmp_path: Path) -> None:
+        doc = wf(images=[TWO, {"name": "web", "context": "frontend"}, {"name": "docs", "paths": ["docs/**"]}])
+        changes = doc["jobs"]["changes"]
+        rows = table_of(doc)
+        assert plan_builds(changes, '["frontend/a.ts"]', tmp_path) == [row_of(rows, "web")]
+        assert plan_builds(changes, '["api/x.go", "docs/y.md"]', tmp_path) == [
+            r for r in rows if r["image"] in ("api", "docs")
+        ]
+        assert plan_builds(changes, "[]", tmp_path) == []
+        assert plan_builds(changes, '[".github/workflows/build-push.yml"]', tmp_path) == [
+            r for r in rows if r["image"] != "docs"
+        ]
+
+    @pytest.mark.parametrize("workflow", ["build-push", "pull-requests"])
+    def test_each_row_is_one_leg_of_the_build_job(self, workflow: str) -> None:
+        """GitHub expands the matrix (tests/jobgraph: its rules of `include`) into a leg per row,
+        whose `matrix` is the row, named after the image and the platforms it builds."""
+        settings = settings_for(**RENDERINGS["three-images-multi-arch"], workflow={"pullRequests": True})
+        rows = table.rows(settings)
+        if workflow == "build-push":
+            text, event, ref, base = render(settings), "push", "refs/heads/main", None
+            name = "{key}-build-and-push ({platforms})"
+        else:
+            text, event, ref, base = (
+                render_pull_requests(settings),
+                "pull_request",
+                "refs/pull/7/merge",
+                "main",
+            )
+            name = "Build {image} ({platforms})"
+        (result,) = simulate(
+            [Case(text, event, ref, outputs={"changes": {"builds": json.dumps(rows)}}, base_ref=base)]
+        )
+        assert result.matrix["build"] == rows
+        assert list(result.legs["build"]) == [name.format(**r) for r in rows]
+
+    def test_every_matrix_key_a_step_reads_is_in_the_table(self) -> None:
+        """A misspelt `matrix.` key reads as empty. Every key the build job reads is one some row
+        has; all but those a row leaves out when false or empty are in every row (`leg`, `cache`,
+        `pathspecs` in every row of a stack whose build reads them)."""
+        # Keys a row leaves out when false or empty (GitHub reads a missing key as empty), and
+        # keys of some stacks only, which every row has where a step reads them.
+        optional = {"qemu", "immutable", "all", "target", "buildArgs", "labels"}
+        known = {key for doc in loaded_renderings().values() for r in table_of(doc) for key in r}
+        assert known >= optional
+        checked = 0
+        for name, doc in loaded_renderings().items():
+            rows = table_of(doc)
+            read = {key for e in _expressions(build_job(doc)) for key in re.findall(r"\bmatrix\.(\w+)", e)}
+            assert read >= {"platforms", "runner", "context", "file"}, name
+            for key in read:
+                assert key in known, f"{name}: the build reads matrix.{key}, which no row of any stack has"
+                if key not in optional:
+                    assert all(key in r for r in rows), f"{name}: a row has no {key}"
+                checked += 1
+        assert checked > 100
+
 
 class TestJobs:
-    def test_one_build_job_per_image_named_after_it_and_a_verify_job(self) -> None:
-        doc = wf(images=[{"name": "api"}, {"name": "web"}])
-        assert list(doc["jobs"]) == ["changes", "api-build-and-push", "web-build-and-push", "verify"]
+    def test_the_same_jobs_whatever_the_number_of_images(self) -> None:
+        for images in ([{"name": "api"}], [{"name": "api"}, {"name": "web"}], [TWO, THREE | {"name": "web"}]):
+            assert list(wf(images=images)["jobs"]) == ["changes", "build", "verify"]
+            assert list(pr(images=images, workflow={"pullRequests": True})["jobs"]) == [
+                "changes",
+                "build",
+                "builds",
+            ]
+        every = wf(
+            images=[TWO], workflow={"tags": ["v*"], "branchBuilds": False, "notify": {"kind": "slack"}}
+        )
+        assert list(every["jobs"]) == ["release-tags-only", "changes", "build", "verify", "notify-failure"]
 
-    def test_build_push_inputs_follow_the_image_settings(self) -> None:
+    def test_the_build_job_is_one_matrix_over_the_planned_rows(self) -> None:
+        job = build_job(wf(images=[TWO, {"name": "web"}]))
+        assert job["name"] == "${{ matrix.key }}-build-and-push (${{ matrix.platforms }})"
+        assert job["needs"] == "changes"
+        # Not the implicit success(): a failed detection still plans every build (it fails open);
+        # GitHub fails a job whose matrix is empty.
+        assert job["if"] == (
+            "${{ !cancelled() && needs.changes.outputs.builds != ''"
+            " && needs.changes.outputs.builds != '[]' }}"
+        )
+        assert job["strategy"] == {
+            "fail-fast": False,
+            "matrix": {"include": "${{ fromJSON(needs.changes.outputs.builds) }}"},
+        }
+        assert job["runs-on"] == "${{ matrix.runner }}"
+
+    def test_build_inputs_come_from_the_row(self) -> None:
         doc = wf(images=[{"name": "api", "context": "services/api", "dockerfile": "docker/api.Dockerfile"}])
-        build = steps(build_job(doc))["docker/build-push-action"]["with"]
-        assert build["context"] == "services/api"
-        assert build["file"] == "docker/api.Dockerfile"
-        assert build["platforms"] == "linux/amd64"
-        assert build["push"] is True
-        assert build["tags"] == "${{ steps.meta.outputs.tags }}"
+        (row,) = table_of(doc)
+        assert (row["context"], row["file"], row["platforms"]) == (
+            "services/api",
+            "docker/api.Dockerfile",
+            "linux/amd64",
+        )
+        job = build_job(doc)
+        for id_ in ("build", "push", "retry"):
+            inputs = step_id(job, id_)["with"]
+            assert inputs["context"] == "${{ matrix.context }}", id_
+            assert inputs["file"] == "${{ matrix.file }}", id_
+            assert inputs["platforms"] == "${{ matrix.platforms }}", id_
+        assert step_id(job, "push")["with"]["push"] is True
+        assert step_id(job, "push")["with"]["tags"] == "${{ steps.meta.outputs.tags }}"
+        assert "push" not in step_id(job, "build")["with"], "the build pushes nothing"
 
     def test_metadata_tags_branch_sha_semver_and_latest_on_default_branch(self) -> None:
-        meta = steps(build_job(wf()))["docker/metadata-action"]["with"]
-        assert meta["images"] == "${{ vars.ALIYUN_REGISTRY }}/${{ vars.API_IMAGE_NAME }}"
+        doc = wf()
+        meta = using(build_job(doc), "docker/metadata-action")
+        assert meta["id"] == "meta"
+        (row,) = table_of(doc)
+        (image,) = substitute(
+            [
+                (
+                    meta["with"]["images"],
+                    {"matrix": row, "vars": {"ALIYUN_REGISTRY": "r.example", "API_IMAGE_NAME": "ns/api"}},
+                )
+            ]
+        )
+        assert image == "r.example/ns/api"
         # Without it, metadata-action adds `latest` on every release tag as well.
-        assert meta["flavor"] == "latest=false"
-        assert meta["tags"].splitlines() == [
+        assert meta["with"]["flavor"] == "latest=false"
+        assert meta["with"]["tags"].splitlines() == [
             "type=ref,event=branch",
             "type=ref,event=tag",
             "type=sha,enable=${{ github.ref_type != 'tag' }}",
@@ -277,35 +705,61 @@ class TestJobs:
             "type=raw,value=latest,enable={{is_default_branch}}",
         ]
 
-    def test_qemu_only_where_a_platform_has_no_native_runner_or_emulation_is_asked(self) -> None:
-        doc = wf(images=[{"name": "api"}, {"name": "web", "platforms": ["linux/amd64", "linux/arm64"]}])
-        for job in doc["jobs"].values():
-            assert "docker/setup-qemu-action" not in steps(job), job["name"]
-        emulated = wf(
-            images=[{"name": "web", "platforms": ["linux/amd64", "linux/arm64"]}], workflow={"emulate": True}
-        )
-        web = steps(build_job(emulated, "web"))
-        assert "docker/setup-qemu-action" in web
-        assert web["docker/build-push-action"]["with"]["platforms"] == "linux/amd64,linux/arm64"
+    def test_the_qemu_step_only_when_a_row_needs_it(self) -> None:
+        """A row needs QEMU when it builds a platform other than its runner's: no native runner
+        for it, or every platform in one build (`workflow.emulate`). The step is rendered only
+        when some row needs it, and runs only in those rows' legs."""
+        cases: list[dict[str, Any]] = [
+            {"images": [{"name": "api"}, TWO | {"name": "web"}]},
+            {"images": [{"name": "api", "platforms": [ARM64]}]},
+            {"images": [THREE]},
+            {"images": [TWO], "workflow": {"emulate": True}},
+            {"images": [{"name": "api"}, TWO | {"name": "web"}], "workflow": {"emulate": True}},
+            {"images": [TWO], "workflow": {"runners": {ARM64: None}}},
+            {"images": [{"name": "api", "platforms": ["windows/amd64"]}]},
+        ]
+        needed = 0
+        for overrides in cases:
+            workflow = {**overrides.get("workflow", {}), "pullRequests": True}
+            for doc in (wf(**overrides), pr(**{**overrides, "workflow": workflow})):
+                rows = table_of(doc)
+                for r in rows:
+                    foreign = r["runner"] == "ubuntu-24.04" and r["platforms"] != AMD64
+                    assert r.get("qemu", False) is foreign, r
+                job = build_job(doc)
+                qemu = [s for s in job["steps"] if s.get("uses", "").startswith("docker/setup-qemu-action@")]
+                assert bool(qemu) == any("qemu" in r for r in rows), overrides
+                if qemu:
+                    (step,) = qemu
+                    assert job["steps"].index(step) == 1, "before buildx"
+                    (condition,) = expressions(step["if"])
+                    qemu_runs = evaluate([(condition, {"matrix": r}) for r in rows])
+                    assert [bool(v) for v in qemu_runs] == [bool(r.get("qemu")) for r in rows]
+                    needed += 1
+        assert needed == 10
 
-    def test_gha_cache_is_scoped_per_stack_and_image_and_can_be_disabled(self) -> None:
-        build = steps(build_job(wf()))["docker/build-push-action"]["with"]
-        assert build["cache-from"] == "type=gha,scope=dev+api"
-        assert build["cache-to"] == "type=gha,mode=max,scope=dev+api"
-        off = steps(build_job(wf(workflow={"cache": False})))["docker/build-push-action"]["with"]
-        assert "cache-from" not in off
-        assert "cache-to" not in off
+    def test_cache_scope_per_stack_and_image_and_platform_for_multi_build_images(self) -> None:
+        doc = wf(images=[TWO, {"name": "web"}])
+        assert [r["cache"] for r in table_of(doc)] == [
+            "dev+api+linux/amd64",
+            "dev+api+linux/arm64",
+            "dev+web",
+        ]
+        job = build_job(doc)
+        assert step_id(job, "build")["with"]["cache-from"] == "type=gha,scope=${{ matrix.cache }}"
+        assert step_id(job, "build")["with"]["cache-to"] == "type=gha,mode=max,scope=${{ matrix.cache }}"
+        for id_ in ("push", "retry"):
+            assert not {"cache-from", "cache-to"} & set(step_id(job, id_)["with"]), "the push writes none"
+        emulated = table_of(wf(images=[TWO], workflow={"emulate": True}))
+        assert [r["cache"] for r in emulated] == ["dev+api"], "one build: the image's scope"
+        off = wf(workflow={"cache": False})
+        assert "cache" not in table_of(off)[0]
+        assert "cache" not in str(step_id(build_job(off), "build")["with"])
 
     def test_two_stacks_of_one_repository_never_share_a_cache_scope(self) -> None:
         def scopes(stack: str, images: Any = (TWO, {"name": "web"}), **overrides: Any) -> set[str]:
             doc = load(render(settings_for(stack=stack, images=list(images), **overrides)))
-            found = set()
-            for job in doc["jobs"].values():
-                for step in job["steps"]:
-                    for key in ("cache-from", "cache-to"):
-                        if key in step.get("with", {}):
-                            found.add(step["with"][key].rpartition("scope=")[2])
-            return found
+            return {r["cache"] for r in table_of(doc)}
 
         dev = scopes("dev")
         prod = scopes("prod", github={"environment": "production"}, workflow={"cache": True})
@@ -322,57 +776,148 @@ class TestJobs:
 
     def test_a_reviewed_environment_builds_without_cache_unless_asked_and_then_warns(self) -> None:
         reviewed = {"environment": "production", "reviewers": {"teams": [1]}}
-        build = steps(build_job(wf(github=reviewed)))["docker/build-push-action"]["with"]
-        assert "cache-from" not in build
+
+        def cached(doc: dict[str, Any]) -> bool:
+            uses_cache = "cache-from" in step_id(build_job(doc), "build")["with"]
+            assert uses_cache == all("cache" in r for r in table_of(doc))
+            return uses_cache
+
+        assert not cached(wf(github=reviewed))
         assert settings_for(github=reviewed).warnings == []
         asked = settings_for(github=reviewed, workflow={"cache": True})
         ((key, warning),) = asked.warnings
         assert key == "acr-pipeline:workflow.cache"
         assert "anyone who can push to a branch can write the build cache" in warning
-        assert "cache-from" in steps(build_job(load(render(asked))))["docker/build-push-action"]["with"]
-        unreviewed = steps(build_job(wf(github={"environment": "staging"})))["docker/build-push-action"]
-        assert "cache-from" in unreviewed["with"]
+        assert cached(load(render(asked)))
+        assert cached(wf(github={"environment": "staging"}))
 
     def test_attestations_are_off_unless_enabled(self) -> None:
-        build = steps(build_job(wf()))["docker/build-push-action"]
-        assert build["with"]["provenance"] is False
-        assert build["with"]["sbom"] is False
-        assert "env" not in build
+        job = build_job(wf())
+        for id_ in ("build", "push", "retry"):
+            step = step_id(job, id_)
+            assert step["with"]["provenance"] is False, id_
+            assert step["with"]["sbom"] is False, id_
+            assert "env" not in step, id_
 
     def test_enabled_attestations_use_the_format_acr_accepts(self) -> None:
-        build = steps(build_job(wf(workflow={"attestations": True})))["docker/build-push-action"]
-        assert build["with"]["provenance"] == "mode=max"
-        assert build["with"]["sbom"] is True
-        assert build["env"] == {"BUILDX_NO_DEFAULT_OCI_ARTIFACT": "true"}
+        for images in ([{"name": "api"}], [TWO]):
+            job = build_job(wf(images=images, workflow={"attestations": True}))
+            for id_ in ("build", "push", "retry"):
+                step = step_id(job, id_)
+                assert step["with"]["provenance"] == "mode=max", id_
+                assert step["with"]["sbom"] is True, id_
+                assert step["env"] == {"BUILDX_NO_DEFAULT_OCI_ARTIFACT": "true"}, id_
+        pulls = build_job(pr(workflow={"attestations": True, "pullRequests": True}))
+        built = using(pulls, "docker/build-push-action")
+        assert (built["with"]["provenance"], built["with"]["sbom"]) == (False, False), "nothing pushed"
 
     def test_attestations_bring_a_buildx_that_honours_the_opt_out_downloaded_not_cached(self) -> None:
-        setup = steps(build_job(wf(workflow={"attestations": True})))["docker/setup-buildx-action"]
+        setup = using(build_job(wf(workflow={"attestations": True})), "docker/setup-buildx-action")
         assert setup["with"] == {"version": "v0.36.1", "cache-binary": False}
-        assert "with" not in steps(build_job(wf()))["docker/setup-buildx-action"]
+        assert "with" not in using(build_job(wf()), "docker/setup-buildx-action")
 
-    def test_jobs_that_log_in_declare_the_environment_and_no_other_does(self) -> None:
-        doc = wf(images=[TWO], github={"environment": "production"}, workflow={"notify": {"kind": "slack"}})
-        logs_in = {job_id for job_id, job in doc["jobs"].items() if "docker/login-action" in uses_of(job)}
-        assert logs_in == {"api-build-amd64", "api-build-arm64", "verify"}
-        for job_id, job in doc["jobs"].items():
-            assert (job.get("environment") == "production") == (job_id in logs_in), job_id
+    def test_a_stack_of_single_build_mutable_images_pushes_under_its_tags_directly(self) -> None:
+        """No digest artifacts, no merge: each build is the image."""
+        doc = wf(images=[{"name": "api"}, {"name": "web", "platforms": [ARM64]}])
+        job = build_job(doc)
+        assert not {"actions/upload-artifact", "actions/download-artifact"} & set(uses_of(job))
+        assert [s for s in job["steps"] if s.get("run") == script("merge")] == []
+        assert "Record the digest" not in [s["name"] for s in job["steps"]]
+        for r in table_of(doc):
+            assert not {"leg", "legs", "all"} & set(r), r
+        for id_, title in (("push", "Push"), ("retry", "Push (again)")):
+            push = step_id(job, id_)
+            assert push["name"] == title
+            assert push["with"]["push"] is True
+            assert push["with"]["tags"] == "${{ steps.meta.outputs.tags }}"
+            assert "outputs" not in push["with"]
+        summary = job_step(job, "summary")
+        assert summary["if"] == "${{ steps.push.outcome == 'success' || steps.retry.outcome == 'success' }}"
+        assert summary["env"]["DIGEST"] == "${{ steps.push.outputs.digest || steps.retry.outputs.digest }}"
+        # Any multi-build or immutable image: every image by digest.
+        for images in (
+            [{"name": "api"}, TWO | {"name": "web"}],
+            [{"name": "api"}, {"name": "web", "immutableTags": True}],
+        ):
+            by_digest = build_job(wf(images=images))
+            assert step_id(by_digest, "push")["name"] == "Push by digest"
+            assert "push" not in step_id(by_digest, "push")["with"]
+            assert "actions/upload-artifact" in uses_of(by_digest)
+
+
+def same_shape(values: str, branch_builds: bool = True) -> dict[str, Any]:
+    """A stack with every kind of user value, of one shape whatever `values` are: `plain`, or
+    `marked` (each value holds `zq`, with quotes, `$`, braces, `#`, `: ` and backticks around).
+    Its first image builds natively and under QEMU, its second `linux/amd64` only."""
+    if values == "plain":
+        name, text = "api", "1.0"
+    else:
+        name, text = "zq-api.x", "zq $ {{ x }} }}${y}{{ $(id) `x` \"q\" 'r' \\ #c: d ✓"
+    return {
+        "stack": "plain" if values == "plain" else "zqstack",
+        "registry": {"namespace": "acme-dev" if values == "plain" else "zq-ns"},
+        "github": {
+            "environment": "production" if values == "plain" else "zq-env",
+            "branch": "main" if values == "plain" else "zq-release",
+        },
+        "images": [
+            {
+                "name": name,
+                "variable": "API_IMAGE_NAME",
+                "context": "api" if values == "plain" else "zq/svc: x #y",
+                "dockerfile": "docker/Dockerfile" if values == "plain" else "zq/docker/Dockerfile",
+                "paths": ["api/**", "lib/*.go"] if values == "plain" else ["zq/**", "zq$x[ab]?", 'zq "#: y'],
+                "platforms": [AMD64, ARM64, "linux/arm/v7"],
+                "immutableTags": True,
+                "buildArgs": {"VERSION" if values == "plain" else "ZQ_ARG": text},
+                "labels": {"team" if values == "plain" else "zq.label": text},
+                "target": "runtime" if values == "plain" else "zqstage",
+            },
+            {"name": "web" if values == "plain" else "zq/web", "variable": "WEB_IMAGE_NAME"},
+        ],
+        "workflow": {
+            "name": "build" if values == "plain" else "zq workflow $ {{ x }}",
+            "path": ".github/workflows/build.yml" if values == "plain" else ".github/workflows/zq.yml",
+            "tags": ["v*"] if values == "plain" else ["zq-v*", "zq$"],
+            "promote": {"fromNamespaces": ["acme-staging" if values == "plain" else "zq-staging"]},
+            "notify": {"kind": "slack"},
+            "branchBuilds": branch_builds,
+            "pullRequests": True,
+            "pullRequestPath": ".github/workflows/pr.yml"
+            if values == "plain"
+            else ".github/workflows/zq-pr.yml",
+        },
+    }
+
+
+def both_workflows(overrides: dict[str, Any]) -> list[str]:
+    settings = settings_for(**overrides)
+    return [render(settings), render_pull_requests(settings)]
+
+
+def runs(doc: dict[str, Any]) -> list[str]:
+    return [step.get("run", "") for job in doc["jobs"].values() for step in job["steps"]]
 
 
 class TestPinsAndText:
-    def test_every_action_is_pinned_by_sha_with_its_version_comment(self) -> None:
-        text = render(
-            settings_for(images=[TWO], workflow={"notify": {"kind": "slack"}, "pullRequests": True})
-        )
-        text += render_pull_requests(settings_for(workflow={"pullRequests": True}))
-        for line in text.splitlines():
-            if "uses:" not in line:
-                continue
-            ref, _, comment = line.split("uses:", 1)[1].strip().partition("#")
-            match = SHA_REF.match(ref.strip())
-            assert match, ref
-            pin = PINS[match["action"]]
-            assert match["sha"] == pin.sha
-            assert comment.strip() == pin.version, ref
+    def test_every_action_is_pinned_from_the_one_table(self) -> None:
+        """Every `uses:` of every rendering is components/pins.py's: by full SHA with the version
+        as its comment, or by tag where the stack asks (`workflow.pinActions: tag`)."""
+        used: set[str] = set()
+        for name, rendering in renderings().items():
+            mode = rendering.settings.workflow.pin_actions
+            for line in rendering.text.splitlines():
+                if "uses:" not in line:
+                    continue
+                ref, _, comment = line.split("uses:", 1)[1].strip().partition("  # ")
+                action = ref.split("@")[0]
+                assert (ref, comment) == uses(action, mode), (name, line)
+                if mode == "sha":
+                    match = SHA_REF.match(ref)
+                    assert match, ref
+                    assert (match["sha"], comment) == (PINS[action].sha, PINS[action].version), ref
+                used.add(action)
+        assert used == set(PINS) - {"pulumi/actions"}, "the renderings use every action but Pulumi's"
 
     def test_tag_mode_uses_major_version_tags(self) -> None:
         text = render(settings_for(workflow={"pinActions": "tag"}))
@@ -386,8 +931,9 @@ class TestPinsAndText:
         re-run of `pulumi up` never commits a reordered workflow."""
         code = (
             "from tests.conftest import settings_for; from tests.test_workflow_render import RENDERINGS; "
-            "from components.workflow_render import render; import sys; "
-            "sys.stdout.write(render(settings_for(**RENDERINGS['three-images-multi-arch'])))"
+            "from components.workflow_render import render, render_pull_requests; import sys; "
+            "s = settings_for(**RENDERINGS['three-images-multi-arch'], workflow={'pullRequests': True}); "
+            "sys.stdout.write(render(s) + render_pull_requests(s))"
         )
         texts = {
             subprocess.run(
@@ -401,39 +947,92 @@ class TestPinsAndText:
             for seed in ("1", "2")
         }
         assert len(texts) == 1
-        assert texts == {render(settings_for(**RENDERINGS["three-images-multi-arch"]))}
+        settings = settings_for(**RENDERINGS["three-images-multi-arch"], workflow={"pullRequests": True})
+        assert texts == {render(settings) + render_pull_requests(settings)}
 
-    def test_user_values_are_quoted_by_the_emitter_and_never_reach_a_script(self) -> None:
+    def test_user_values_are_quoted_by_the_emitter(self) -> None:
         tricky = "app: x #not-a-comment"
         doc = wf(images=[{"name": "api", "context": tricky, "paths": ["*.go", "- x"]}])
-        build = steps(build_job(doc))["docker/build-push-action"]["with"]
-        assert build["context"] == tricky
-        assert job_step(doc["jobs"]["changes"], "changes")["env"]["FILTERS"].splitlines() == [
+        assert table_of(doc)[0]["context"] == tricky
+        assert job_step(doc["jobs"]["changes"], "plan")["env"]["FILTERS"].splitlines() == [
             r"api + ^[^/]*\.go$",
             "api + ^- x$",
         ]
+
+    @pytest.mark.parametrize("branch_builds", [True, False])
+    def test_no_user_value_reaches_a_run_script_text(self, branch_builds: bool) -> None:
+        """Values reach the shell only through `env:`: two stacks of one shape with different
+        values run the very same scripts, and none of the marked values is in one (though each
+        is in the workflows)."""
+        plain = both_workflows(same_shape("plain", branch_builds))
+        marked = both_workflows(same_shape("marked", branch_builds))
+        for a, b in zip(plain, marked, strict=True):
+            assert runs(load(a)) == runs(load(b))
+            assert all("zq" not in text.lower() for text in runs(load(b)))
+        for value in (
+            "zq-api.x",
+            "zq/svc: x #y",
+            "zq/docker/Dockerfile",
+            "zq-env",
+            "zq-release",
+            "zqstage",
+            "zq-staging",
+            "zq-v*",
+            "ZQ_ARG=zq $ {{ x }}",
+            "zq workflow",
+            "zqstack",
+        ):
+            assert value in "".join(marked), value
         for name, doc in loaded_renderings().items():
             for job in doc["jobs"].values():
                 for step in job["steps"]:
                     assert "${{" not in step.get("run", ""), f"{name}: {step['name']}"
 
+    @pytest.mark.parametrize("branch_builds", [True, False])
+    def test_no_expression_comes_from_a_user_value(self, branch_builds: bool) -> None:
+        """Every `${{ ... }}` is the renderer's: two stacks of one shape have the same expressions
+        in the same order, though one's values are full of `$`, `{{` and `}}`; a value that holds
+        `${{` is refused (GitHub would evaluate it)."""
+        plain = both_workflows(same_shape("plain", branch_builds))
+        marked = both_workflows(same_shape("marked", branch_builds))
+        for a, b in zip(plain, marked, strict=True):
+            assert _expressions(load(a)) == _expressions(load(b))
+            assert a.count("${{") == b.count("${{")
+        shape = same_shape("marked", branch_builds)
+        image = shape["images"][0]
+        for spoiled in (
+            {"images": [{**image, "buildArgs": {"A": "${{ secrets.X }}"}}]},
+            {"images": [{**image, "labels": {"a": "x${{ github.token }}"}}]},
+            {"images": [{**image, "context": "${{ github.token }}"}]},
+            {"images": [{**image, "paths": ["${{ github.token }}/**"]}]},
+            {"workflow": {**shape["workflow"], "tags": ["${{ github.token }}"]}},
+            {"workflow": {**shape["workflow"], "promote": {"fromNamespaces": ["${{ x }}"]}}},
+        ):
+            with pytest.raises(ConfigError, match=r"must not contain '\$\{\{'"):
+                settings_for(**{**shape, **spoiled})
+
     def test_every_script_a_step_runs_is_one_of_the_files_placed_as_it_is(self) -> None:
         """Non-trivial shell lives in components/workflow_render/scripts (shellcheck, bash -n and
-        tests/test_scripts.py read it as files); a `run:` of more than three lines is one of them."""
+        tests/test_scripts.py read it as files); a `run:` of more than one line is one of them."""
         placed = {script(p.stem) for p in SCRIPTS.glob("*.sh")}
-        # The only other shell, a line or a few, each run by tests/test_scripts.py (TestInlineSteps).
+        # The only other shell, a line or two, each run by tests/test_scripts.py (TestInlineSteps).
         inline = {
-            "Pause before the retry",
+            "Build every image",
+            "Pause before pushing again",
             "Record the digest",
-            "Check that the multi-arch image was created",
             "Say how to run it",
+            "Summarize what was built",
+            "Check every build",
         }
+        seen = set()
         for name, doc in loaded_renderings().items():
             for job in doc["jobs"].values():
                 for step in job["steps"]:
                     if "run" in step and step["run"] not in placed:
                         assert step["name"] in inline, f"{name}: {step['name']}"
-                        assert len(step["run"].splitlines()) <= 5, f"{name}: {step['name']}"
+                        assert len(step["run"].splitlines()) <= 2, f"{name}: {step['name']}"
+                        seen.add(step["name"])
+        assert seen == inline
 
     def test_header_says_the_file_is_managed_by_the_stack(self) -> None:
         assert render(settings_for(stack="prod")).startswith(
@@ -441,43 +1040,103 @@ class TestPinsAndText:
         )
 
 
+NEVER_MOVE = {"type=ref,event=tag", "type=sha", "type=semver,pattern={{version}}"}
+"""The tag rules whose tags never move: the git tag, `sha-<commit>` and the full version."""
+
+
+def enabled_rules(rules: str, row: dict[str, Any], ref_type: str) -> set[str]:
+    """The metadata-action rules (without their `enable=`) that are on for the row's build on a
+    push of a branch or a tag: each rule's expressions evaluated as GitHub hands them over; the
+    action skips a rule whose `enable` is `false` (`{{is_default_branch}}` is its own: on)."""
+    lines = substitute(
+        [(line, {"matrix": row, "github": {"ref_type": ref_type}}) for line in rules.splitlines()]
+    )
+    out = set()
+    for line in lines:
+        rule, _, enable = line.partition(",enable=")
+        assert enable in ("", "true", "false", "{{is_default_branch}}"), line
+        if enable != "false":
+            out.add(rule)
+    return out
+
+
 class TestBuildOptions:
-    def test_build_args_and_target_reach_build_push(self) -> None:
-        image = {"name": "api", "buildArgs": {"VERSION": "1.2", "BASE": "alpine:3"}, "target": "runtime"}
-        build = steps(build_job(wf(images=[image])))["docker/build-push-action"]["with"]
-        assert build["build-args"].splitlines() == ["VERSION=1.2", "BASE=alpine:3"]
-        assert build["target"] == "runtime"
+    def test_build_args_target_and_labels_reach_the_build_through_the_row(self) -> None:
+        image = {
+            "name": "api",
+            "buildArgs": {"VERSION": "1.2", "BASE": "alpine:3"},
+            "target": "runtime",
+            "labels": {"org.opencontainers.image.vendor": "ACME", "team": "payments"},
+        }
+        doc = wf(images=[image, {"name": "web"}])
+        api, web = table_of(doc)
+        assert api["buildArgs"].splitlines() == ["VERSION=1.2", "BASE=alpine:3"]
+        assert api["target"] == "runtime"
+        assert api["labels"].splitlines() == ["org.opencontainers.image.vendor=ACME", "team=payments"]
+        assert not {"buildArgs", "target", "labels"} & set(web)
+        job = build_job(doc)
+        for id_ in ("build", "push", "retry"):
+            inputs = step_id(job, id_)["with"]
+            assert inputs["build-args"] == "${{ matrix.buildArgs }}", id_
+            assert inputs["target"] == "${{ matrix.target }}", id_
+            assert inputs["labels"] == "${{ steps.meta.outputs.labels }}", id_
+        # metadata-action adds its own labels (title, source, revision, ...) to the image's.
+        assert using(job, "docker/metadata-action")["with"]["labels"] == "${{ matrix.labels }}"
+        built = using(
+            build_job(pr(images=[image], workflow={"pullRequests": True})), "docker/build-push-action"
+        )
+        assert (built["with"]["build-args"], built["with"]["target"]) == (
+            "${{ matrix.buildArgs }}",
+            "${{ matrix.target }}",
+        )
 
-    def test_extra_labels_go_to_the_metadata_action_which_adds_its_own(self) -> None:
-        image = {"name": "api", "labels": {"org.opencontainers.image.vendor": "ACME", "team": "payments"}}
-        meta = steps(build_job(wf(images=[image])))["docker/metadata-action"]["with"]
-        assert meta["labels"].splitlines() == ["org.opencontainers.image.vendor=ACME", "team=payments"]
-        assert "labels" not in steps(build_job(wf()))["docker/metadata-action"]["with"]
+    def test_no_build_args_target_or_labels_unless_configured(self) -> None:
+        doc = wf()
+        assert not {"buildArgs", "target", "labels"} & set(table_of(doc)[0])
+        job = build_job(doc)
+        for id_ in ("build", "push", "retry"):
+            assert not {"build-args", "target"} & set(step_id(job, id_)["with"]), id_
+        assert "labels" not in using(job, "docker/metadata-action")["with"]
 
-    def test_no_build_args_or_target_unless_configured(self) -> None:
-        build = steps(build_job(wf()))["docker/build-push-action"]["with"]
-        assert "build-args" not in build
-        assert "target" not in build
+    @pytest.mark.parametrize("branch_builds", [True, False])
+    def test_immutable_images_get_only_tags_that_never_move(self, branch_builds: bool) -> None:
+        """In a stack of both kinds, the moving rules are switched off by the row's `immutable`:
+        an immutable image gets the git tag, the full version and (on a branch run) `sha-`; a
+        mutable one beside it keeps the branch, `major.minor` and `latest`."""
+        workflow = {"tags": ["v*"], "branchBuilds": branch_builds}
+        doc = wf(images=[TWO | {"immutableTags": True}, {"name": "web"}], workflow=workflow)
+        rules = using(build_job(doc), "docker/metadata-action")["with"]["tags"]
+        rows = table_of(doc)
+        assert [bool(r.get("immutable")) for r in rows] == [True, True, False]
+        moving = {"type=ref,event=branch", "type=semver,pattern={{major}}.{{minor}}", "type=raw,value=latest"}
+        for ref_type in ("branch", "tag") if branch_builds else ("tag",):
+            for r in rows:
+                on = enabled_rules(rules, r, ref_type)
+                if r.get("immutable"):
+                    assert on <= NEVER_MOVE, (ref_type, on)
+                    assert on >= {"type=ref,event=tag", "type=semver,pattern={{version}}"}
+                else:
+                    assert on >= moving, (ref_type, on)
+                # A release tag's run never pushes `sha-` where a branch run owns it, and an
+                # immutable image of a tags-only stack never (a second tag of the commit would
+                # push it again, as another image).
+                sha = "type=sha" in on
+                assert sha == (ref_type == "branch" or not (branch_builds or r.get("immutable"))), (
+                    ref_type,
+                    r,
+                )
+        one_kind = wf(images=[{"name": "api", "immutableTags": True}], workflow=workflow)
+        rules = using(build_job(one_kind), "docker/metadata-action")["with"]["tags"]
+        assert "matrix." not in rules, "one kind of image: no switch"
+        for ref_type in ("branch", "tag"):
+            assert enabled_rules(rules, table_of(one_kind)[0], ref_type) <= NEVER_MOVE
 
-    def test_immutable_repositories_get_only_tags_that_never_move(self) -> None:
-        doc = wf(images=[{"name": "api", "immutableTags": True}, {"name": "web"}])
-        api = steps(build_job(doc, "api"))["docker/metadata-action"]["with"]["tags"].splitlines()
-        web = steps(build_job(doc, "web"))["docker/metadata-action"]["with"]["tags"].splitlines()
-        assert api == [
-            "type=sha,enable=${{ github.ref_type != 'tag' }}",
-            "type=ref,event=tag",
-            "type=semver,pattern={{version}}",
-        ]
-        assert "type=raw,value=latest,enable={{is_default_branch}}" in web
-
-    def test_a_tags_only_stack_has_no_branch_trigger_no_change_detection_and_refuses_a_branch_run(
-        self,
-    ) -> None:
+    def test_a_tags_only_stack_has_no_branch_trigger_and_refuses_a_branch_run(self) -> None:
         doc = wf(workflow={"tags": ["v*"], "branchBuilds": False})
         assert doc["on"]["push"] == {"tags": ["v*"]}
-        assert list(doc["jobs"]) == ["release-tags-only", "api-build-and-push", "verify"]
-        assert "needs" not in build_job(doc)
+        assert list(doc["jobs"]) == ["release-tags-only", "changes", "build", "verify"]
         refuse = doc["jobs"]["release-tags-only"]
+        assert refuse["if"] == "${{ github.event_name == 'workflow_dispatch' && github.ref_type != 'tag' }}"
         assert refuse["permissions"] == {}
         (step,) = refuse["steps"]
         assert step["env"] == {"PATTERNS": "v*", "WORKFLOW": "build-push.yml"}
@@ -489,9 +1148,16 @@ class TestFailureNotification:
     def test_notify_job_runs_after_every_job_only_on_failure(self) -> None:
         doc = wf(images=[{"name": "api"}, {"name": "web"}], workflow={"notify": {"kind": "slack"}})
         job = doc["jobs"]["notify-failure"]
-        assert job["needs"] == ["changes", "api-build-and-push", "web-build-and-push", "verify"]
+        assert job["needs"] == ["changes", "build", "verify"]
         assert job["if"] == "${{ failure() }}"
         assert job["permissions"] == {}
+        tags_only = wf(workflow={"tags": ["v*"], "branchBuilds": False, "notify": {"kind": "slack"}})
+        assert tags_only["jobs"]["notify-failure"]["needs"] == [
+            "release-tags-only",
+            "changes",
+            "build",
+            "verify",
+        ]
 
     def test_webhook_url_reaches_the_shell_only_through_env(self) -> None:
         job = wf(workflow={"notify": {"kind": "dingtalk", "secret": "DINGTALK_HOOK"}})["jobs"][
@@ -536,17 +1202,29 @@ def workflow_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_renderings_cover_every_fixture_stack(workflow_dir: Path) -> None:
     names = {p.stem for p in workflow_dir.iterdir()}
     assert {f"stack-{s}" for s in stack_names(FIXTURES)} <= names
-    assert len(names) >= len(RENDERINGS) + 2
+    assert {f"{name}-by-tag" for name in BY_TAG} <= names
+    assert len(names) >= len(RENDERINGS) + len(BY_TAG) + 2
 
 
 def test_every_action_the_renderer_uses_is_linted_pinned_by_tag_too() -> None:
-    """actionlint checks the inputs of an action pinned by tag only (the OIDC actions: test_oidc)."""
-    texts = all_renderings()
-    used = {m for text in texts.values() for m in re.findall(r"uses: ([\w./-]+)@", text)}
-    tagged = {
-        m for name, text in texts.items() if "-by-tag" in name for m in re.findall(r"uses: ([\w./-]+)@", text)
-    }
-    assert used - tagged == set()
+    """actionlint checks the inputs of an action pinned by tag only (the OIDC actions: test_oidc):
+    every action any rendering uses, with every input it sets, is in a rendering pinned by tag."""
+
+    def inputs(tagged: bool) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for name, doc in loaded_renderings().items():
+            if tagged and "-by-tag" not in name:
+                continue
+            for job in doc["jobs"].values():
+                for step in job["steps"]:
+                    if "uses" in step:
+                        found.setdefault(step["uses"].split("@")[0], set()).update(step.get("with", {}))
+        return found
+
+    every, tagged = inputs(tagged=False), inputs(tagged=True)
+    assert set(every) == set(tagged)
+    for action, names in every.items():
+        assert names <= tagged[action], (action, names - tagged[action])
 
 
 def test_actionlint_with_shellcheck_zizmor_and_the_workflow_schema_find_nothing(workflow_dir: Path) -> None:
@@ -577,108 +1255,154 @@ def test_shellcheck_reads_every_script_as_a_file() -> None:
 
 
 class TestNativeMultiArch:
-    def test_each_platform_builds_natively_in_a_job_of_its_own_and_a_gate_keeps_the_image_jobs_name(
-        self,
-    ) -> None:
-        jobs = wf(images=[TWO])["jobs"]
-        assert list(jobs) == ["changes", "api-build-amd64", "api-build-arm64", "api-build-and-push", "verify"]
-        assert jobs["api-build-amd64"]["runs-on"] == "ubuntu-24.04"
-        assert jobs["api-build-arm64"]["runs-on"] == "ubuntu-24.04-arm"
-        for platform_job in ("api-build-amd64", "api-build-arm64"):
-            assert "docker/setup-qemu-action" not in uses_of(jobs[platform_job]), platform_job
-        gate = jobs["api-build-and-push"]
-        assert gate["needs"] == ["api-build-amd64", "api-build-arm64"]
-        assert gate["permissions"] == {}
-        assert "environment" not in gate
-        assert uses_of(gate) == []
+    def test_each_platform_builds_natively_on_a_runner_of_its_architecture(self) -> None:
+        doc = wf(images=[TWO])
+        rows = table_of(doc)
+        assert [r["platforms"] for r in rows] == [AMD64, ARM64]
+        assert row_of(rows, "api", AMD64)["runner"] == "ubuntu-24.04"
+        arm64 = row_of(rows, "api", ARM64)
+        assert arm64["runner"] == "ubuntu-24.04-arm"
+        assert "qemu" not in arm64
+        job = build_job(doc)
+        assert job["runs-on"] == "${{ matrix.runner }}"
+        assert "docker/setup-qemu-action" not in uses_of(job)
+        assert list(doc["jobs"]) == ["changes", "build", "verify"], "no gate, no job per platform"
 
     def test_a_reviewed_release_has_one_wave_of_jobs_that_declare_the_environment(self) -> None:
         """Every job that holds credentials needs only jobs that hold none: one approval."""
         github = {"environment": "production", "reviewers": {"teams": [1]}, "deploymentTags": ["v*"]}
-        workflow = {"tags": ["v*"], "branchBuilds": False}
+        workflow = {"tags": ["v*"], "branchBuilds": False, "promote": {}}
         for images in ([TWO], [THREE, {"name": "web"}]):
             jobs = wf(images=images, github=github, workflow=workflow)["jobs"]
             reviewed = {job_id for job_id, job in jobs.items() if job.get("environment")}
-            assert reviewed
+            assert reviewed == {"build", "verify"}
             for job_id in reviewed:
                 needs = jobs[job_id].get("needs", [])
                 assert not set([needs] if isinstance(needs, str) else needs) & reviewed, job_id
 
-    def test_two_platforms_of_one_architecture_are_two_jobs(self) -> None:
-        jobs = wf(images=[{"name": "api", "platforms": ["linux/amd64", "windows/amd64"]}])["jobs"]
-        platforms = {
-            job_id: steps(job)["docker/build-push-action"]["with"]["platforms"]
-            for job_id, job in jobs.items()
-            if job_id.startswith("api-build-") and job_id != "api-build-and-push"
-        }
-        assert platforms == {"api-build-amd64": "linux/amd64", "api-build-windows-amd64": "windows/amd64"}
-
-    def test_platform_jobs_push_by_digest_publish_it_and_the_last_creates_the_image(self) -> None:
-        jobs = wf(images=[TWO])["jobs"]
-        for arch in ("amd64", "arm64"):
-            job = jobs[f"api-build-{arch}"]
-            build = steps(job)["docker/build-push-action"]["with"]
-            assert build["platforms"] == f"linux/{arch}"
-            assert build["outputs"] == "type=image,push-by-digest=true,name-canonical=true,push=true"
-            assert build["tags"] == "${{ vars.ALIYUN_REGISTRY }}/${{ vars.API_IMAGE_NAME }}", "a name, no tag"
-            assert build["cache-from"] == f"type=gha,scope=dev+api+linux/{arch}"
-            upload = steps(job)["actions/upload-artifact"]["with"]
-            assert upload["name"] == f"digests-api-{arch}"
-            assert upload["overwrite"] is True, "a re-run of the job replaces its digest"
-            download = steps(job)["actions/download-artifact"]["with"]
-            assert download == {
-                "pattern": "digests-api-*",
-                "path": "${{ runner.temp }}/digests",
-                "merge-multiple": True,
-            }
-            merge = job_step(job, "merge")
-            assert merge["env"]["PLATFORMS"] == "2"
-            assert merge["env"]["DIGESTS"] == "${{ runner.temp }}/digests"
-            assert job["outputs"] == {"merged": "${{ steps.merge.outputs.merged }}"}
-
-    def test_every_platform_job_gives_the_image_the_tags_a_single_job_would(self) -> None:
-        platform = steps(wf(images=[TWO])["jobs"]["api-build-arm64"])["docker/metadata-action"]["with"]
-        single = steps(build_job(wf(images=[TWO], workflow={"emulate": True})))["docker/metadata-action"][
-            "with"
+    def test_two_platforms_of_one_architecture_are_two_builds(self) -> None:
+        rows = table_of(wf(images=[{"name": "api", "platforms": [AMD64, "windows/amd64"]}]))
+        assert [(r["platforms"], r["leg"], r["legs"]) for r in rows] == [
+            (AMD64, 1, 2),
+            ("windows/amd64", 2, 2),
         ]
-        assert platform == single
+
+    def test_the_builds_of_a_multi_build_image_push_by_digest_and_the_last_creates_it(self) -> None:
+        doc = wf(images=[TWO])
+        job = build_job(doc)
+        image = "${{ vars.ALIYUN_REGISTRY }}/${{ vars[matrix.variable] }}"
+        for id_, title in (("push", "Push by digest"), ("retry", "Push by digest (again)")):
+            push = step_id(job, id_)
+            assert push["name"] == title
+            assert push["with"]["outputs"] == "type=image,push-by-digest=true,name-canonical=true,push=true"
+            assert push["with"]["tags"] == image, "a name, no tag"
+        upload = using(job, "actions/upload-artifact")["with"]
+        assert upload["name"] == "digest.${{ matrix.key }}.${{ matrix.leg }}"
+        assert upload["overwrite"] is True, "a re-run of the build replaces its digest"
+        assert upload["if-no-files-found"] == "error"
+        download = using(job, "actions/download-artifact")["with"]
+        assert download == {
+            "pattern": "digest.${{ matrix.key }}.*",
+            "path": "${{ runner.temp }}/digests",
+            "merge-multiple": True,
+        }
+        record = step_named(job, "Record the digest")
+        assert record["env"]["DIGEST"] == "${{ steps.push.outputs.digest || steps.retry.outputs.digest }}"
+        merge = job_step(job, "merge")
+        assert merge["id"] == "merge"
+        assert merge["env"]["IMAGE"] == image
+        assert merge["env"]["LEGS"] == "${{ matrix.legs }}"
+        assert merge["env"]["DIGESTS"] == download["path"]
+        assert merge["env"]["TAGS"] == "${{ steps.meta.outputs.tags }}"
+        order = [s["name"] for s in job["steps"]]
+        assert order.index("Push by digest (again)") < order.index("Record the digest")
+        assert order.index("Record the digest") < order.index(using(job, "actions/upload-artifact")["name"])
+        assert order.index(using(job, "actions/download-artifact")["name"]) < order.index(merge["name"])
+        # The digest recorded is the file uploaded: the build's leg, under the runner's temp.
+        rows = table_of(doc)
+        contexts = [{"matrix": r, "runner": {"temp": "/home/runner/work/_temp"}} for r in rows]
+        paths = substitute([(upload["path"], c) for c in contexts])
+        assert paths == [f"/home/runner/work/_temp/digest/{r['leg']}" for r in rows]
+        assert record["env"]["LEG"] == "${{ matrix.leg }}"
+        assert '"$RUNNER_TEMP/digest/$LEG"' in record["run"]
+        summary = job_step(job, "summary")
+        assert summary["if"] == "${{ steps.merge.outputs.merged == 'true' }}", (
+            "once, by the build that created it"
+        )
+        assert summary["env"]["DIGEST"] == "${{ steps.merge.outputs.digest }}"
+        assert (
+            substitute([(summary["env"]["PLATFORMS"], {"matrix": r}) for r in rows])
+            == ["linux/amd64, linux/arm64"] * 2
+        )
+
+    def test_every_build_of_an_image_gets_the_tags_a_single_build_would(self) -> None:
+        native = using(build_job(wf(images=[TWO])), "docker/metadata-action")
+        emulated = using(build_job(wf(images=[TWO], workflow={"emulate": True})), "docker/metadata-action")
+        assert native == emulated
 
     def test_a_platform_without_a_native_runner_builds_under_qemu_on_the_amd64_runner(self) -> None:
-        jobs = wf(images=[THREE])["jobs"]
-        arm7 = jobs["api-build-arm-v7"]
-        assert arm7["runs-on"] == "ubuntu-24.04"
-        assert "docker/setup-qemu-action" in uses_of(arm7)
-        assert "docker/setup-qemu-action" not in uses_of(jobs["api-build-arm64"])
-        assert job_step(arm7, "merge")["env"]["PLATFORMS"] == "3"
+        rows = table_of(wf(images=[THREE]))
+        arm7 = row_of(rows, "api", "linux/arm/v7")
+        assert (arm7["runner"], arm7.get("qemu"), arm7["legs"]) == ("ubuntu-24.04", True, 3)
+        assert "qemu" not in row_of(rows, "api", ARM64)
 
     def test_runners_can_be_replaced_or_removed(self) -> None:
-        runners = {"linux/amd64": "self-hosted-x64", "linux/arm64": None}
-        jobs = wf(images=[TWO], workflow={"runners": runners})["jobs"]
-        assert jobs["api-build-arm64"]["runs-on"] == "self-hosted-x64"
-        assert "docker/setup-qemu-action" in uses_of(jobs["api-build-arm64"])
-        assert {job["runs-on"] for job in jobs.values()} == {"self-hosted-x64"}
+        runners = {AMD64: "self-hosted-x64", ARM64: None}
+        doc = wf(images=[TWO], workflow={"runners": runners})
+        rows = table_of(doc)
+        assert {r["runner"] for r in rows} == {"self-hosted-x64"}
+        assert row_of(rows, "api", ARM64).get("qemu") is True
+        assert {job["runs-on"] for job_id, job in doc["jobs"].items() if job_id != "build"} == {
+            "self-hosted-x64"
+        }
 
-    def test_emulate_keeps_one_qemu_job_per_image(self) -> None:
-        jobs = wf(images=[THREE], workflow={"emulate": True})["jobs"]
-        assert list(jobs) == ["changes", "api-build-and-push", "verify"]
-        build = steps(jobs["api-build-and-push"])["docker/build-push-action"]["with"]
-        assert build["platforms"] == "linux/amd64,linux/arm64,linux/arm/v7"
+    def test_emulate_keeps_one_qemu_build_per_image(self) -> None:
+        doc = wf(images=[THREE], workflow={"emulate": True})
+        (row,) = table_of(doc)
+        assert row["platforms"] == "linux/amd64, linux/arm64, linux/arm/v7"
+        assert (row["runner"], row["qemu"]) == ("ubuntu-24.04", True)
+        assert not {"leg", "legs", "all"} & set(row), "one build: pushed under its tags"
+        assert step_id(build_job(doc), "push")["with"]["push"] is True
 
     def test_a_single_platform_image_builds_on_a_runner_of_its_architecture(self) -> None:
-        arm64 = build_job(wf(images=[{"name": "api", "platforms": ["linux/arm64"]}]))
-        assert arm64["runs-on"] == "ubuntu-24.04-arm"
-        assert "docker/setup-qemu-action" not in uses_of(arm64)
-        arm7 = build_job(wf(images=[{"name": "api", "platforms": ["linux/arm/v7"]}]))
-        assert arm7["runs-on"] == "ubuntu-24.04"
-        assert "docker/setup-qemu-action" in uses_of(arm7)
-        assert "docker/setup-qemu-action" not in uses_of(build_job(wf()))
+        (arm64,) = table_of(wf(images=[{"name": "api", "platforms": [ARM64]}]))
+        assert arm64["runner"] == "ubuntu-24.04-arm"
+        assert "qemu" not in arm64
+        (arm7,) = table_of(wf(images=[{"name": "api", "platforms": ["linux/arm/v7"]}]))
+        assert (arm7["runner"], arm7["qemu"]) == ("ubuntu-24.04", True)
+        (amd64,) = table_of(wf())
+        assert "qemu" not in amd64
 
     def test_emulate_builds_even_a_single_arm64_image_under_qemu_on_the_amd64_runner(self) -> None:
-        job = build_job(
-            wf(images=[{"name": "api", "platforms": ["linux/arm64"]}], workflow={"emulate": True})
-        )
-        assert job["runs-on"] == "ubuntu-24.04"
-        assert "docker/setup-qemu-action" in uses_of(job)
+        (row,) = table_of(wf(images=[{"name": "api", "platforms": [ARM64]}], workflow={"emulate": True}))
+        assert (row["runner"], row["qemu"]) == ("ubuntu-24.04", True)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("api", "api-v2", "api.v3", "api/v4", "api_v5"),
+        ("api", "api.v2"),
+        ("api.v2", "api", "api-v2x"),
+    ],
+)
+def test_one_images_digest_artifacts_never_meet_anothers(names: tuple[str, ...]) -> None:
+    """A build collects the digests of its image's builds by an artifact pattern: it matches the
+    names its image's builds upload under and no other image's. (`api-v2` and `api.v2` cannot
+    share a stack: their job ids, and variables, would be one.)"""
+    images = [{"name": name, "platforms": [AMD64, ARM64]} for name in names]
+    images.append({"name": "solo"})
+    doc = wf(images=images)
+    job, rows = build_job(doc), table_of(doc)
+    upload = using(job, "actions/upload-artifact")["with"]["name"]
+    download = using(job, "actions/download-artifact")["with"]["pattern"]
+    uploaded = substitute([(upload, {"matrix": r}) for r in rows])
+    patterns = substitute([(download, {"matrix": r}) for r in rows])
+    assert len(set(uploaded)) == len(rows), "each build its own artifact"
+    for r, pattern in zip(rows, patterns, strict=True):
+        own = {name for other, name in zip(rows, uploaded, strict=True) if other["image"] == r["image"]}
+        assert {name for name in uploaded if fnmatch.fnmatchcase(name, pattern)} == own, (pattern, r["image"])
+        assert len(own) == r["legs"]
 
 
 class TestTimeoutsAndRetries:
@@ -687,109 +1411,157 @@ class TestTimeoutsAndRetries:
             for job_id, job in doc["jobs"].items():
                 assert isinstance(job.get("timeout-minutes"), int), f"{name}: {job_id}"
                 assert "latest" not in str(job["runs-on"]), f"{name}: {job_id}"
+            assert all("latest" not in r["runner"] for r in table_of(doc)), name
 
     def test_timeouts_are_per_job_kind_and_configurable(self) -> None:
         jobs = wf(
             images=[TWO], workflow={"timeoutMinutes": {"build": 90, "verify": 7}, "notify": {"kind": "slack"}}
         )["jobs"]
         assert jobs["changes"]["timeout-minutes"] == 10
-        assert jobs["api-build-arm64"]["timeout-minutes"] == 90
-        assert jobs["api-build-and-push"]["timeout-minutes"] == 15
+        assert jobs["build"]["timeout-minutes"] == 90
         assert jobs["verify"]["timeout-minutes"] == 7
         assert jobs["notify-failure"]["timeout-minutes"] == 5
+        refuse = wf(workflow={"tags": ["v*"], "branchBuilds": False, "timeoutMinutes": {"notify": 3}})["jobs"]
+        assert refuse["release-tags-only"]["timeout-minutes"] == 3
 
-    def test_a_push_is_retried_once_after_a_pause(self) -> None:
-        job = build_job(wf())
+    @pytest.mark.parametrize("images", [[{"name": "api"}], [TWO]])
+    def test_a_push_is_retried_once_after_a_pause(self, images: list[dict[str, Any]]) -> None:
+        job = build_job(wf(images=images))
+        first, again = step_id(job, "push"), step_id(job, "retry")
+        pause = step_named(job, "Pause before pushing again")
         names = [s["name"] for s in job["steps"]]
-        first, pause, again = (
-            job["steps"][names.index(n)]
-            for n in ("Build and push", "Pause before the retry", "Build and push (retry)")
-        )
+        assert names.index(first["name"]) + 1 == names.index(pause["name"]) == names.index(again["name"]) - 1
         assert first["continue-on-error"] is True
+        assert "continue-on-error" not in again, "the second failure fails the build"
         assert pause["if"] == again["if"] == "${{ steps.push.outcome == 'failure' }}"
         assert first["with"] == again["with"]
         assert pause["run"] == "sleep 30"
+        # The same inputs as the build (all in BuildKit's cache by then), without writing it.
+        built = step_id(job, "build")["with"]
+        assert {k: v for k, v in built.items() if not k.startswith("cache-")} == {
+            k: v for k, v in first["with"].items() if k not in ("tags", "push", "outputs")
+        }
 
     def test_the_merge_and_the_promotion_retry_after_the_same_pause(self) -> None:
-        multi = wf(images=[TWO])["jobs"]["api-build-amd64"]
-        assert job_step(multi, "merge")["env"]["RETRY_PAUSE"] == "30"
-        promote = wf(workflow={"tags": ["v*"], "promote": {}})["jobs"]["api-promote"]
-        assert job_step(promote, "promote")["env"]["RETRY_PAUSE"] == "30"
+        job = build_job(wf(images=[TWO], workflow={"tags": ["v*"], "promote": {}}))
+        assert job_step(job, "merge")["env"]["RETRY_PAUSE"] == "30"
+        assert job_step(job, "promote")["env"]["RETRY_PAUSE"] == "30"
 
 
 class TestImmutableTags:
     def test_a_release_tag_run_never_pushes_the_sha_tag_the_branch_run_owns(self) -> None:
-        meta = steps(build_job(wf(images=[{"name": "api", "immutableTags": True}])))["docker/metadata-action"]
+        meta = using(build_job(wf(images=[{"name": "api", "immutableTags": True}])), "docker/metadata-action")
         (sha,) = [r for r in meta["with"]["tags"].splitlines() if r.startswith("type=sha")]
         assert sha == "type=sha,enable=${{ github.ref_type != 'tag' }}"
 
-    def test_a_rerun_pushes_nothing_already_there_and_succeeds(self) -> None:
-        single = build_job(wf(images=[{"name": "api", "immutableTags": True}]))
-        assert job_step(single, "already-pushed")["id"] == "pushed"
-        (push,) = [s for s in single["steps"] if s.get("id") == "push"]
-        assert push["if"] == "${{ steps.pushed.outputs.all != 'true' }}"
-        platform = wf(images=[{**TWO, "immutableTags": True}])["jobs"]["api-build-amd64"]
-        assert job_step(platform, "merge")["if"] == "${{ steps.pushed.outputs.all != 'true' }}"
-        assert job_step(platform, "merge")["env"]["IMMUTABLE"] == "true"
-        assert platform["outputs"]["merged"] == (
-            "${{ steps.pushed.outputs.all == 'true' && 'true' || steps.merge.outputs.merged }}"
-        )
-        assert not [s for s in build_job(wf())["steps"] if s.get("id") == "pushed"]
-
-
-PROMOTE: dict[str, Any] = {"tags": ["v*"], "promote": {"fromNamespaces": ["acme-staging"]}}
+    def test_an_immutable_image_goes_by_digest_so_that_a_rerun_finds_its_tags(self) -> None:
+        """merge.sh succeeds where every tag already exists (a re-run, or another build first)."""
+        doc = wf(images=[{"name": "api", "immutableTags": True}, {"name": "web"}])
+        rows = table_of(doc)
+        assert [(r.get("immutable"), r["leg"], r["legs"]) for r in rows] == [(True, 1, 1), (None, 1, 1)]
+        merge = job_step(build_job(doc), "merge")
+        assert substitute([(merge["env"]["IMMUTABLE"], {"matrix": r}) for r in rows]) == ["true", "false"]
+        assert step_id(build_job(doc), "push")["name"] == "Push by digest"
 
 
 class TestTagsOnlyStacks:
     def test_a_stack_without_branch_builds_tags_its_release_images_with_their_commit(self) -> None:
         """No branch run owns `sha-` there, and a later stack's promotion looks for it."""
-        tags = steps(build_job(wf(workflow={"tags": ["v*"], "branchBuilds": False})))[
-            "docker/metadata-action"
-        ]["with"]["tags"].splitlines()
-        assert "type=sha" in tags
-        with_branches = steps(build_job(wf(workflow={"tags": ["v*"]})))["docker/metadata-action"]["with"]
-        assert "type=sha" not in with_branches["tags"].splitlines()
+        tags = using(
+            build_job(wf(workflow={"tags": ["v*"], "branchBuilds": False})), "docker/metadata-action"
+        )
+        assert "type=sha" in tags["with"]["tags"].splitlines()
+        with_branches = using(build_job(wf(workflow={"tags": ["v*"]})), "docker/metadata-action")
+        assert "type=sha" not in with_branches["with"]["tags"].splitlines()
 
     def test_an_immutable_repository_of_a_tags_only_stack_gets_no_sha_tag_on_release_runs(self) -> None:
         """A second release tag of the same commit would push `sha-` again, as another image."""
         image = {"name": "api", "immutableTags": True}
-        meta = steps(build_job(wf(images=[image], workflow={"tags": ["v*"], "branchBuilds": False})))[
-            "docker/metadata-action"
-        ]
-        (sha,) = [r for r in meta["with"]["tags"].splitlines() if r.startswith("type=sha")]
-        assert sha == "type=sha,enable=${{ github.ref_type != 'tag' }}"
+        doc = wf(images=[image], workflow={"tags": ["v*"], "branchBuilds": False})
+        rules = using(build_job(doc), "docker/metadata-action")["with"]["tags"]
+        assert "type=sha" not in enabled_rules(rules, table_of(doc)[0], "tag")
+
+
+PROMOTE: dict[str, Any] = {"tags": ["v*"], "promote": {"fromNamespaces": ["acme-staging"]}}
 
 
 class TestPromote:
     def test_a_release_tag_retags_the_commits_image_from_this_or_the_named_namespace(self) -> None:
-        jobs = wf(images=[TWO], workflow=PROMOTE)["jobs"]
-        promote = jobs["api-promote"]
-        step = job_step(promote, "promote")
-        assert step["env"]["SOURCES"].splitlines() == [
-            "${{ vars.ALIYUN_REGISTRY }}/${{ vars.API_IMAGE_NAME }}",
-            "${{ vars.ALIYUN_REGISTRY }}/acme-staging/api",
-        ]
-        assert step["env"]["PATHSPECS"].splitlines() == [
-            ":(glob)api/**",
-            ":(glob).github/workflows/build-push.yml",
-        ]
+        doc = wf(images=[TWO], workflow=PROMOTE)
+        job = build_job(doc)
+        step = job_step(job, "promote")
+        assert step["id"] == "promote"
+        assert step["if"] == "${{ github.ref_type == 'tag' }}"
+        assert step["env"]["IMAGE"] == "${{ vars.ALIYUN_REGISTRY }}/${{ vars[matrix.variable] }}"
+        assert step["env"]["NAME"] == "${{ matrix.image }}"
+        assert step["env"]["REGISTRY"] == "${{ vars.ALIYUN_REGISTRY }}"
+        assert step["env"]["NAMESPACES"].splitlines() == ["acme-staging"]
+        assert step["env"]["PATHSPECS"] == "${{ matrix.pathspecs }}"
         assert step["env"]["TAGS"] == "${{ steps.meta.outputs.tags }}"
+        rows = table_of(doc)
+        for r in rows:
+            assert r["pathspecs"].splitlines() == [":(glob)api/**", ":(glob).github/workflows/build-push.yml"]
+        # Every build looks; the image's first build retags.
+        assert substitute([(step["env"]["RETAG"], {"matrix": r}) for r in rows]) == ["true", "false"]
+        assert "pathspecs" not in table_of(wf(images=[TWO]))[0], "only with workflow.promote"
+        assert (
+            job_step(build_job(wf(workflow={"tags": ["v*"], "promote": {}})), "promote")["env"]["NAMESPACES"]
+            == ""
+        )
 
-    def test_it_fetches_only_the_commits_it_compares(self) -> None:
-        promote = wf(workflow=PROMOTE)["jobs"]["api-promote"]
-        assert steps(promote)["actions/checkout"]["with"]["fetch-depth"] == 50
-        step = job_step(promote, "promote")
-        assert step["env"]["HISTORY"] == "50", "the script looks back as far as the checkout fetched"
+    def test_promotion_fetch_depth_only_on_tags(self) -> None:
+        """The checkout fetches the commits the promotion compares on a release tag, and only the
+        commit on a branch run; the script looks back as far as the checkout fetched."""
+        job = build_job(wf(workflow=PROMOTE))
+        checkout = using(job, "actions/checkout")["with"]
+        values = substitute(
+            [(checkout["fetch-depth"], {"github": {"ref_type": t}}) for t in ("tag", "branch")]
+        )
+        step = job_step(job, "promote")
+        assert values == [step["env"]["HISTORY"], "1"] == ["50", "1"]
         assert '--max-count="$HISTORY"' in step["run"]
+        assert (
+            "fetch-depth" not in using(build_job(wf(workflow={"tags": ["v*"]})), "actions/checkout")["with"]
+        )
 
-    def test_builds_wait_for_the_promotion(self) -> None:
-        jobs = wf(images=[TWO], workflow=PROMOTE)["jobs"]
-        for job_id in ("api-build-amd64", "api-build-arm64"):
-            assert jobs[job_id]["needs"] == ["changes", "api-promote"]
+    def test_builds_wait_for_the_promotion_and_only_what_it_did_not_release_is_built(self) -> None:
+        job = build_job(wf(images=[TWO], workflow=PROMOTE))
+        names = [s["name"] for s in job["steps"]]
+        promote = job_step(job, "promote")
+        after = job["steps"][names.index(promote["name"]) + 1 :]
+        assert names.index(promote["name"]) == names.index(using(job, "docker/metadata-action")["name"]) + 1
+        skipped = "${{ steps.promote.outputs.promoted != 'true' }}"
+        # Everything that builds, pushes or publishes a digest; not the retry (it follows a push
+        # that failed, which a skipped one did not) nor the summary (a release has one).
+        assert [s["name"] for s in after if s.get("if") == skipped] == [
+            "Build",
+            "Push by digest",
+            "Record the digest",
+            "Publish the digest to the image's other builds",
+            "Collect the digests of the image's builds published so far",
+            "Create the image once every build of it is pushed",
+        ]
+        assert step_id(job, "retry")["if"] == "${{ steps.push.outcome == 'failure' }}"
+        summary = job_step(job, "summary")
+        assert summary["env"]["RELEASED"] == "${{ steps.promote.outputs.released }}"
+        shown = [
+            ({"merge": {"outputs": {"merged": "true"}}}, {"leg": 2}, True),
+            ({"merge": {"outputs": {}}, "promote": {"outputs": {"promoted": "true"}}}, {"leg": 1}, True),
+            ({"merge": {"outputs": {}}, "promote": {"outputs": {"promoted": "true"}}}, {"leg": 2}, False),
+            (
+                {"merge": {"outputs": {"merged": "false"}}, "promote": {"outputs": {"promoted": "false"}}},
+                {"leg": 1},
+                False,
+            ),
+        ]
+        values = evaluate([(expressions(summary["if"])[0], {"steps": s, "matrix": m}) for s, m, _ in shown])
+        assert [bool(v) for v in values] == [want for _, _, want in shown]
 
     def test_building_can_be_switched_off(self) -> None:
-        off = wf(workflow={"tags": ["v*"], "promote": {"build": False}})["jobs"]["api-promote"]
+        off = build_job(wf(workflow={"tags": ["v*"], "promote": {"build": False}}))
         assert job_step(off, "promote")["env"]["BUILD"] == "false"
+        on = build_job(wf(workflow={"tags": ["v*"], "promote": {}}))
+        assert job_step(on, "promote")["env"]["BUILD"] == "true"
 
     def test_promotion_needs_release_tags(self) -> None:
         with pytest.raises(ConfigError, match=r"workflow.promote.*workflow.tags"):
@@ -802,8 +1574,8 @@ class TestVerifyRun:
         job = doc["jobs"]["verify"]
         assert job["if"] == "${{ github.event_name == 'workflow_dispatch' && inputs.verify }}"
         assert job["environment"] == "production"
-        login = steps(job)["docker/login-action"]
-        assert login["with"] == steps(build_job(doc))["docker/login-action"]["with"]
+        login = using(job, "docker/login-action")
+        assert login["with"] == using(build_job(doc), "docker/login-action")["with"]
         assert login["continue-on-error"] is True
         step = job_step(job, "verify")
         assert step["env"]["LOGIN"] == "${{ steps.login.outcome }}"
@@ -814,7 +1586,7 @@ class TestVerifyRun:
 
     def test_it_pushes_and_builds_nothing(self) -> None:
         for name, doc in loaded_renderings().items():
-            if name.endswith("-pull-requests"):
+            if renderings()[name].pull_requests:
                 continue
             job = doc["jobs"]["verify"]
             assert not {"docker/build-push-action", "actions/checkout", "actions/upload-artifact"} & set(
@@ -836,14 +1608,129 @@ class TestVerifyRun:
         assert not [st for st in wf()["jobs"]["verify"]["steps"] if st.get("run") == script("oidc-claims")]
 
 
+# --- however many images: one copy of every step ------------------------------------------------
+
+PER_IMAGE_VALUES = ("BUILDS", "FILTERS", "IMAGES")
+"""The env values that hold a line per image (build): the table, the path filters, verify's list."""
+
+
+def without_images(doc: dict[str, Any]) -> dict[str, Any]:
+    """The workflow less its lines per image (`PER_IMAGE_VALUES`)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: "<images>" if k in PER_IMAGE_VALUES else strip(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    stripped: dict[str, Any] = strip(doc)
+    return stripped
+
+
+def image_line(line: str) -> bool:
+    """A line of one of the per-image values: a row, a filter, or verify's image line."""
+    text = line.strip()
+    return bool(
+        text.startswith('{"image": ')
+        or re.fullmatch(r"img\d+ [+-] \S+", text)
+        or re.fullmatch(r"img\d+\t\$\{\{ vars.ALIYUN_REGISTRY \}\}/\$\{\{ vars.IMG\d+_IMAGE_NAME \}\}", text)
+    )
+
+
+SHAPES: dict[str, Callable[[int], dict[str, Any]]] = {
+    "single-arch, pull requests": lambda n: {
+        "images": [{"name": f"img{i}"} for i in range(n)],
+        "workflow": {"pullRequests": True},
+    },
+    "multi-arch, promote, notify": lambda n: {
+        "images": [
+            {"name": f"img{i}", "platforms": [AMD64, ARM64], "buildArgs": {"V": "1"}} for i in range(n)
+        ],
+        "workflow": {"tags": ["v*"], "promote": {}, "notify": {"kind": "slack"}, "pullRequests": True},
+    },
+    "prod": lambda n: {**PROD_SHAPE, "images": prod_images(n)},
+    "keyless, emulated": lambda n: {
+        **OIDC,
+        "images": [{"name": f"img{i}", "platforms": [AMD64, ARM64]} for i in range(n)],
+        "workflow": {"emulate": True},
+    },
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_each_step_sequence_and_each_script_appears_once_however_many_images(shape: str) -> None:
+    """1, 2 and 10 images of one shape: the same jobs with the same steps, each script run by as
+    many steps (at most one a job); the file grows only by lines of the table, the filters and
+    verify's list, at most 20 lines and 1 KB per further image."""
+    counts = (1, 2, 10)
+    per_count = [settings_for(**SHAPES[shape](n)) for n in counts]
+    for kind, draw in (("build-push", render), ("pull-requests", render_pull_requests)):
+        if kind == "pull-requests" and not per_count[0].workflow.pull_requests:
+            continue
+        texts = [draw(settings) for settings in per_count]
+        docs = [load(text) for text in texts]
+        assert without_images(docs[1]) == without_images(docs[0]) == without_images(docs[2]), kind
+        scripts = {p.stem: script(p.stem) for p in SCRIPTS.glob("*.sh")}
+        for doc in docs:
+            ran = Counter(
+                (job_id, name)
+                for job_id, job in doc["jobs"].items()
+                for step in job["steps"]
+                for name, text in scripts.items()
+                if step.get("run") == text
+            )
+            assert max(ran.values(), default=1) == 1, ran
+            assert ran == Counter(
+                (job_id, name)
+                for job_id, job in docs[0]["jobs"].items()
+                for step in job["steps"]
+                for name, text in scripts.items()
+                if step.get("run") == text
+            )
+        for fewer, more in itertools.pairwise(texts):
+            lines = difflib.SequenceMatcher(None, fewer.splitlines(), more.splitlines(), autojunk=False)
+            for tag, _, _, start, end in lines.get_opcodes():
+                assert tag in ("equal", "insert"), (kind, tag)
+                added = more.splitlines()[start:end] if tag == "insert" else []
+                assert all(image_line(line) for line in added), (
+                    kind,
+                    [a for a in added if not image_line(a)],
+                )
+        for (fewer_images, fewer), (more_images, more) in itertools.pairwise(zip(counts, texts, strict=True)):
+            further = more_images - fewer_images
+            assert len(more.splitlines()) - len(fewer.splitlines()) <= 20 * further, kind
+            assert len(more.encode()) - len(fewer.encode()) <= 1024 * further, kind
+
+
+def test_the_prod_shape_with_two_images_is_at_most_500_lines() -> None:
+    text = render(settings_for(**PROD_SHAPE, images=prod_images(2, ["api", "worker"])))
+    assert len(text.splitlines()) <= 500
+
+
+def test_thirty_images_are_under_100_kb() -> None:
+    for shape in ("prod", "multi-arch, promote, notify"):
+        settings = settings_for(**SHAPES[shape](30))
+        assert len(render(settings).encode()) < 100 * 1024, shape
+        if settings.workflow.pull_requests:
+            assert len(render_pull_requests(settings).encode()) < 100 * 1024, shape
+
+
+def test_the_dev_shape_both_files_together_are_at_most_400_lines() -> None:
+    settings = settings_for(**DEV_SHAPE)
+    assert len(render(settings).splitlines()) + len(render_pull_requests(settings).splitlines()) <= 400
+
+
+# --- what jobs read is what they write ----------------------------------------------------------
+
+
 def _expressions(value: Any) -> list[str]:
-    """Every `${{ ... }}` expression and `if:` condition in a job's part (nested values too)."""
+    """Every `${{ ... }}` expression in a job's part (nested values too), in order."""
     if isinstance(value, dict):
-        found = [value["if"]] if isinstance(value.get("if"), str) else []
-        return found + [e for k, v in value.items() if k != "if" for e in _expressions(v)]
+        return [e for v in value.values() for e in _expressions(v)]
     if isinstance(value, list):
         return [e for v in value for e in _expressions(v)]
-    return re.findall(r"\$\{\{(.*?)\}\}", value) if isinstance(value, str) else []
+    return expressions(value) if isinstance(value, str) else []
 
 
 def test_every_output_read_is_one_a_step_or_job_writes() -> None:
@@ -856,16 +1743,15 @@ def test_every_output_read_is_one_a_step_or_job_writes() -> None:
         for key, job in doc["jobs"].items():
             steps = {s["id"]: s for s in job.get("steps", []) if "id" in s}
             for expression in _expressions(job):
-                for step_id in re.findall(r"\bsteps\.([\w-]+)\.(?:outcome|conclusion)\b", expression):
-                    assert step_id in steps, f"{name}: {key} reads steps.{step_id}, which is no step of it"
+                for step_id_ in re.findall(r"\bsteps\.([\w-]+)\.(?:outcome|conclusion)\b", expression):
+                    assert step_id_ in steps, f"{name}: {key} reads steps.{step_id_}, which is no step of it"
                     checked += 1
-                for step_id, output in re.findall(r"\bsteps\.([\w-]+)\.outputs\.([\w-]+)", expression):
-                    assert step_id in steps, f"{name}: {key} reads steps.{step_id}, which is no step of it"
-                    run, env = steps[step_id].get("run"), steps[step_id].get("env", {})
-                    # changes.sh writes one `<key>=` per image key its FILTERS name.
-                    keys = {line.partition(" + ")[0] for line in env.get("FILTERS", "").splitlines()}
-                    writes = run is None or re.search(rf"\b{output}=", run) or output in keys
-                    assert writes, f"{name}: {key}.{step_id} writes no {output}"
+                for step_id_, output in re.findall(r"\bsteps\.([\w-]+)\.outputs\.([\w-]+)", expression):
+                    assert step_id_ in steps, f"{name}: {key} reads steps.{step_id_}, which is no step of it"
+                    run = steps[step_id_].get("run")
+                    assert run is None or re.search(rf"\b{output}=", run), (
+                        f"{name}: {key}.{step_id_} writes no {output}"
+                    )
                     checked += 1
                 for needed, output in re.findall(r"\bneeds\.([\w-]+)\.outputs\.([\w-]+)", expression):
                     assert needed in job.get("needs", []), (
