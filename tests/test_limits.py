@@ -89,11 +89,10 @@ def test_every_stack_the_settings_accept_renders_files_github_starts() -> None:
     under what a step can be given. Its files stay under 500 KB, so the file rule never has to
     be the only guard (it is checked all the same)."""
     long_paths = [f"services/{'p' * 60}/{n}/**" for n in range(3)]
-    stack = {
-        "images": images(128, platforms=TWO, paths=long_paths, buildArgs={"VERSION": "v" * 150}),
-        "workflow": {"pullRequests": True},
-    }
-    settings = settings_for(**stack)
+    settings = settings_for(
+        images=images(128, platforms=TWO, paths=long_paths, buildArgs={"VERSION": "v" * 150}),
+        workflow={"pullRequests": True},
+    )
     assert len(table(settings).encode()) <= MAX_ENV
     for text in (render(settings), render_pull_requests(settings)):
         assert len(text.encode()) < MAX_FILE
