@@ -43,7 +43,11 @@ registry = AcrRegistry(
 )
 
 # With `auth.mode: oidc`, a RAM role that admits this repository's runs replaces the password.
-role = PushRole("oidc", PushRoleArgs(settings, provider_arn)) if settings.auth.mode == "oidc" else None
+role = (
+    PushRole("oidc", PushRoleArgs(settings, provider_arn, existing.ruleset()))
+    if settings.auth.mode == "oidc"
+    else None
+)
 
 # Values come from settings, not resource outputs (but the RAM role's and the provider's ARNs),
 # so GitHub is written in parallel with ACR.

@@ -22,6 +22,7 @@ follows: resource_github_repository_environment_deployment_policy.go, Create, an
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -108,6 +109,8 @@ class Existing:
     repositories: frozenset[str] = field(default_factory=frozenset)
     acl_entries: frozenset[str] = field(default_factory=frozenset)
     """CIDRs already in the instance's internet ACL (of those the stack adds)."""
+    ruleset: int | None = None
+    """The id of the release-tag ruleset of the stack's name, when it exists."""
     login_secrets: tuple[tuple[str, str], ...] = ()
     """(environment, name) of each long-lived registry login secret left in the repository when
     the stack adopts into OIDC; the environment is "" for a repository secret."""
@@ -143,6 +146,7 @@ def look_up(s: Settings) -> Existing:
         namespace=namespace,
         repositories=repositories,
         acl_entries=_acl_entries(s),
+        ruleset=_ruleset(s),
         login_secrets=_login_secrets(s, environment) if s.auth.mode == "oidc" else (),
     )
 
@@ -201,6 +205,25 @@ def _acl_entries(s: Settings) -> frozenset[str]:
     policies = alicloud.cr.get_endpoint_acl_policies(instance_id=reg.instance_id, endpoint_type="internet")
     wanted = {entry.cidr for entry in reg.public_access}
     return frozenset(p.entry for p in policies.policies if p.entry in wanted)
+
+
+def _ruleset(s: Settings) -> int | None:
+    """The id of the repository's ruleset of the stack's release-tag ruleset name, if any (one
+    lookup, only for a stack that protects its release tags). pulumi-github has no ruleset data
+    source: GitHub's REST API through `github_rest_api` (data_source_github_rest_api.go, a GET
+    whose body is kept; "List repository rulesets" answers id, name, target per ruleset)."""
+    from components.oidc import ruleset_name
+
+    if not s.release_tag_ruleset:
+        return None
+    answer = github.get_rest_api(endpoint=f"repos/{s.owner}/{s.github.repository}/rulesets")
+    try:
+        listed = json.loads(answer.body or "[]")
+    except json.JSONDecodeError:
+        return None
+    wanted = ruleset_name(s)
+    found = [r.get("id") for r in listed if isinstance(r, dict) and r.get("name") == wanted]
+    return int(found[0]) if found and isinstance(found[0], int) else None
 
 
 def _login_secrets(s: Settings, environment: bool) -> tuple[tuple[str, str], ...]:
@@ -268,6 +291,11 @@ class Adoption:
 
     def acl_entry(self, cidr: str) -> str | None:
         return self.ids.acl_entry(cidr) if cidr in self.existing.acl_entries else None
+
+    def ruleset(self) -> str | None:
+        """`<repository>:<ruleset id>` (resource_github_repository_ruleset.go, Import: parseID2)."""
+        found = self.existing.ruleset
+        return f"{self.ids.settings.github.repository}:{found}" if found is not None else None
 
 
 def adoption(s: Settings) -> Adoption:

@@ -133,3 +133,34 @@ def credentials(s: Settings) -> Found:
         rule = "is required; set it with `pulumi config set --secret registryPassword`"
         found.append(((f"{PROJECT}:registryPassword",), MISSING, rule))
     return found
+
+
+def release_tags(s: Settings) -> Found:
+    """A push role that trusts release tags without a reviewed environment is only as safe as
+    who may push those tags: the ruleset, or the refusal of the stack."""
+    at, found = f"{PROJECT}:github", Found()
+    trusts_tags = (
+        s.auth.mode == "oidc"
+        and not s.github.environment
+        and any(not p.startswith("!") for p in s.workflow.tags)
+    )
+    if trusts_tags and not s.github.protect_release_tags:
+        found.append(
+            (
+                (at, "protectReleaseTags"),
+                False,
+                "the push role trusts the runs of release tags (workflow.tags), which anyone who may "
+                "push a tag could create: keep the tag ruleset (protectReleaseTags: true), or build "
+                "releases in an environment with reviewers (github.environment and github.reviewers)",
+            )
+        )
+    if s.github.releasers is not None and not s.release_tag_ruleset:
+        found.append(
+            (
+                (at, "releasers"),
+                s.github.releasers.model_dump(),
+                "is for the release-tag ruleset, which this stack does not create (it protects the "
+                "release tags of a keyless stack without an environment): remove it",
+            )
+        )
+    return found

@@ -112,8 +112,8 @@ class GitHubActionsSettings(pulumi.ComponentResource):
         if env.reviewers:  # the settings refuse reviewers that name no one
             reviewers = [
                 github.RepositoryEnvironmentReviewerArgs(
-                    users=[_github_id("user", u, self) for u in env.reviewers.users] or None,
-                    teams=[_github_id("team", t, self) for t in env.reviewers.teams] or None,
+                    users=[github_id("user", u, self) for u in env.reviewers.users] or None,
+                    teams=[github_id("team", t, self) for t in env.reviewers.teams] or None,
                 )
             ]
         environment = github.RepositoryEnvironment(
@@ -162,7 +162,7 @@ class GitHubActionsSettings(pulumi.ComponentResource):
         ]
 
 
-def _github_id(kind: str, who: int | str, parent: pulumi.Resource) -> pulumi.Input[int]:
+def github_id(kind: str, who: int | str, parent: pulumi.Resource) -> pulumi.Input[int]:
     """A reviewer's numeric id as is; a user's login or a team's slug looked up (a data-source
     call, only when a name is given; get_team needs the organization's Members: read)."""
     if isinstance(who, int):

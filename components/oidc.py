@@ -19,8 +19,10 @@ from typing import Any
 
 import pulumi
 import pulumi_alicloud as alicloud
+import pulumi_github as github
 
 from components.contract import GITHUB_ISSUER, PROJECT, PROVIDER_VARIABLE, ROLE_VARIABLE, STS_AUDIENCE
+from components.github_settings import github_id
 from components.settings import Settings
 
 
@@ -134,12 +136,26 @@ class PushRoleArgs:
     settings: Settings
     provider_arn: str | None = None
     """The ARN of the provider another stack created (`named_provider_arn`); None: create it."""
+    ruleset_import: str | None = None
+    """The import ID of the release-tag ruleset that exists already (`adopt`), or None."""
+
+
+ADMIN_ROLE = 5
+"""The repository role `admin` as a ruleset's bypass actor (`RepositoryRole` ids: maintain 2,
+write 4, admin 5; terraform-provider-github v6.13, docs/resources/repository_ruleset.md)."""
+
+
+def ruleset_name(s: Settings) -> str:
+    return f"acr-pipeline release tags ({s.stack})"
 
 
 class PushRole(pulumi.ComponentResource):
     """The OIDC provider (unless another stack owns it), the role, its policy and attachment."""
 
     provider: alicloud.ims.OidcProvider | None
+    ruleset: github.RepositoryRuleset | None
+    """With release tags and no environment: who may create, move or delete them (the role
+    trusts every run of such a tag)."""
     role: alicloud.ram.Role
     policy: alicloud.ram.Policy
     attachment: alicloud.ram.RolePolicyAttachment
@@ -171,6 +187,7 @@ class PushRole(pulumi.ComponentResource):
             )
             provider_arn = self.provider.arn
         allowed = subjects(s)
+        self.ruleset = self._release_tags(name, s, args.ruleset_import)
         self.role = alicloud.ram.Role(
             f"{name}-role",
             role_name=role_name(s),
@@ -180,7 +197,8 @@ class PushRole(pulumi.ComponentResource):
             # A session may last as long as the role allows (RAM: 3600 to 43200 seconds).
             max_session_duration=max(3600, auth.session_seconds),
             description=f"Pushes {s.owner}/{s.github.repository} images (acr-pipeline stack {s.stack})",
-            opts=child,
+            # A role that trusts release tags exists only once they are protected.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ruleset] if self.ruleset else None),
         )
         self.policy = alicloud.ram.Policy(
             f"{name}-policy",
@@ -200,5 +218,46 @@ class PushRole(pulumi.ComponentResource):
         )
         self.provider_arn = provider_arn
         self.variables = {ROLE_VARIABLE: self.role.arn, PROVIDER_VARIABLE: provider_arn}
-        self.prerequisites = [self.role, self.attachment, *filter(None, [self.provider])]
+        self.prerequisites = [self.role, self.attachment, *filter(None, [self.provider, self.ruleset])]
         self.register_outputs({"roleArn": self.role.arn, "oidcProviderArn": provider_arn})
+
+    def _release_tags(self, name: str, s: Settings, import_id: str | None) -> github.RepositoryRuleset | None:
+        """A tag ruleset: only its bypass actors (github.releasers, else the repository's admins)
+        may create, move or delete the tags the role trusts (`Settings.release_tag_ruleset`).
+        Rulesets need a public repository, or a private one on GitHub Pro, Team or Enterprise
+        Cloud; on GitHub Free a private repository's create fails with 403 "Upgrade to GitHub Pro
+        or make this repository public to enable this feature" (docs/oidc.md)."""
+        refs = s.release_tag_ruleset
+        if not refs:
+            return None
+        releasers = s.github.releasers
+        if releasers is None:
+            bypass = [
+                github.RepositoryRulesetBypassActorArgs(
+                    actor_id=ADMIN_ROLE, actor_type="RepositoryRole", bypass_mode="always"
+                )
+            ]
+        else:
+            bypass = [
+                github.RepositoryRulesetBypassActorArgs(
+                    actor_id=github_id(kind, who, self), actor_type=actor, bypass_mode="always"
+                )
+                for kind, actor, names in (
+                    ("user", "User", releasers.users),
+                    ("team", "Team", releasers.teams),
+                )
+                for who in names
+            ]
+        return github.RepositoryRuleset(
+            f"{name}-release-tags",
+            name=ruleset_name(s),
+            repository=s.github.repository,
+            target="tag",
+            enforcement="active",
+            conditions=github.RepositoryRulesetConditionsArgs(
+                ref_name=github.RepositoryRulesetConditionsRefNameArgs(includes=list(refs), excludes=[])
+            ),
+            rules=github.RepositoryRulesetRulesArgs(creation=True, update=True, deletion=True),
+            bypass_actors=bypass,
+            opts=pulumi.ResourceOptions(parent=self, import_=import_id),
+        )

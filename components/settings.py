@@ -248,6 +248,19 @@ class Reviewers(Model):
         return self
 
 
+class Releasers(Model):
+    users: Annotated[tuple[LoginOrId, ...], ONE_KIND] = ()
+    """User ids, or logins (looked up at deploy time)."""
+    teams: Annotated[tuple[LoginOrId, ...], ONE_KIND] = ()
+    """Team ids, or slugs (looked up at deploy time)."""
+
+    @model_validator(mode="after")
+    def _someone(self) -> Releasers:
+        if not self.users and not self.teams:
+            problems(((), self.model_dump(), "names no one: list users or teams, or remove the key (admins)"))
+        return self
+
+
 # A list of patterns that restricts something: written empty, it would restrict nothing.
 Patterns = Annotated[
     tuple[Text, ...],
@@ -277,6 +290,16 @@ class GitHub(Model):
     any branch or tag may."""
     deployment_tags: Patterns = ()
     """Tag patterns that may deploy to the environment."""
+    protect_release_tags: Bool = True
+    """With `auth.mode: oidc`, release tags (`workflow.tags`) and no environment, the push role
+    trusts the runs of those tags, which anyone who may push a tag could create: the stack then
+    creates a tag ruleset (creation, update and deletion restricted to `releasers`). `false` is
+    refused there: build releases in an environment with reviewers instead."""
+    releasers: Annotated[
+        Releasers | None, Given("names no one: list users or teams, or remove the key (admins)")
+    ] = None
+    """Who may create, move and delete the release tags the stack's ruleset protects: users and
+    teams, by id or by login or slug. Default: the repository's admins."""
 
     @model_validator(mode="after")
     def _protection_needs_environment(self) -> GitHub:
@@ -530,6 +553,7 @@ class Settings(Model):
             *combinations.environment_admits_builds(self),
             *combinations.credentials(self),
             *combinations.workflow_files(self),
+            *combinations.release_tags(self),
         )
         return self
 
@@ -594,6 +618,26 @@ class Settings(Model):
             env = self.github.environment
             return f"in environment {env}, which has no protection rule (any branch can use it)"
         return f"in environment {self.github.environment}, which only reviewed or admitted runs use"
+
+    @property
+    def release_tag_ruleset(self) -> tuple[str, ...]:
+        """The tag refs the stack's ruleset protects (`refs/tags/...`, GitHub's fnmatch with
+        FNM_PATHNAME), or () when it creates none: with OIDC and no environment, the role trusts
+        every release tag's run, `refs/tags/<pattern>` of RAM's StringLike, where `*` crosses `/`.
+        So each pattern is protected as written and, for the names with a `/`, as any name that
+        starts as it does and holds a `/` (`v*` -> `refs/tags/v*`, `refs/tags/v*/**/*`)."""
+        if self.auth.mode != "oidc" or self.github.environment or not self.github.protect_release_tags:
+            return ()
+        out: list[str] = []
+        for pattern in self.workflow.tags:
+            if pattern.startswith("!"):
+                continue  # an exclusion adds no subject to the role
+            like = rules.filter_string_like(pattern)
+            prefix = like.split("*", 1)[0]
+            for ref in (f"refs/tags/{like}", f"refs/tags/{prefix}*/**/*"):
+                if ref not in out:
+                    out.append(ref)
+        return tuple(out)
 
     @property
     def registry_key(self) -> str:

@@ -93,6 +93,46 @@ CASES = [
     Case("bad-owner", {"github:owner": "-acme"}, ['github:owner = "-acme"', "login"]),
     # --- keyless pushes
     Case(
+        "release-tags-unprotected-for-a-keyless-role",
+        {
+            "auth": {"mode": "oidc"},
+            "registryUsername": None,
+            "registryPassword": None,
+            "workflow": {"tags": ["v*"]},
+            "github": {"repository": "shop", "protectReleaseTags": False},
+        },
+        [],
+        set(),
+        exact=[
+            "acr-pipeline:github.protectReleaseTags = false: the push role trusts the runs of release tags "
+            "(workflow.tags), which anyone who may push a tag could create: keep the tag ruleset "
+            "(protectReleaseTags: true), or build releases in an environment with reviewers "
+            "(github.environment and github.reviewers)"
+        ],
+    ),
+    Case(
+        "releasers-without-a-ruleset",
+        {"github": {"repository": "shop", "releasers": {"teams": ["release-managers"]}}},
+        [],
+        exact=[
+            'acr-pipeline:github.releasers = {"users": [], "teams": ["release-managers"]}: is for the '
+            "release-tag ruleset, which this stack does not create (it protects the release tags of a "
+            "keyless stack without an environment): remove it"
+        ],
+    ),
+    Case(
+        "releasers-naming-no-one",
+        {
+            "auth": {"mode": "oidc"},
+            "registryUsername": None,
+            "registryPassword": None,
+            "workflow": {"tags": ["v*"]},
+            "github": {"repository": "shop", "releasers": {}},
+        },
+        ["acr-pipeline:github.releasers", "names no one: list users or teams, or remove the key (admins)"],
+        set(),
+    ),
+    Case(
         "oidc-on-personal-edition",
         {
             "auth": {"mode": "oidc"},

@@ -331,7 +331,7 @@ def workflow_chart(**overrides: Any) -> tuple[Flowchart, dict[str, Any]]:
 
 def test_workflow_graph_draws_one_build_job_for_every_image_after_changes() -> None:
     one = workflow_chart(images=[{"name": "api"}])[0]
-    chart, jobs = workflow_chart(images=[{"name": "api"}, {"name": "web"}, {"name": "worker"}])
+    chart, _ = workflow_chart(images=[{"name": "api"}, {"name": "web"}, {"name": "worker"}])
     # Images are rows of the build job's matrix, not jobs: the graph is the same for one or three.
     assert chart == one
     assert [e for e in chart.edges if e[0] == "changes"] == [("changes", "build")]

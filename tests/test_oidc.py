@@ -78,7 +78,8 @@ class TestNoPasswordAnywhere:
             logs_in = any(s.get("uses", "").startswith("aliyun/acr-login@") for s in job["steps"])
             assert job["permissions"].get("id-token") == ("write" if logs_in else None), job_id
         # One build job for every image (a matrix over the table), and the verify run.
-        assert {j for j, job in doc["jobs"].items() if "id-token" in job["permissions"]} == {"build", "verify"}
+        tokens = {j for j, job in doc["jobs"].items() if "id-token" in job["permissions"]}
+        assert tokens == {"build", "verify"}
 
     def test_the_login_trades_the_oidc_token_then_logs_in_with_the_temporary_credentials(
         self, keyless: Run

@@ -10,7 +10,17 @@ import pytest
 
 from components.config import ConfigError
 from components.workflow_render import render
-from tests.conftest import BASE, KNOWN_PASSWORD, OIDC, SECRET_KEYS, config, encode, region, run_for, settings_for
+from tests.conftest import (
+    BASE,
+    KNOWN_PASSWORD,
+    OIDC,
+    SECRET_KEYS,
+    config,
+    encode,
+    region,
+    run_for,
+    settings_for,
+)
 from tools.mock_engine import PREFLIGHT_LOOKUPS, RecordingMonitor, Run, run_program
 from tools.tokens import (
     ACL_ENTRY,

@@ -223,14 +223,16 @@ def test_a_protected_stack_is_planned_offline_on_pull_requests_and_never_preview
     stacks = tmp_path / "stacks"
     stacks.mkdir()
     for name in ("dev", "prod", "staging"):
-        (stacks / f"Pulumi.{name}.yaml").write_text((ROOT / "tests" / "stacks" / f"Pulumi.{name}.yaml").read_text())
+        fixture = ROOT / "tests" / "stacks" / f"Pulumi.{name}.yaml"
+        (stacks / f"Pulumi.{name}.yaml").write_text(fixture.read_text())
     output = tmp_path / "output"
     env = {**os.environ, "GITHUB_OUTPUT": str(output), "ACR_PIPELINE_STACKS": str(stacks)}
     subprocess.run([tool("bash"), "-e", "-c", step["run"]], cwd=ROOT, env=env, check=True)
     assert output.read_text() == 'stacks=["dev","staging"]\noffline=["prod"]\n'
     offline = jobs("preview")["offline"]
     assert offline["strategy"]["matrix"] == {"stack": "${{ fromJSON(needs.stacks.outputs.offline) }}"}
-    assert "secrets." not in json.dumps(offline) and "id-token" not in offline["permissions"]
+    assert "secrets." not in json.dumps(offline)
+    assert "id-token" not in offline["permissions"]
     assert any("tools.synth" in str(s.get("run", "")) for s in offline["steps"])
 
 

@@ -5,11 +5,14 @@ workflow file edited by hand."""
 
 from __future__ import annotations
 
-from typing import Any
+import fnmatch
+import json
+from typing import Any, ClassVar
 
 import pytest
 
 from components.adoption import Existing, ImportIds
+from components.rules import github_glob
 from tests.conftest import OIDC, SECRET_KEYS, config, encode, settings_for
 from tests.world import (
     HANDMADE_WORKFLOW,
@@ -30,6 +33,8 @@ from tools.tokens import (
     FILE,
     PERSONAL_NAMESPACE,
     PERSONAL_REPO,
+    ROLE,
+    RULESET,
     SECRET,
     VARIABLE,
 )
@@ -623,3 +628,95 @@ class TestWhatSynthSaysAdoptionWouldImport:
             ("repository api", "cri-abc123def456:acme-dev:api"),
             ("internet ACL entry 10.0.0.0/8", "cri-abc123def456:internet:10.0.0.0/8"),
         ]
+
+
+class TestReleaseTagsThatUnlockThePushRole:
+    """A keyless stack with release tags and no environment: its role trusts the run of every such
+    tag, whoever pushed it, with its own workflow file. The stack protects those tags with a ruleset
+    before the role exists; one of that name that exists already is taken over with `adopt`."""
+
+    KEYLESS_RELEASES: ClassVar[dict[str, Any]] = {
+        **OIDC,
+        "workflow": {"tags": ["v[0-9]+.[0-9]+.[0-9]+", "release-*"]},
+    }
+
+    def test_only_the_repositorys_admins_may_create_move_or_delete_the_tags_the_role_trusts(self) -> None:
+        world = fresh()
+        deployment = up(world, **self.KEYLESS_RELEASES)
+        assert deployment.errors == []
+        (ruleset,) = world.rulesets.values()
+        assert ruleset["target"] == "tag"
+        assert ruleset["enforcement"] == "active"
+        assert ruleset["rules"] == {"creation": True, "update": True, "deletion": True}
+        assert ruleset["bypass"] == [{"actorId": 5, "actorType": "RepositoryRole", "bypassMode": "always"}]
+        # Every tag the role's trust admits (StringLike, where `*` crosses `/`) is one the
+        # ruleset protects (GitHub's fnmatch with FNM_PATHNAME, where `*` does not).
+        (role,) = deployment.run.of_type(ROLE)
+        trusted = [s for s in role_subjects(role) if ":ref:refs/tags/" in s]
+        protect = [github_glob(ref) for ref in ruleset["include"]]
+        for subject in trusted:
+            like = subject.partition(":ref:")[2]
+            for tag in ("v1.2.3", "v1/2.3.4", "v1.2.3/x/y", "release-1", "release-a/b"):
+                if fnmatch.fnmatchcase(f"refs/tags/{tag}", like):
+                    assert any(p.match(f"refs/tags/{tag}") for p in protect), (tag, ruleset["include"])
+
+    def test_the_ruleset_is_in_place_before_the_role_that_relies_on_it(self) -> None:
+        deployment = up(fresh(), **self.KEYLESS_RELEASES)
+        order = [s.type for s in deployment.steps if s.op == "create"]
+        assert order.index(RULESET) < order.index(ROLE)
+        (role,) = deployment.run.of_type(ROLE)
+        (ruleset,) = deployment.run.of_type(RULESET)
+        assert ruleset.urn in role.dependencies
+
+    def test_the_teams_the_stack_names_may_release_instead_of_the_admins(self) -> None:
+        world = fresh()
+        github = {"repository": "shop", "releasers": {"teams": ["release-managers", 4521987]}}
+        assert up(world, **self.KEYLESS_RELEASES, github=github).errors == []
+        (ruleset,) = world.rulesets.values()
+        assert [(a["actorType"], a["bypassMode"]) for a in ruleset["bypass"]] == [("Team", "always")] * 2
+        assert ruleset["bypass"][1]["actorId"] == 4521987
+
+    @pytest.mark.parametrize(
+        "overrides",
+        [
+            {"workflow": {"tags": ["v*"]}},  # a password: the login is the trust, not the tag
+            {
+                **OIDC,
+                "github": {"repository": "shop", "environment": "production"},
+            },  # the environment's subject
+            OIDC,  # no release tags
+        ],
+        ids=["password", "environment", "no-tags"],
+    )
+    def test_no_ruleset_where_no_role_trusts_a_tag(self, overrides: dict[str, Any]) -> None:
+        world = fresh()
+        assert up(world, **overrides).errors == []
+        assert world.rulesets == {}
+
+    def test_a_ruleset_of_that_name_made_by_hand_is_refused_then_taken_over_with_adopt(self) -> None:
+        world = fresh()
+        world.rulesets[7] = {"name": "acr-pipeline release tags (dev)", "target": "tag", "include": []}
+        refused = up(world, **self.KEYLESS_RELEASES)
+        assert [e for e in refused.errors if "Name must be unique" in e], refused.errors
+        adopted = up(world, **self.KEYLESS_RELEASES, adopt=True)
+        assert adopted.errors == []
+        assert ops(adopted, RULESET) == ["import"]
+        assert list(world.rulesets) == [7], "the same ruleset, taken over"
+        assert world.rulesets[7]["include"] == [
+            "refs/tags/v*.*.*",
+            "refs/tags/v*/**/*",
+            "refs/tags/release-*",
+            "refs/tags/release-*/**/*",
+        ]
+
+    def test_a_private_repository_on_github_free_gets_githubs_own_answer(self) -> None:
+        world = fresh()
+        world.private_on_free = True
+        (error,) = [e for e in up(world, **self.KEYLESS_RELEASES).errors if RULESET in e]
+        assert "403 Upgrade to GitHub Pro or make this repository public" in error
+
+
+def role_subjects(role: Any) -> list[str]:
+    (statement,) = json.loads(role.plain("assumeRolePolicyDocument"))["Statement"]
+    subjects: list[str] = statement["Condition"]["StringLike"]["oidc:sub"]
+    return subjects

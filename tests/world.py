@@ -51,6 +51,7 @@ from tools.tokens import (
     PULL_REQUEST,
     RAM_POLICY,
     ROLE,
+    RULESET,
     SECRET,
     VARIABLE,
 )
@@ -191,6 +192,10 @@ class World:
     variables: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     environments: dict[str, Environment] = field(default_factory=dict)
+    rulesets: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Ruleset id -> what it is: name, target, the refs it includes, its rules and bypass actors."""
+    private_on_free: bool = False
+    """A private repository of an owner on GitHub Free: no rulesets (GitHub answers 403)."""
     pulls: list[Pull] = field(default_factory=list)
     instances: dict[str, Registry] = field(default_factory=dict)
     """Enterprise Edition instances by id."""
@@ -373,8 +378,19 @@ class WorldMocks(OfflineMocks):
             raise WorldError(w.refusing[name])
         # The GitHub data sources name the repository (`name`, or `repository`): another is a 404.
         repository = args.get("repository", args.get("name")) if token.startswith("github:") else None
-        if token.startswith("github:") and name not in ("getUser", "getTeam") and repository != w.repository:
+        if (
+            token.startswith("github:")
+            and name not in ("getUser", "getTeam", "getRestApi")
+            and repository != w.repository
+        ):
             raise WorldError(f"GET repos/acme/{repository}: 404 Not Found []")
+        if name == "getRestApi":
+            # data_source_github_rest_api.go: a GET whose body is kept as text; the one endpoint
+            # the program asks is "List repository rulesets".
+            if not re.fullmatch(rf"repos/[^/]+/{re.escape(w.repository)}/rulesets", args["endpoint"]):
+                raise WorldError(f"GET {args['endpoint']}: 404 Not Found []")
+            listed = [{"id": i, "name": r["name"], "target": r["target"]} for i, r in w.rulesets.items()]
+            return {"body": json.dumps(listed), "code": 200, "status": "200 OK", "headers": "{}"}
         if name == "getActionsVariables":
             return {"variables": [{"name": k, "value": v} for k, v in w.variables.items()]}
         if name == "getActionsEnvironmentVariables":
@@ -658,6 +674,59 @@ class PolicyKind(Kind):
         return f"{inputs['repository']}:{inputs['environment']}:{len(env.policies)}"
 
 
+class RulesetKind(Kind):
+    """github/resource_github_repository_ruleset.go: Create POSTs `repos/{owner}/{repo}/rulesets`
+    (client.Repositories.CreateRuleset); the id GitHub gives is the resource's. GitHub refuses a
+    second ruleset of one name in a repository (422 "Name must be unique"), and rulesets on a
+    private repository of GitHub Free (403 "Upgrade to GitHub Pro or make this repository public
+    to enable this feature")."""
+
+    @staticmethod
+    def ruleset(inputs: Mapping[str, Any]) -> dict[str, Any]:
+        conditions = inputs.get("conditions") or {}
+        refs = (conditions.get("refName") or {}).get("includes") or []
+        return {
+            "name": inputs["name"],
+            "target": inputs["target"],
+            "enforcement": inputs["enforcement"],
+            "include": list(refs),
+            "rules": dict(inputs.get("rules") or {}),
+            "bypass": [dict(actor) for actor in inputs.get("bypassActors") or []],
+        }
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        world.log.append(f"POST ruleset {inputs['name']}")
+        if world.private_on_free:
+            raise WorldError(
+                "POST https://api.github.com/repos/acme/shop/rulesets: 403 Upgrade to GitHub Pro or make "
+                "this repository public to enable this feature. []"
+            )
+        if any(r["name"] == inputs["name"] for r in world.rulesets.values()):
+            raise WorldError(
+                "POST https://api.github.com/repos/acme/shop/rulesets: 422 Validation Failed "
+                "[{Resource:Ruleset Field:name Code:custom Message:Name must be unique}]"
+            )
+        ruleset_id = max(world.rulesets, default=100) + 1
+        world.rulesets[ruleset_id] = self.ruleset(inputs)
+        return str(ruleset_id)
+
+    def read(self, world: World, object_id: str) -> dict[str, Any]:
+        found = world.rulesets.get(int(object_id.rpartition(":")[2]))
+        if found is None:
+            raise WorldError("404 Not Found: ruleset")
+        return {"name": found["name"]}
+
+    def update(
+        self, world: World, object_id: str, old: dict[str, Any], new: dict[str, Any], outputs: dict[str, Any]
+    ) -> None:
+        world.log.append(f"PUT ruleset {new['name']}")
+        world.rulesets[int(object_id.rpartition(":")[2])] = self.ruleset(new)
+
+    def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        world.log.append(f"DELETE ruleset {inputs['name']}")
+        world.rulesets.pop(int(object_id.rpartition(":")[2]), None)
+
+
 class FileKind(Kind):
     """github/resource_github_repository_file.go."""
 
@@ -929,6 +998,7 @@ KINDS: dict[str, Kind] = {
     FILE: FileKind(),
     BRANCH: BranchKind(),
     PULL_REQUEST: PullKind(),
+    RULESET: RulesetKind(),
     EE_NAMESPACE: NamespaceKind(enterprise=True),
     EE_REPO: RepoKind(enterprise=True),
     PERSONAL_NAMESPACE: NamespaceKind(enterprise=False),

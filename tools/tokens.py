@@ -11,6 +11,7 @@ DEPLOYMENT_POLICY = f"{GH}repositoryEnvironmentDeploymentPolicy:RepositoryEnviro
 FILE = f"{GH}repositoryFile:RepositoryFile"
 BRANCH = f"{GH}branch:Branch"
 PULL_REQUEST = f"{GH}repositoryPullRequest:RepositoryPullRequest"
+RULESET = f"{GH}repositoryRuleset:RepositoryRuleset"
 EE_NAMESPACE = "alicloud:cs/registryEnterpriseNamespace:RegistryEnterpriseNamespace"
 EE_REPO = "alicloud:cs/registryEnterpriseRepo:RegistryEnterpriseRepo"
 PERSONAL_NAMESPACE = "alicloud:cr/namespace:Namespace"
