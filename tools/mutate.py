@@ -154,6 +154,7 @@ def _stats_run() -> bool:
 JUDGES = {
     "components.workflow_render.": (
         "tests/test_workflow_render.py",
+        "tests/test_limits.py",
         "tests/test_job_graph.py",
         "tests/test_scripts.py",
         "tests/test_pull_requests.py",
