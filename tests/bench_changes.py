@@ -7,7 +7,8 @@ not a test (pytest does not collect it).
 1. A history of N commits (default 5000) is generated with `git fast-import` in a temporary
    directory, for a stack of three images (`IMAGES`): api (api/ but api/docs/ except its
    openapi/, libs/shared/, proto/**/*.proto), web (web/), worker (services/worker/, libs/shared/
-   but its tests, a Dockerfile in docker/), each with the workflow file; docs/ and top-level
+   but its tests, a Dockerfile in docker/; two platforms, so two rows of the table), each with
+   the workflow file; docs/ and top-level
    files beside them; files of a few KB (and a lock file of ~150 KB), a topic
    branch merged now and then, renames (within an image, across images, out of them), a mass
    change from time to time (one under 300 files, one over), release tags, one branch never
@@ -23,18 +24,21 @@ not a test (pytest does not collect it).
    random pairs (A, B) with A an ancestor of B (default 200, distances drawn log-uniformly so that
    both sides of GitHub's 300-file limit are met), J adjacent ones (every merge, mass change and
    rename commit against its first parent, then random ones; default 50), a few identical ones
-   and a few where A is not an ancestor of B (behind, diverged), scripts/changes.sh runs as the
-   rendered `changes` step runs it (tests.fakes.run_script, the step's env from the rendered
-   workflow of a stack with this history's images, the fake `gh` answering from the full clone,
-   the last successful run being A, HEAD B). Its per-image answer is compared with the one
+   and a few where A is not an ancestor of B (behind, diverged), the rendered `changes` job runs
+   as GitHub runs it on a push of B (tests.test_scripts.plan_builds: scripts/changes.sh, then
+   scripts/plan.sh, each with its env from the rendered workflow of a stack with this history's
+   images, the fake `gh` answering from the full clone, the last successful run being A); the
+   per-image answer is which images have rows in the job's output `builds` (the build matrix:
+   every row of an image, or none), and it is compared with the one
    computed from `git diff --name-only --no-renames A B` in the full clone, each file matched
    with `components.rules.github_glob` against `settings.paths(image)` in order (a `!` pattern
    excludes, a later pattern overrides an earlier one). Where A is not an ancestor, or the
    comparison lists 300 files or more (GitHub's limit; a rename counts once, as
-   `git diff -M --name-only` counts it), the script must fail open: every image true.
+   `git diff -M --name-only` counts it), changes.sh must fail open (list nothing), and every
+   image is built.
 
-The fake `gh` runs git with core.quotePath=false, so non-ASCII file names come back raw, as
-GitHub's API returns them, not C-quoted.
+The fake `gh` lists names with `git diff -z`, so non-ASCII file names come back raw, as GitHub's
+API returns them, not C-quoted.
 
 Exit status 1 on any mismatch (the details are printed), 0 otherwise. Progress goes to stderr,
 the report to stdout. The machine's load makes the times noisy (the load average is printed).
@@ -65,8 +69,9 @@ from components.rules import github_glob
 from components.settings import Settings
 from components.workflow_render.jobs import PROMOTE_HISTORY
 from tests.conftest import settings_for
-from tests.fakes import Fakes, run_script
-from tests.test_scripts import rendered, step_env
+from tests.fakes import Fakes
+from tests.test_scripts import Stack as Rendered
+from tests.test_scripts import plan_builds, push_event, stack
 
 GIT = shutil.which("git") or "git"
 WORKFLOW = ".github/workflows/build-push.yml"
@@ -90,6 +95,7 @@ IMAGES: list[dict[str, Any]] = [
     {
         "name": "worker",
         "context": "services/worker",
+        "platforms": ["linux/amd64", "linux/arm64"],  # two rows of the table, built together
         "dockerfile": "docker/worker.Dockerfile",
         "paths": [
             "services/worker/**",
@@ -466,7 +472,10 @@ class Outcome:
     names: list[str]
     """`git diff --name-only --no-renames A B`."""
     expected: dict[str, bool]
-    got: dict[str, str]
+    got: dict[str, bool]
+    """Whether the image has rows in the job's output `builds`."""
+    whole: bool
+    """Every image in `builds` has all its rows of the table, in the table's order."""
     fail_open: bool
     """The script said it builds every image."""
     summary: str
@@ -527,7 +536,7 @@ def pairs(history: History, rng: random.Random, count: int, adjacent: int) -> li
 @dataclass
 class Stack:
     settings: Settings
-    workflow: dict[str, Any]
+    rendered: Rendered
     patterns: dict[str, list[tuple[bool, re.Pattern[str]]]]
 
     @classmethod
@@ -540,7 +549,7 @@ class Stack:
             ]
             for image in settings.images
         }
-        return cls(settings, rendered(images=IMAGES), patterns)
+        return cls(settings, stack(images=IMAGES), patterns)
 
     def wants(self, key: str, name: str) -> bool:
         """An image's patterns in order, a later one overriding an earlier one."""
@@ -552,16 +561,19 @@ class Stack:
 
 
 def check(stack: Stack, history: History, repo: Path, tmp: Path, pair: Pair) -> Outcome:
-    """Run changes.sh for one pair, and compute what git diff says."""
+    """Run the `changes` job on a push of B, A the last successful run, and compute what git diff
+    says."""
     base, head = history.commits[pair.base].sha, history.commits[pair.head].sha
     tmp.mkdir(parents=True)
     fakes = Fakes(tmp / "fakes")
-    fakes.state = {"repo": str(repo), "runs": [{"head_sha": base, "head_branch": BRANCH}]}
+    run = {"head_sha": base, "head_branch": BRANCH, "event": "push", "conclusion": "success"}
+    fakes.state = {"repo": str(repo), "runs": [run]}
     fakes.save()
-    env = step_env(stack.workflow, "changes", "changes", GH_TOKEN="t", BRANCH=BRANCH, HEAD=head)  # noqa: S106
     start = time.perf_counter()
-    result = run_script("changes", env, tmp, fakes)
+    planned = plan_builds(stack.rendered.doc, tmp, fakes, push_event(head, ref=BRANCH))
     seconds = time.perf_counter() - start
+    listed = planned.listed
+    assert listed is not None, "a branch push lists the files changed"
     ancestor = (
         subprocess.run(
             [GIT, "-C", str(repo), "merge-base", "--is-ancestor", base, head], check=False
@@ -578,18 +590,25 @@ def check(stack: Stack, history: History, repo: Path, tmp: Path, pair: Pair) -> 
         expected = dict.fromkeys(keys, True)
     else:
         expected = {key: any(stack.wants(key, name) for name in names) for key in keys}
-    error = "" if result.returncode == 0 else f"exit status {result.returncode}: {result.stderr.strip()}"
+    errors = [
+        f"{name}: exit status {result.returncode}: {result.stderr.strip()}"
+        for name, result in (("changes.sh", listed), ("plan.sh", planned.plan))
+        if result.returncode != 0
+    ]
+    table = stack.rendered.rows
+    built = {row["key"] for row in planned.rows}
     return Outcome(
         pair,
         ancestor,
         entries,
         names,
         expected,
-        result.outputs,
-        "building every image" in result.stdout,
-        result.summary.strip(),
+        {key: key in built for key in keys},
+        planned.rows == [row for row in table if row["key"] in built],
+        "building every image" in listed.stdout,
+        (listed.stdout + planned.plan.summary).strip(),
         seconds,
-        error,
+        "; ".join(errors),
     )
 
 
@@ -601,8 +620,7 @@ def verdicts(outcomes: list[Outcome]) -> tuple[list[Outcome], list[Outcome], lis
     wrong: list[Outcome] = []
     for outcome in outcomes:
         due = not outcome.ancestor or outcome.entries >= LIMIT
-        answer = {key: value == "true" for key, value in outcome.got.items()}
-        if outcome.error or answer != outcome.expected or outcome.fail_open != due:
+        if outcome.error or outcome.got != outcome.expected or not outcome.whole or outcome.fail_open != due:
             wrong.append(outcome)
         (opened if due else compared).append(outcome)
     return compared, opened, wrong
@@ -614,10 +632,11 @@ def describe(outcome: Outcome, stack: Stack, history: History) -> str:
         f"  {pair.kind} pair {history.commits[pair.base].sha} .. {history.commits[pair.head].sha} "
         f"(commits #{pair.base} .. #{pair.head}; ancestor: {outcome.ancestor}; "
         f"{outcome.entries} files in the comparison, {len(outcome.names)} names without renames)",
-        f"    expected {outcome.expected}, the script answered {outcome.got}, fail-open: {outcome.fail_open}",
+        f"    expected {outcome.expected}, the job built {outcome.got}, fail-open: {outcome.fail_open}, "
+        f"every row of each image built: {outcome.whole}",
     ]
     for key, want in outcome.expected.items():
-        if outcome.got.get(key) != ("true" if want else "false"):
+        if outcome.got.get(key) != want:
             matched = [name for name in outcome.names if stack.wants(key, name)]
             lines.append(f"    {key}: git diff's files of the image: {matched[:10] or 'none'}")
     lines.append(f"    the comparison's files (no renames): {outcome.names[:12]}")
@@ -686,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
         stack = Stack.load()
         rng = random.Random(args.seed + 1)  # noqa: S311 - made-up data
         todo = pairs(history, rng, args.pairs, args.adjacent)
-        log(f"{len(todo)} pairs to run changes.sh on ({args.workers} at once)", started)
+        log(f"{len(todo)} pairs to run the changes job on ({args.workers} at once)", started)
         outcomes: list[Outcome] = []
         with ThreadPoolExecutor(args.workers) as pool:
             runs = pool.map(
@@ -702,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
         by_kind = {k: sum(o.pair.kind == k for o in outcomes) for k in ("random", "adjacent", "identical")}
         not_ancestor = [o for o in outcomes if not o.ancestor]
         over = [o for o in opened if o.ancestor]
-        all_true = sum(all(o.got.get(key) == "true" for key in o.expected) for o in opened)
+        all_true = sum(all(o.got.get(key) for key in o.expected) for o in opened)
         run_times = sorted(o.seconds for o in outcomes)
         out = [
             "Change detection benchmark (tests/bench_changes.py)",
@@ -730,7 +749,8 @@ def main(argv: list[str] | None = None) -> int:
         out += [f"  {job:<11}{before:<52}{after}" for job, before, after in rows]
         out += [
             "",
-            "Changed images: changes.sh (through the fake gh) vs git diff --name-only --no-renames A B",
+            "Changed images: the changes job's builds (changes.sh through the fake gh, plan.sh) vs "
+            "git diff --name-only --no-renames A B",
             f"  pairs run: {len(outcomes)} ({by_kind['random']} random ancestor pairs, {by_kind['adjacent']} "
             f"adjacent, {by_kind['identical']} identical, {len(not_ancestor)} where A is not an ancestor)",
             f"  compared (A an ancestor, under {LIMIT} files): {len(compared)}; equal: "
@@ -749,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         out += [describe(o, stack, history) for o in wrong[:20]]
         out += [
-            f"  changes.sh per pair (fake gh, local git): median {statistics.median(run_times):.2f} s, "
+            f"  the changes job per pair (fake gh, local git): median {statistics.median(run_times):.2f} s, "
             f"max {run_times[-1]:.2f} s",
             "",
             f"Total: {elapsed:.1f} s",

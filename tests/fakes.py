@@ -1,15 +1,16 @@
 """Fakes for the workflow's scripts (components/workflow_render/scripts): a `docker` that answers
 from a registry it keeps in a JSON file, a `gh` that answers GitHub's REST API from a real local
-git history (both in tests/fake_tools), and the way GitHub runs a `run:` step (bash, its output
-files).
+git history (both in tests/fake_tools), a `sleep` that only says how long it would have slept,
+and the way GitHub runs a `run:` step (bash, its output files).
 
-Each fake is a small Python program put first on PATH; each call is appended to a log as JSON
-(argv), so a test sees exactly what a script ran. `jq` and `git` are the real ones: the suite
-requires them (a test fails, it does not skip, when one is missing).
+Each fake is put first on PATH; each call is appended to a log as JSON (argv), so a test sees
+exactly what a script ran. `jq` and `git` are the real ones: the suite requires them (a test
+fails, it does not skip, when one is missing).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from components.workflow_render.parts import SCRIPTS
+from tests.fake_tools.docker import index_digest
 
 JQ, GIT, BASH = (shutil.which(tool) for tool in ("jq", "git", "bash"))
 
@@ -48,6 +50,10 @@ class Fakes:
                 f'"{self.root / "state.json"}" "{self.log}" "$@"\n'
             )
             fake.chmod(0o755)
+        # The pause before a retry: logged, not slept (its argument is a number of seconds).
+        sleep = self.bin / "sleep"
+        sleep.write_text(f'#!/bin/sh\nprintf \'["sleep", "%s"]\\n\' "$*" >> "{self.log}"\n')
+        sleep.chmod(0o755)
         self.save()
 
     def save(self) -> None:
@@ -57,9 +63,44 @@ class Fakes:
         state: dict[str, Any] = json.loads((self.root / "state.json").read_text())
         return state
 
+    def refresh(self) -> None:
+        """`state` as the fakes left it (after a script ran), to change it further."""
+        self.state = self.load()
+
     def calls(self, program: str | None = None) -> list[list[str]]:
         lines = [json.loads(line) for line in self.log.read_text().splitlines()]
         return [call for call in lines if program is None or call[0] == program]
+
+    # The registry of the fake docker (tests/fake_tools/docker.py).
+
+    def manifest(self, repository: str, seed: str, *tags: str) -> str:
+        """A single-platform image pushed to `repository` (by digest, and under `tags`): its digest."""
+        found = digest(seed)
+        self.state.setdefault("manifests", {})[f"{repository}@{found}"] = []
+        for tag in tags:
+            self.state.setdefault("images", {})[f"{repository}:{tag}"] = found
+        self.save()
+        return found
+
+    def index(self, repository: str, seeds: list[str], *tags: str) -> str:
+        """A multi-platform image (an index of a manifest per seed) in `repository`: its digest."""
+        children = [self.manifest(repository, seed) for seed in seeds]
+        found = index_digest(children)
+        self.state["manifests"][f"{repository}@{found}"] = children
+        for tag in tags:
+            self.state.setdefault("images", {})[f"{repository}:{tag}"] = found
+        self.save()
+        return found
+
+    def tags(self) -> dict[str, str]:
+        """The registry's tags now: reference -> digest."""
+        images: dict[str, str] = self.load().get("images", {})
+        return images
+
+
+def digest(seed: str) -> str:
+    """A well-formed digest (`sha256:` and 64 hex digits), the same for the same seed."""
+    return "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
 
 
 @dataclass

@@ -1,9 +1,14 @@
 """A fake `gh` for the workflow's scripts: the REST calls they make, answered from a real local git
-history and the runs a test lists (tests/fakes.py), `--jq` applied by the real jq.
+history and the runs a test lists (tests/fakes.py), `--jq` applied by the real jq and printed as
+gh prints it (pkg/jq in cli/cli): each result on a line, a string as it is, null as an empty
+line, a number or boolean as JSON, anything else as compact JSON the way Go's encoding/json writes
+it (keys sorted, `<`, `>` and `&` escaped as \\u003c, \\u003e and \\u0026). gh evaluates with gojq,
+the fake with jq: the scripts' programs keep to what both read alike.
 Usage: gh.py STATE LOG ARGS..."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -12,14 +17,14 @@ from typing import Any
 
 
 def git(repo: str, *args: str) -> str:
-    # Names as GitHub's API gives them: never quoted (git quotes non-ASCII ones by default).
-    command = ["git", "-C", repo, "-c", "core.quotePath=false", *args]
+    command = ["git", "-C", repo, *args]
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def compare(repo: str, base: str, head: str) -> dict[str, Any]:
     """GitHub's "Compare two commits": the status, and what head changed since the merge base
-    (the three-dot comparison), renames with their previous name, at most 300 files."""
+    (the three-dot comparison), renames with their previous name, at most 300 files. Names as
+    GitHub's API gives them, never quoted (`-z`: git quotes unusual ones otherwise)."""
     base, head = git(repo, "rev-parse", base), git(repo, "rev-parse", head)
     merge_base = git(repo, "merge-base", base, head)
     if base == head:
@@ -30,9 +35,12 @@ def compare(repo: str, base: str, head: str) -> dict[str, Any]:
         status = "behind"
     else:
         status = "diverged"
+    fields = iter(git(repo, "diff", "--name-status", "-z", "-M", merge_base, head).split("\0"))
     files = []
-    for line in git(repo, "diff", "--name-status", "-M", merge_base, head).splitlines():
-        kind, *names = line.split("\t")
+    for kind in fields:
+        if not kind:
+            continue
+        names = [next(fields), *([next(fields)] if kind[0] in "RC" else [])]
         entry = {"filename": names[-1], "status": kind[0]}
         if kind.startswith("R"):
             entry["previous_filename"] = names[0]
@@ -52,7 +60,8 @@ def main(state_path: Path, log: Path, args: list[str]) -> int:
             return 1
         # "List workflow runs for a workflow": each query parameter given filters the runs
         # (newest first); `status=success` is a run's conclusion.
-        params = dict(a.split("=", 1) for a in args if "=" in a and not a.startswith("repos/"))
+        given = [value for flag, value in itertools.pairwise(args) if flag in ("-f", "--raw-field")]
+        params = dict(field.split("=", 1) for field in given)
         fields = {"branch": "head_branch", "event": "event", "status": "conclusion"}
         runs = [
             r
@@ -69,11 +78,25 @@ def main(state_path: Path, log: Path, args: list[str]) -> int:
     else:
         sys.stderr.write(f"fake gh: unexpected {args}\n")
         return 2
-    answer = subprocess.run(
-        ["jq", "-r", jq], input=json.dumps(data), capture_output=True, text=True, check=True
-    )
-    sys.stdout.write(answer.stdout)
+    answer = subprocess.run(["jq", "-c", jq], input=json.dumps(data), capture_output=True, text=True)
+    if answer.returncode != 0:
+        sys.stderr.write(f"failed to parse jq expression: {answer.stderr}")
+        return 1
+    for line in answer.stdout.splitlines():
+        sys.stdout.write(printed(json.loads(line)) + "\n")
     return 0
+
+
+def printed(value: Any) -> str:
+    """One result of `--jq` as gh prints it."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escaped)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 if __name__ == "__main__":
