@@ -360,11 +360,37 @@ class TestTriggersAndPrivileges:
                 seen += trades
         assert seen >= 4, "the renderings include keyless stacks"
 
-    def test_superseded_runs_of_a_ref_are_cancelled_and_a_verify_run_cancels_no_build(self) -> None:
-        assert wf()["concurrency"] == {
-            "group": "${{ github.workflow }}-${{ github.ref }}${{ inputs.verify && '-verify' || '' }}",
-            "cancel-in-progress": True,
-        }
+    def test_superseded_runs_of_a_ref_are_cancelled_and_a_verify_run_or_a_rerun_cancels_no_build(
+        self,
+    ) -> None:
+        """A new run of a ref cancels the one in progress; a verify run, and a re-run (an older
+        commit's run attempted again), are in groups of their own: they cancel no newer build."""
+        concurrency = wf()["concurrency"]
+        assert concurrency["cancel-in-progress"] is True
+        runs = [
+            ("push", False, "1", "11"),
+            ("a newer push", False, "1", "12"),
+            ("verify", True, "1", "13"),
+            ("re-run", False, "2", "11"),
+            ("another re-run", False, "3", "11"),
+        ]
+        contexts = [
+            {
+                "github": {
+                    "workflow": "build-push (dev)",
+                    "ref": "refs/heads/main",
+                    "run_attempt": a,
+                    "run_id": i,
+                },
+                "inputs": {"verify": v},
+            }
+            for _, v, a, i in runs
+        ]
+        groups = substitute([(concurrency["group"], c) for c in contexts])
+        push, newer, verify, rerun, again = groups
+        assert push == newer == "build-push (dev)-refs/heads/main", "a newer push supersedes"
+        assert len({newer, verify, rerun}) == 3, groups
+        assert rerun == again, "the attempts of one run are one run"
 
     def test_secrets_are_referenced_only_by_the_login_and_the_failure_notice(self) -> None:
         """In every rendering: the registry login reads the two login secrets, the notify job's
@@ -437,8 +463,13 @@ class TestChangeDetection:
         changes = wf(images=[{"name": "api"}, {"name": "web", "context": "frontend"}])["jobs"]["changes"]
         assert changes["name"] == "Plan the builds"
         assert changes["if"] == "${{ !inputs.verify }}"
-        assert changes["outputs"] == {"builds": "${{ steps.plan.outputs.builds }}"}
-        listed, plan = changes["steps"]
+        assert changes["outputs"] == {
+            "builds": "${{ steps.plan.outputs.builds }}",
+            "current": "${{ steps.head.outputs.current }}",
+        }
+        head, listed, plan = changes["steps"]
+        assert head == job_step(changes, "head")
+        assert head["if"] == "${{ github.ref_type == 'branch' }}", "a tag moves no branch tag"
         assert listed == job_step(changes, "changes")
         assert plan == job_step(changes, "plan")
         assert listed["id"] == "changes"
@@ -680,6 +711,24 @@ class TestJobs:
         assert step_id(job, "push")["with"]["tags"] == "${{ steps.meta.outputs.tags }}"
         assert "push" not in step_id(job, "build")["with"], "the build pushes nothing"
 
+    @pytest.mark.parametrize("mixed", [False, True], ids=["one-kind", "mixed-immutable"])
+    def test_a_run_whose_commit_is_no_longer_the_branch_head_moves_no_branch_tag_nor_latest(
+        self, mixed: bool
+    ) -> None:
+        """A re-run of an older commit (or one a newer push overtook) pushes its `sha-` tag; the
+        branch's tag and `latest` stay on the newer image. The `changes` job says which (head.sh);
+        when it cannot tell, nothing moves."""
+        images = [{"name": "api"}, *([{"name": "web", "immutableTags": True}] if mixed else [])]
+        doc = wf(images=images)
+        rules = using(build_job(doc), "docker/metadata-action")["with"]["tags"]
+        row = table_of(doc)[0]
+        head = enabled_rules(rules, row, "branch", current="true")
+        assert {"type=ref,event=branch", "type=raw,value=latest", "type=sha"} <= head
+        for current in ("false", ""):
+            older = enabled_rules(rules, row, "branch", current=current)
+            assert "type=sha" in older
+            assert not {"type=ref,event=branch", "type=raw,value=latest"} & older, (current, older)
+
     def test_metadata_tags_branch_sha_semver_and_latest_on_default_branch(self) -> None:
         doc = wf()
         meta = using(build_job(doc), "docker/metadata-action")
@@ -697,12 +746,12 @@ class TestJobs:
         # Without it, metadata-action adds `latest` on every release tag as well.
         assert meta["with"]["flavor"] == "latest=false"
         assert meta["with"]["tags"].splitlines() == [
-            "type=ref,event=branch",
+            "type=ref,event=branch,enable=${{ needs.changes.outputs.current == 'true' }}",
             "type=ref,event=tag",
             "type=sha,enable=${{ github.ref_type != 'tag' }}",
             "type=semver,pattern={{version}}",
             "type=semver,pattern={{major}}.{{minor}}",
-            "type=raw,value=latest,enable={{is_default_branch}}",
+            "type=raw,value=latest,enable=${{ needs.changes.outputs.current == 'true' && '{{is_default_branch}}' || 'false' }}",
         ]
 
     def test_the_qemu_step_only_when_a_row_needs_it(self) -> None:
@@ -1044,12 +1093,17 @@ NEVER_MOVE = {"type=ref,event=tag", "type=sha", "type=semver,pattern={{version}}
 """The tag rules whose tags never move: the git tag, `sha-<commit>` and the full version."""
 
 
-def enabled_rules(rules: str, row: dict[str, Any], ref_type: str) -> set[str]:
+def enabled_rules(rules: str, row: dict[str, Any], ref_type: str, current: str = "true") -> set[str]:
     """The metadata-action rules (without their `enable=`) that are on for the row's build on a
-    push of a branch or a tag: each rule's expressions evaluated as GitHub hands them over; the
-    action skips a rule whose `enable` is `false` (`{{is_default_branch}}` is its own: on)."""
+    push of a branch or a tag (`current`: whether the run's commit is the branch's head, as the
+    `changes` job says): each rule's expressions evaluated as GitHub hands them over; the action
+    skips a rule whose `enable` is `false` (`{{is_default_branch}}` is its own: on)."""
+    needs = {"changes": {"outputs": {"current": current if ref_type == "branch" else ""}}}
     lines = substitute(
-        [(line, {"matrix": row, "github": {"ref_type": ref_type}}) for line in rules.splitlines()]
+        [
+            (line, {"matrix": row, "github": {"ref_type": ref_type}, "needs": needs})
+            for line in rules.splitlines()
+        ]
     )
     out = set()
     for line in lines:
@@ -1115,8 +1169,11 @@ class TestBuildOptions:
                 if r.get("immutable"):
                     assert on <= NEVER_MOVE, (ref_type, on)
                     assert on >= {"type=ref,event=tag", "type=semver,pattern={{version}}"}
-                else:
+                elif ref_type == "branch":
                     assert on >= moving, (ref_type, on)
+                else:
+                    # A release tag's run moves no branch tag and no `latest` (not the head of a branch).
+                    assert on >= {"type=semver,pattern={{major}}.{{minor}}"}, on
                 # A release tag's run never pushes `sha-` where a branch run owns it, and an
                 # immutable image of a tags-only stack never (a second tag of the commit would
                 # push it again, as another image).
@@ -1442,10 +1499,11 @@ class TestTimeoutsAndRetries:
             k: v for k, v in first["with"].items() if k not in ("tags", "push", "outputs")
         }
 
-    def test_the_merge_and_the_promotion_retry_after_the_same_pause(self) -> None:
+    def test_the_merge_retries_after_the_pushs_pause_and_a_promotion_creates_nothing_itself(self) -> None:
         job = build_job(wf(images=[TWO], workflow={"tags": ["v*"], "promote": {}}))
         assert job_step(job, "merge")["env"]["RETRY_PAUSE"] == "30"
-        assert job_step(job, "promote")["env"]["RETRY_PAUSE"] == "30"
+        assert "RETRY_PAUSE" not in job_step(job, "promote")["env"]
+        assert "imagetools create" not in job_step(job, "promote")["run"]
 
 
 class TestImmutableTags:
@@ -1486,23 +1544,26 @@ PROMOTE: dict[str, Any] = {"tags": ["v*"], "promote": {"fromNamespaces": ["acme-
 
 
 class TestPromote:
-    def test_a_release_tag_retags_the_commits_image_from_this_or_the_named_namespace(self) -> None:
+    def test_every_build_of_a_release_looks_for_the_commits_image_here_then_in_the_named_namespace(
+        self,
+    ) -> None:
         doc = wf(images=[TWO], workflow=PROMOTE)
         job = build_job(doc)
         step = job_step(job, "promote")
         assert step["id"] == "promote"
         assert step["if"] == "${{ github.ref_type == 'tag' }}"
-        assert step["env"]["IMAGE"] == "${{ vars.ALIYUN_REGISTRY }}/${{ vars[matrix.variable] }}"
-        assert step["env"]["NAME"] == "${{ matrix.image }}"
-        assert step["env"]["REGISTRY"] == "${{ vars.ALIYUN_REGISTRY }}"
-        assert step["env"]["NAMESPACES"].splitlines() == ["acme-staging"]
-        assert step["env"]["PATHSPECS"] == "${{ matrix.pathspecs }}"
-        assert step["env"]["TAGS"] == "${{ steps.meta.outputs.tags }}"
+        assert step["env"] == {
+            "IMAGE": "${{ vars.ALIYUN_REGISTRY }}/${{ vars[matrix.variable] }}",
+            "NAME": "${{ matrix.image }}",
+            "REGISTRY": "${{ vars.ALIYUN_REGISTRY }}",
+            "NAMESPACES": "acme-staging\n",
+            "PATHSPECS": "${{ matrix.pathspecs }}",
+            "BUILD": "true",
+            "HISTORY": "50",
+        }
         rows = table_of(doc)
         for r in rows:
             assert r["pathspecs"].splitlines() == [":(glob)api/**", ":(glob).github/workflows/build-push.yml"]
-        # Every build looks; the image's first build retags.
-        assert substitute([(step["env"]["RETAG"], {"matrix": r}) for r in rows]) == ["true", "false"]
         assert "pathspecs" not in table_of(wf(images=[TWO]))[0], "only with workflow.promote"
         assert (
             job_step(build_job(wf(workflow={"tags": ["v*"], "promote": {}})), "promote")["env"]["NAMESPACES"]
@@ -1524,38 +1585,39 @@ class TestPromote:
             "fetch-depth" not in using(build_job(wf(workflow={"tags": ["v*"]})), "actions/checkout")["with"]
         )
 
-    def test_builds_wait_for_the_promotion_and_only_what_it_did_not_release_is_built(self) -> None:
+    def test_a_build_that_found_the_image_builds_nothing_and_what_any_build_found_is_released(self) -> None:
+        """One decision per image, not per build: every build publishes what it has (its digest,
+        or the image it found and that image's tag) and the build that creates the image releases
+        what any of them found. So a build that found nothing while another found the image (a
+        branch run pushing sha- meanwhile) cannot leave the release half made."""
         job = build_job(wf(images=[TWO], workflow=PROMOTE))
         names = [s["name"] for s in job["steps"]]
         promote = job_step(job, "promote")
         after = job["steps"][names.index(promote["name"]) + 1 :]
         assert names.index(promote["name"]) == names.index(using(job, "docker/metadata-action")["name"]) + 1
         skipped = "${{ steps.promote.outputs.promoted != 'true' }}"
-        # Everything that builds, pushes or publishes a digest; not the retry (it follows a push
-        # that failed, which a skipped one did not) nor the summary (a release has one).
-        assert [s["name"] for s in after if s.get("if") == skipped] == [
-            "Build",
-            "Push by digest",
-            "Record the digest",
-            "Publish the digest to the image's other builds",
-            "Collect the digests of the image's builds published so far",
-            "Create the image once every build of it is pushed",
-        ]
+        assert [s["name"] for s in after if s.get("if") == skipped] == ["Build", "Push by digest"]
         assert step_id(job, "retry")["if"] == "${{ steps.push.outcome == 'failure' }}"
+        record = next(s for s in job["steps"] if s["name"] == "Record the digest")
+        assert "if" not in record, "a build that found the image publishes it"
+        assert '"$DIGEST" "$RELEASED"' in record["run"]
+        found = {
+            "promote": {"outputs": {"promoted": "true", "digest": "sha256:f", "released": "r/api:sha-1"}}
+        }
+        built = {"promote": {"outputs": {"promoted": "false"}}, "push": {"outputs": {"digest": "sha256:b"}}}
+        values = substitute(
+            [(record["env"][k], {"steps": s}) for s in (found, built) for k in ("DIGEST", "RELEASED")]
+        )
+        assert values == ["sha256:f", "r/api:sha-1", "sha256:b", ""]
+        merge = job_step(job, "merge")
+        assert "if" not in merge
+        assert merge["env"]["REVISION"] == "${{ github.sha }}"
         summary = job_step(job, "summary")
-        assert summary["env"]["RELEASED"] == "${{ steps.promote.outputs.released }}"
-        shown = [
-            ({"merge": {"outputs": {"merged": "true"}}}, {"leg": 2}, True),
-            ({"merge": {"outputs": {}}, "promote": {"outputs": {"promoted": "true"}}}, {"leg": 1}, True),
-            ({"merge": {"outputs": {}}, "promote": {"outputs": {"promoted": "true"}}}, {"leg": 2}, False),
-            (
-                {"merge": {"outputs": {"merged": "false"}}, "promote": {"outputs": {"promoted": "false"}}},
-                {"leg": 1},
-                False,
-            ),
-        ]
-        values = evaluate([(expressions(summary["if"])[0], {"steps": s, "matrix": m}) for s, m, _ in shown])
-        assert [bool(v) for v in values] == [want for _, _, want in shown]
+        assert summary["env"]["RELEASED"] == "${{ steps.merge.outputs.released }}"
+        assert summary["if"] == "${{ steps.merge.outputs.merged == 'true' }}"
+        assert table_of(wf(workflow={"tags": ["v*"], "promote": {}}))[0]["legs"] == 1, (
+            "promotion goes by digest"
+        )
 
     def test_building_can_be_switched_off(self) -> None:
         off = build_job(wf(workflow={"tags": ["v*"], "promote": {"build": False}}))

@@ -38,13 +38,13 @@ def workflow(settings: Settings, adopted_name: str | None = None) -> CommentedMa
     doc["on"] = CommentedMap(push=push, workflow_dispatch=CommentedMap(inputs=CommentedMap(verify=verify)))
     doc["permissions"] = CommentedMap(contents="read")
     # Superseded runs of a ref are cancelled; a verify run is in a group of its own, so that it
-    # never cancels a build (nor a build it).
-    doc["concurrency"] = CommentedMap(
-        [
-            ("group", "${{ github.workflow }}-${{ github.ref }}${{ inputs.verify && '-verify' || '' }}"),
-            ("cancel-in-progress", True),
-        ]
+    # never cancels a build (nor a build it), and so is a re-run (an older commit's run attempted
+    # again must not cancel the newer run of the ref).
+    group = (
+        "${{ github.workflow }}-${{ github.ref }}${{ inputs.verify && '-verify' || '' }}"
+        "${{ github.run_attempt != '1' && format('-{0}', github.run_id) || '' }}"
     )
+    doc["concurrency"] = CommentedMap([("group", group), ("cancel-in-progress", True)])
     out = CommentedMap()
     if not settings.workflow.branch_builds:
         out["release-tags-only"] = jobs.release_tags_only(settings)

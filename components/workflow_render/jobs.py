@@ -26,8 +26,6 @@ from components.workflow_render.parts import block, checkout, expression, job, r
 from components.workflow_render.push import (
     IMAGE,
     PUSHED,
-    RETRY_PAUSE,
-    TAGS,
     build_push,
     holds_credentials,
     login,
@@ -67,6 +65,8 @@ def changes(settings: Settings, base: str | None = None) -> CommentedMap:
     detects = not push or settings.workflow.branch_builds
     out["permissions"] = CommentedMap(contents="read", **({"actions": "read"} if push and detects else {}))
     out["outputs"] = CommentedMap(builds=expression("steps.plan.outputs.builds"))
+    if push and settings.workflow.branch_builds:
+        out["outputs"]["current"] = expression("steps.head.outputs.current")
     out["env"] = CommentedMap(BUILDS=table(settings))
     out.yaml_set_comment_before_after_key("env", after=TABLE_COMMENT, after_indent=6)
     if not detects:
@@ -89,8 +89,19 @@ def changes(settings: Settings, base: str | None = None) -> CommentedMap:
         env |= {"BASE": base, "HEAD": "${{ github.event.pull_request.head.sha }}"}
         listed = {"id": "changes"}
     plan = {"FILTERS": filters(settings), "FILES": expression("steps.changes.outputs.files")}
+    head = []
+    if base is None:
+        # A branch run only: a release tag never moves the branch's tag nor latest.
+        where = {
+            "GH_TOKEN": "${{ github.token }}",
+            "BRANCH": "${{ github.ref_name }}",
+            "HEAD": "${{ github.sha }}",
+        }
+        fields = {"id": "head", "if": expression("github.ref_type == 'branch'")}
+        head = [run("Ask whether this commit is still the head of the branch", script("head"), fields, where)]
     out["steps"] = CommentedSeq(
         [
+            *head,
             run("List the files changed", script("changes"), listed, env),
             # After a failed detection too: no list, every image (it fails open).
             run(
@@ -107,8 +118,8 @@ def changes(settings: Settings, base: str | None = None) -> CommentedMap:
 def build(settings: Settings) -> CommentedMap:
     """One job per row of the table, `api-build-and-push (linux/arm64)`: build and push; where
     an image has several builds, they push by digest and the last creates the image. With
-    `workflow.promote`, on a release tag, the image already built from the commit is retagged
-    instead (scripts/promote.sh) and nothing is built."""
+    `workflow.promote`, on a release tag, a build that finds the image already built from the
+    commit (scripts/promote.sh) builds nothing, and that image is released (scripts/merge.sh)."""
     mode = settings.workflow.pin_actions
     # Not the implicit success(): a failed detection still plans every build (it fails open).
     out = job(
@@ -135,16 +146,13 @@ def build(settings: Settings) -> CommentedMap:
     if settings.workflow.promote:
         steps.append(promote(settings, settings.workflow.promote))
         building = {"if": expression("steps.promote.outputs.promoted != 'true'")}
-        extra = {"RELEASED": "${{ steps.promote.outputs.released }}"}
+        extra = {"RELEASED": "${{ steps.merge.outputs.released }}"}
     steps += build_push(settings, building)
     if by_digest(settings):
-        steps += merge(settings, building)
+        steps += merge(settings)
         done, digest = "steps.merge.outputs.merged == 'true'", "steps.merge.outputs.digest"
     else:
         done, digest = "steps.push.outcome == 'success' || steps.retry.outcome == 'success'", PUSHED
-    if settings.workflow.promote:
-        done = f"{done} || steps.promote.outputs.promoted == 'true' && matrix.leg == 1"
-        digest = f"{digest} || steps.promote.outputs.digest"
     steps.append(summary(done, expression(digest), **extra))
     out["steps"] = CommentedSeq(steps)
     return out
@@ -160,22 +168,19 @@ def matrix(job_: CommentedMap, include: str) -> None:
 
 def promote(settings: Settings, promotion: Promote) -> CommentedMap:
     """On a release tag: an image already built from the same inputs, in this stack's repository
-    or another stack's, retagged as the release without a rebuild. Every build of the image
-    finds it (so none builds), and its first build retags it."""
+    or another stack's, checked (its revision), to be released without a rebuild. Every build of
+    the image looks; whatever any of them found, the build that creates the image releases it."""
     env = {
         "IMAGE": IMAGE,
         "NAME": "${{ matrix.image }}",
         "REGISTRY": var(REGISTRY_VARIABLE),
         "NAMESPACES": block(promotion.from_namespaces) if promotion.from_namespaces else "",
         "PATHSPECS": "${{ matrix.pathspecs }}",
-        "TAGS": TAGS,
-        "RETAG": "${{ matrix.leg == 1 }}",
         "BUILD": "true" if promotion.build else "false",
         "HISTORY": str(PROMOTE_HISTORY),
-        "RETRY_PAUSE": str(RETRY_PAUSE),
     }
     condition = {"id": "promote", "if": expression("github.ref_type == 'tag'")}
-    return run("Release the image built from this commit", script("promote"), condition, env)
+    return run("Find the image built from this commit", script("promote"), condition, env)
 
 
 def verify(settings: Settings) -> CommentedMap:

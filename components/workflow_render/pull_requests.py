@@ -98,10 +98,11 @@ def pull_request_workflow(settings: Settings, adopted_name: str | None = None) -
     doc["jobs"] = CommentedMap(
         changes=changes(settings, base=BASE), build=build(settings), builds=result(settings)
     )
-    doc.yaml_set_start_comment(
-        f"Managed by acr-pipeline (Pulumi stack '{settings.stack}'): edit the stack config and run\n"
-        "`pulumi up`, not this file; manual changes are overwritten. Builds pull requests, pushes\n"
-        f"nothing. Branch protection: require the check '{CHECK}' (a build's own check reports only\n"
-        "when its image changed)."
-    )
+    header = [
+        f"Managed by acr-pipeline (Pulumi stack '{settings.stack}'): edit the stack config and run",
+        "`pulumi up`, not this file; manual changes are overwritten. Builds pull requests, pushes nothing.",
+        f"Branch protection: require the check '{CHECK}' (a build's own check reports only if its image "
+        "changed).",
+    ]
+    doc.yaml_set_start_comment("\n".join(header))
     return doc

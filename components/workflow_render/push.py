@@ -112,22 +112,32 @@ def login(settings: Settings, fields: dict[str, Any] | None = None) -> list[Comm
     ]
 
 
+CURRENT = "needs.changes.outputs.current == 'true'"
+"""The run's commit is the head of its branch (scripts/head.sh): only then do the tags that
+follow the branch move."""
+
+
 def tag_rules(settings: Settings) -> list[str]:
     """docker/metadata-action's tag rules: the branch name and `sha-<short sha>` on branch builds,
-    the git tag and its semver forms on tag pushes, `latest` only on the default branch. An
-    immutable image gets only the tags that never move (`sha-`, the git tag, the full version):
-    where a stack has both kinds, the others are switched off for it by `matrix.immutable`."""
+    the git tag and its semver forms on tag pushes, `latest` only on the default branch. The
+    branch's tag and `latest` move only when the run's commit is still the branch's head (an
+    older run re-run pushes its `sha-` alone). An immutable image gets only the tags that never
+    move (`sha-`, the git tag, the full version): where a stack has both kinds, the others are
+    switched off for it by `matrix.immutable`."""
     kinds = {bool(row.get("immutable")) for row in rows(settings)}
+    follows = [CURRENT] if settings.workflow.branch_builds else []
 
-    def moving(rule: str, enable: str = "") -> list[str]:
-        """A rule an immutable image does not get."""
+    def moving(rule: str, template: str = "", head: bool = False) -> list[str]:
+        """A rule an immutable image does not get (`head`: nor an older commit's run)."""
         if kinds == {True}:
             return []
-        if kinds == {False}:
-            return [f"{rule},enable={enable}" if enable else rule]
-        # metadata-action reads whatever GitHub leaves: `false`, or its own template.
-        switch = f"matrix.immutable && 'false' || '{enable}'" if enable else "!matrix.immutable"
-        return [f"{rule},enable=${{{{ {switch} }}}}"]
+        when = [*(["!matrix.immutable"] if kinds == {True, False} else []), *(follows if head else [])]
+        if not when:
+            return [f"{rule},enable={template}" if template else rule]
+        # metadata-action reads whatever GitHub leaves: `true`/`false`, or its own template.
+        condition = " && ".join(when)
+        enable = f"{condition} && '{template}' || 'false'" if template else condition
+        return [f"{rule},enable=${{{{ {enable} }}}}"]
 
     if settings.workflow.branch_builds:
         sha = [SHA_ON_BRANCHES]
@@ -139,12 +149,12 @@ def tag_rules(settings: Settings) -> list[str]:
         # No branch run owns `sha-`: the tag runs push it, so that a release can be promoted from it.
         sha = moving("type=sha")
     return [
-        *moving("type=ref,event=branch"),
+        *moving("type=ref,event=branch", head=True),
         "type=ref,event=tag",
         *sha,
         "type=semver,pattern={{version}}",
         *moving("type=semver,pattern={{major}}.{{minor}}"),
-        *moving("type=raw,value=latest", "{{is_default_branch}}"),
+        *moving("type=raw,value=latest", "{{is_default_branch}}", head=True),
     ]
 
 
@@ -233,20 +243,26 @@ def build_push(settings: Settings, fields: dict[str, Any]) -> list[CommentedMap]
     ]
 
 
-def merge(settings: Settings, fields: dict[str, Any]) -> list[CommentedMap]:
-    """The image under its tags, once every build of it is pushed: each build publishes its
-    digest as an artifact of the run and collects those of its image published so far; the one
-    that finds all of them creates the image (scripts/merge.sh), so every job that holds
-    credentials runs in one wave and a reviewed release asks for one approval."""
+def merge(settings: Settings) -> list[CommentedMap]:
+    """The image under its tags, once every build of it is in: each build publishes its digest
+    (or the image it found to release) as an artifact of the run and collects those of its image
+    published so far; the one that finds all of them creates the image (scripts/merge.sh), so
+    every job that holds credentials runs in one wave and a reviewed release asks for one
+    approval."""
     mode = settings.workflow.pin_actions
     digests = "${{ runner.temp }}/digests"
+    record = 'mkdir -p "$RUNNER_TEMP/digest" && printf \'%s\\n\' "$DIGEST" > "$RUNNER_TEMP/digest/$LEG"'
+    recorded = {"DIGEST": expression(PUSHED), "LEG": "${{ matrix.leg }}"}
+    if settings.workflow.promote:
+        # A build that found the commit's image records it instead: its digest, and its tag.
+        record = record.replace("'%s\\n' \"$DIGEST\"", '\'%s %s\\n\' "$DIGEST" "$RELEASED"')
+        recorded = {
+            "DIGEST": expression(f"steps.promote.outputs.digest || {PUSHED}"),
+            "RELEASED": "${{ steps.promote.outputs.released }}",
+            "LEG": "${{ matrix.leg }}",
+        }
     return [
-        run(
-            "Record the digest",
-            'mkdir -p "$RUNNER_TEMP/digest" && printf \'%s\\n\' "$DIGEST" > "$RUNNER_TEMP/digest/$LEG"',
-            fields,
-            {"DIGEST": expression(PUSHED), "LEG": "${{ matrix.leg }}"},
-        ),
+        run("Record the digest", record, env=recorded),
         step(
             "Publish the digest to the image's other builds",
             "actions/upload-artifact",
@@ -259,7 +275,6 @@ def merge(settings: Settings, fields: dict[str, Any]) -> list[CommentedMap]:
                 # A re-run of this build replaces its digest.
                 "overwrite": True,
             },
-            fields,
         ),
         # This run's artifacts only: no token, no other run's files.
         step(
@@ -267,18 +282,18 @@ def merge(settings: Settings, fields: dict[str, Any]) -> list[CommentedMap]:
             "actions/download-artifact",
             mode,
             {"pattern": "digest.${{ matrix.key }}.*", "path": digests, "merge-multiple": True},
-            fields,
         ),
         run(
             "Create the image once every build of it is pushed",
             script("merge"),
-            {"id": "merge", **fields},
+            {"id": "merge"},
             {
                 "IMAGE": IMAGE,
                 "LEGS": "${{ matrix.legs }}",
                 "DIGESTS": digests,
                 "TAGS": TAGS,
                 "IMMUTABLE": "${{ matrix.immutable || false }}",
+                "REVISION": "${{ github.sha }}",
                 "RETRY_PAUSE": str(RETRY_PAUSE),
             },
         ),

@@ -41,7 +41,9 @@ def by_digest(settings: Settings) -> bool:
     image with more than one build (a multi-arch image on native runners) needs it, and an
     immutable one gets it so that a re-run finds its tags (scripts/merge.sh). A stack of only
     single-build mutable images pushes each build under its tags directly."""
-    return any(len(legs(settings, image)) > 1 or image.immutable_tags for image in settings.images)
+    return bool(settings.workflow.promote) or any(
+        len(legs(settings, image)) > 1 or image.immutable_tags for image in settings.images
+    )
 
 
 def rows(settings: Settings) -> list[dict[str, Any]]:
@@ -62,7 +64,7 @@ def rows(settings: Settings) -> list[dict[str, Any]]:
                 "platforms": ", ".join(platforms),
                 "runner": native or settings.workflow.runner,
             }
-            if digest or settings.workflow.promote:
+            if digest:
                 # Its digest's artifact is `digest.<key>.<leg>`: a key holds no `.`, so one image's
                 # pattern never matches another's (`digest.api.*` is not `digest.api-v2.1`). A
                 # promotion retags from the image's first build.

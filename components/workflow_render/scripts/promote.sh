@@ -1,30 +1,25 @@
 #!/usr/bin/env bash
-# On a release tag: the image already built from this commit's files, retagged as the release
-# instead of built again, so the release is the very image that was tested. Branch runs tag an
-# image sha-<commit> and build only the images whose files changed, so this commit's image may
-# carry an older commit's sha-: any of the last HISTORY commits (the depth the checkout fetched)
-# whose files under the image's paths are this commit's (git diff: a merge's other parent,
-# built without the merged change, never is), newest first; this stack's repository (IMAGE)
-# first, then the image NAME in each of the other NAMESPACES of REGISTRY. Every build of the
-# image looks (so that none builds what is released); the one with RETAG=true retags.
-# In: IMAGE, NAME, REGISTRY, NAMESPACES, PATHSPECS, TAGS (each one per line), RETAG, BUILD,
-#     HISTORY, RETRY_PAUSE. Out: promoted=true|false, and when promoted, released (the image
-#     taken) and digest.
+# On a release tag: the image already built from this commit's files, found so that the release
+# is the very image that was tested, not a rebuild. Branch runs tag an image sha-<commit> and
+# build only the images whose files changed, so this commit's image may carry an older
+# commit's sha-: any of the last HISTORY commits (the depth the checkout fetched) whose files
+# under the image's paths are this commit's (git diff: a merge's other parent, built without
+# the merged change, never is), newest first; this stack's repository (IMAGE) first, then the
+# image NAME in each of the other NAMESPACES of REGISTRY. An image found is checked, not
+# trusted because its tag exists: its org.opencontainers.image.revision label (docker/
+# metadata-action's) must be the commit its tag names. Every build of the image looks; the
+# build that creates the image releases what any of them found (scripts/merge.sh).
+# In: IMAGE, NAME, REGISTRY, NAMESPACES, PATHSPECS (each one per line), BUILD, HISTORY.
+# Out: promoted=true|false, and when promoted, released (the image taken, by tag) and digest.
 set -euo pipefail
 
 mapfile -t specs < <(printf '%s' "$PATHSPECS")
-candidates=()
+commits=()
 for commit in $(git rev-list --max-count="$HISTORY" HEAD); do
   if git diff --quiet "$commit" HEAD -- "${specs[@]}"; then
-    candidates+=("sha-${commit::7}")
+    commits+=("$commit")
   fi
 done
-args=()
-while read -r tag; do
-  if [[ -n $tag ]]; then
-    args+=(-t "$tag")
-  fi
-done <<< "$TAGS"
 sources=("$IMAGE")
 while read -r namespace; do
   if [[ -n $namespace ]]; then
@@ -32,26 +27,26 @@ while read -r namespace; do
   fi
 done <<< "$NAMESPACES"
 for source in "${sources[@]}"; do
-  for candidate in "${candidates[@]}"; do
-    if ! digest=$(docker buildx imagetools inspect "$source:$candidate" --format '{{.Manifest.Digest}}' 2> /dev/null); then
-      continue
+  for commit in "${commits[@]}"; do
+    candidate="$source:sha-${commit::7}"
+    # Not there is the one answer that means "look further"; any other failure is a failure.
+    if ! digest=$(docker buildx imagetools inspect "$candidate" --format '{{.Manifest.Digest}}' 2>&1); then
+      case ${digest,,} in
+        *"not found"* | *"manifest unknown"* | *manifest_unknown* | *"name unknown"* | *name_unknown*) continue ;;
+      esac
+      echo "::error::could not inspect $candidate: $digest"
+      exit 1
     fi
-    if [[ $RETAG == true ]]; then
-      for attempt in 1 2; do
-        if docker buildx imagetools create "${args[@]}" "$source@$digest"; then
-          break
-        fi
-        if ((attempt == 2)); then
-          echo "::error::could not retag $source:$candidate ($digest) as the release"
-          exit 1
-        fi
-        sleep "$RETRY_PAUSE"
-      done
-      echo "::notice::released $source:$candidate ($digest) as it is: no rebuild"
+    revisions=$(docker buildx imagetools inspect "$source@$digest" --format '{{json .Image}}' |
+      jq -r '[.. | objects | .Labels? // empty | .["org.opencontainers.image.revision"] // "none"] | unique | join(" ")')
+    if [[ $revisions != "$commit" ]]; then
+      echo "::error::$candidate ($digest) is an image of commit ${revisions:-none}, not of $commit that its tag names: it was not built by this pipeline from that commit. Delete the tag (the next branch build of $commit pushes it anew), or release a commit whose image this pipeline built"
+      exit 1
     fi
+    echo "::notice::releasing $candidate ($digest) as it is: no rebuild"
     {
       echo "promoted=true"
-      echo "released=$source:$candidate"
+      echo "released=$candidate"
       echo "digest=$digest"
     } >> "$GITHUB_OUTPUT"
     exit 0
@@ -59,7 +54,7 @@ for source in "${sources[@]}"; do
 done
 echo "promoted=false" >> "$GITHUB_OUTPUT"
 if [[ $BUILD != true ]]; then
-  echo "::error::no image of this commit (${candidates[*]:-none of the last $HISTORY commits has its files}) in ${sources[*]}; promote.build is false"
+  echo "::error::no image of this commit's files in ${sources[*]} (tags sha-<commit> of the last $HISTORY commits whose files are this commit's); promote.build is false"
   exit 1
 fi
-echo "::notice::no image of this commit yet: building it"
+echo "::notice::no image of this commit's files yet: building it"

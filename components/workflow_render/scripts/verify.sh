@@ -14,9 +14,7 @@ probe=acr-pipeline-verify
 failed=0
 rows=()
 while IFS=$'\t' read -r name reference; do
-  if [[ -z $name ]]; then
-    continue
-  fi
+  [[ -n $name ]] || continue
   if [[ $LOGIN != success ]]; then
     reachable="not asked: the login failed"
   elif answer=$(docker buildx imagetools inspect "$reference:$probe" 2>&1); then
@@ -29,17 +27,12 @@ while IFS=$'\t' read -r name reference; do
       *) reachable="no: $(head -n 1 <<< "$answer")" ;;
     esac
   fi
-  if [[ $reachable != yes ]]; then
-    failed=1
-  fi
+  [[ $reachable == yes ]] || failed=1
   echo "$name: $reachable"
   rows+=("| \`$REGISTRY\` | \`${reference#"$REGISTRY"/}\` | $LOGIN | $reachable |")
 done <<< "$IMAGES"
 {
-  echo "### Verify: login and repositories"
-  echo
-  echo "| registry | image | login | reachable |"
-  echo "|---|---|---|---|"
+  printf '### Verify: login and repositories\n\n| registry | image | login | reachable |\n|---|---|---|---|\n'
   printf '%s\n' "${rows[@]}"
 } >> "$GITHUB_STEP_SUMMARY"
 if ((failed)); then
