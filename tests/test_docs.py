@@ -237,3 +237,37 @@ def test_complete_stack_file_in_the_configuration_reference_synthesizes(tmp_path
         check=False,
     )
     assert result.returncode == 0, f"the example stack file does not synthesize:\n{result.stderr}"
+
+
+def _readme_block(after: str) -> list[str]:
+    """The lines of the README's first fenced block after the line `after`, abridged lines
+    (`...`) left out."""
+    text = README.read_text()
+    start = text.index("```text\n", text.index(after)) + len("```text\n")
+    body = text[start : text.index("```", start)]
+    return [line for line in body.splitlines() if line.strip() and "..." not in line]
+
+
+def test_the_readmes_sample_plan_is_what_make_synth_prints_for_the_example_dev_stack(tmp_path: Path) -> None:
+    """Every line the README shows of `make synth` (its counts of resources and of lines among
+    them) and of `make synth STACK=all` is a line they print, in the same order."""
+    from tools.stackfile import STACKS_DIR, stack_names
+
+    if "dev" not in stack_names(STACKS_DIR):
+        pytest.skip("stacks/ holds a team's own stacks: the README's sample is of the examples")
+    for after, stack in (
+        ("Sample (`make synth`, abridged)", "dev"),
+        ("`make synth STACK=all` ends with", "all"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "tools.synth", stack, "--no-color", "--out-dir", str(tmp_path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        printed = result.stdout.replace(str(tmp_path), "build/synth").splitlines()
+        at = 0
+        for line in _readme_block(after):
+            assert line in printed[at:], f"README.md: {line!r} is not what `make synth {stack}` prints (next)"
+            at = printed.index(line, at) + 1
