@@ -172,3 +172,45 @@ def test_a_second_up_of_each_stack_changes_nothing(
         again = world.up(*stack_config(name, stacks_dir), stack=name)
         assert again.errors == [], name
         assert again.changes == [], (name, again.changes)
+
+
+def test_one_login_in_a_stack_any_branch_reads_and_in_a_reviewed_one_is_refused_before_any_up(
+    tmp_path: Path,
+) -> None:
+    """The world shows why: deployed as written, dev's repository secret (which a workflow of any
+    branch can read) is the very login that prod's reviewed environment holds. check-stacks, which
+    deploy CI runs first, refuses the pair; with prod's own user the two logins differ."""
+    login = (
+        "  acr-pipeline:registryUsername: {user}\n"
+        "  acr-pipeline:registryPassword:\n    secure: v1:A2ek8cd9Ll9FXOtx:q6Td2VkHX9nhr6Yt8nrWtmTSpnnpeknUKgv/JpEhTiRP\n"
+    )
+    dev = COMMON.format(namespace="acme-dev") + "  acr-pipeline:github:\n    repository: shop\n"
+    prod = STACKS["prod"].replace("  acr-pipeline:auth:\n    mode: oidc\n", "")
+
+    def world_of(prod_user: str) -> tuple[World, list[str]]:
+        stacks = tmp_path / prod_user
+        stacks.mkdir()
+        (stacks / "Pulumi.dev.yaml").write_text(dev + login.format(user="acr-pusher@1"))
+        (stacks / "Pulumi.prod.yaml").write_text(prod + login.format(user=prod_user))
+        loaded, errors = check_stacks.load_stacks(stacks)
+        assert errors == []
+        world = World(instances={"cri-abc123def456": Registry()})
+        for name in ("dev", "prod"):
+            assert world.up(*stack_config(name, stacks), stack=name).errors == [], name
+        return world, check_stacks.shared_logins(loaded)
+
+    shared, refused = world_of("acr-pusher@1")
+    assert (
+        shared.secrets["ALIYUN_REGISTRY_USER"]
+        == shared.environments["production"].secrets["ALIYUN_REGISTRY_USER"]
+    )
+    (problem,) = refused
+    assert problem.startswith(
+        "stacks dev and prod store one registry login, acr-pusher@1, for cri-abc123def456"
+    )
+    apart, refused = world_of("acr-prod-pusher@1")
+    assert (
+        apart.secrets["ALIYUN_REGISTRY_USER"]
+        != apart.environments["production"].secrets["ALIYUN_REGISTRY_USER"]
+    )
+    assert refused == []
