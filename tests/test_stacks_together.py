@@ -182,7 +182,8 @@ def test_one_login_in_a_stack_any_branch_reads_and_in_a_reviewed_one_is_refused_
     deploy CI runs first, refuses the pair; with prod's own user the two logins differ."""
     login = (
         "  acr-pipeline:registryUsername: {user}\n"
-        "  acr-pipeline:registryPassword:\n    secure: v1:A2ek8cd9Ll9FXOtx:q6Td2VkHX9nhr6Yt8nrWtmTSpnnpeknUKgv/JpEhTiRP\n"
+        "  acr-pipeline:registryPassword:\n"
+        "    secure: v1:A2ek8cd9Ll9FXOtx:q6Td2VkHX9nhr6Yt8nrWtmTSpnnpeknUKgv/JpEhTiRP\n"
     )
     dev = COMMON.format(namespace="acme-dev") + "  acr-pipeline:github:\n    repository: shop\n"
     prod = STACKS["prod"].replace("  acr-pipeline:auth:\n    mode: oidc\n", "")
