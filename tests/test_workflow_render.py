@@ -751,7 +751,8 @@ class TestJobs:
             "type=sha,enable=${{ github.ref_type != 'tag' }}",
             "type=semver,pattern={{version}}",
             "type=semver,pattern={{major}}.{{minor}}",
-            "type=raw,value=latest,enable=${{ needs.changes.outputs.current == 'true' && '{{is_default_branch}}' || 'false' }}",
+            "type=raw,value=latest,enable=${{ needs.changes.outputs.current == 'true' "
+            "&& '{{is_default_branch}}' || 'false' }}",
         ]
 
     def test_the_qemu_step_only_when_a_row_needs_it(self) -> None:
