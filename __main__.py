@@ -39,6 +39,7 @@ registry = AcrRegistry(
         source=f"{settings.owner}/{settings.github.repository}",
         stack=settings.stack,
         adoption=existing,
+        signed=settings.workflow.sign,
     ),
 )
 

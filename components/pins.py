@@ -35,6 +35,7 @@ PINS: dict[str, Pin] = {pin.action: pin for pin in (
     Pin("pulumi/actions", "v7.0.0", "8e5e406f4007fca908480587cb9893c07090f58d"),
     Pin("aliyun/configure-aliyun-credentials-action", "v1.0.7", "b347e60e64028a4d567a8f31ca42e1b0706c3c99"),
     Pin("aliyun/acr-login", "v2.0.1", "353042f823ba507f8b53cc70da8e1b7181adc89e"),
+    Pin("sigstore/cosign-installer", "v4.1.2", "6f9f17788090df1f26f669e9d70d6ae9567deba6"),
 )}
 # fmt: on
 
@@ -52,12 +53,17 @@ MINIMUM_MAJOR: dict[str, int] = {
     # The newest releases we could verify; both declare node20, which GitHub runs on node24.
     "aliyun/configure-aliyun-credentials-action": 1,
     "aliyun/acr-login": 2,
+    # A composite action (no node runtime); v4 installs cosign v3, verified against its own SHAs.
+    "sigstore/cosign-installer": 4,
 }
 
 
 # Actions whose `vN` tag does not follow their releases (configure-aliyun-credentials-action's
-# `v1` is v1.0.6; acr-login has no `v2`): a tag pin names their exact version.
-NOT_FLOATING = frozenset({"aliyun/configure-aliyun-credentials-action", "aliyun/acr-login"})
+# `v1` is v1.0.6; acr-login has no `v2`; cosign-installer has no `v4`, its newest floating tag
+# is `v3`): a tag pin names their exact version.
+NOT_FLOATING = frozenset(
+    {"aliyun/configure-aliyun-credentials-action", "aliyun/acr-login", "sigstore/cosign-installer"}
+)
 
 
 def uses(action: str, mode: str) -> tuple[str, str]:

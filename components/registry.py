@@ -23,6 +23,22 @@ class RegistryArgs:
     """The stack's name, to keep instance-wide rule names apart between stacks."""
     adoption: Adoption
     """Which of the namespace and repositories already exist, and their import IDs."""
+    signed: bool = False
+    """The workflow signs the images (`workflow.sign`): retention keeps their signatures."""
+
+
+SIGNATURE_TAG = r"^sha256-[0-9a-f]{64}\.sig$"
+"""The tag under which cosign stores an image's signature in its repository (cosign, pkg/oci/remote:
+`sha256-<digest hex>.sig`, the form the workflow asks for, --new-bundle-format=false)."""
+
+
+def kept_tags(pattern: str | None, signed: bool) -> str | None:
+    """The retention rule's `tag_regexp` (tags that match are kept, ACR's "tag retention policy"):
+    the stack's pattern, and with signing every signature tag, so that cleaning never takes the
+    signature of an image it keeps (nor of one it removes: a signature is a few hundred bytes)."""
+    if not signed:
+        return pattern
+    return f"({pattern})|({SIGNATURE_TAG})" if pattern else SIGNATURE_TAG
 
 
 class AcrRegistry(pulumi.ComponentResource):
@@ -103,13 +119,19 @@ class AcrRegistry(pulumi.ComponentResource):
             self.repositories[image.name] = repo
 
         if enterprise:
-            self._enterprise_rules(name, reg, namespace_name, args.stack, adopt)
+            self._enterprise_rules(name, reg, namespace_name, args, adopt)
         self.prerequisites = [*self.repositories.values(), *self.acl]
         self.register_outputs({"repositories": {k: r.id for k, r in self.repositories.items()}})
 
     def _enterprise_rules(
-        self, name: str, reg: Registry, namespace_name: pulumi.Input[str], stack: str, adoption: Adoption
+        self,
+        name: str,
+        reg: Registry,
+        namespace_name: pulumi.Input[str],
+        args: RegistryArgs,
+        adoption: Adoption,
     ) -> None:
+        stack = args.stack
         instance_id = reg.instance_id or ""
         after_repos = pulumi.ResourceOptions(parent=self, depends_on=list(self.repositories.values()))
         for entry in reg.public_access or ():
@@ -160,7 +182,7 @@ class AcrRegistry(pulumi.ComponentResource):
                         namespace_name=namespace_name,
                         repo_name=repo_name,
                         retention_tag_count=keep.keep_last_tags,
-                        tag_regexp=keep.keep_tag_pattern,
+                        tag_regexp=kept_tags(keep.keep_tag_pattern, args.signed),
                         schedule_time="WEEK",
                         opts=after_repos,
                     )

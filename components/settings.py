@@ -381,6 +381,12 @@ class Workflow(Model):
     """`uses:` by full commit SHA (the version as a comment), or by major version tag."""
     attestations: Bool = False
     """Push provenance and SBOM attestations, in the form ACR accepts."""
+    sign: Bool = False
+    """Sign every image a build pushes, by digest, with cosign keyless (the job's GitHub OIDC
+    token, no key to keep): anyone can then check that an image was built by this repository's
+    workflow, and promotion and the verify run check it. Off by default: a keyless signature is
+    recorded in Sigstore's public transparency log (Rekor), with the repository's and the
+    workflow's names, and the commit; for a private repository that is a disclosure to choose."""
     notify: Annotated[Notify | None, Empty("`null`: as unset, no notice")] = None
     """A job that posts to a webhook when a build fails."""
     runners: Annotated[

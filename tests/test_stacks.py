@@ -321,3 +321,23 @@ def test_the_stacks_that_create_a_provider_are_found_those_on_the_same_instance_
     )
     assert check_stacks.provider_creators("github-actions", "cri-8x2kd7sf1mqa3vno", stacks) == ["b", "a"]
     assert check_stacks.provider_creators("other", "cri-8x2kd7sf1mqa3vno", stacks) == []
+
+
+def test_a_signing_stack_that_promotes_from_an_unsigned_stacks_namespace_is_refused(tmp_path: Path) -> None:
+    staging = DEV.replace("namespace: acme-dev", "namespace: acme-staging").replace(
+        "branch: main", "branch: main\n    environment: staging"
+    )
+    releases = (
+        '  acr-pipeline:workflow:\n    tags: ["v*"]\n    sign: true\n'
+        "    promote:\n      fromNamespaces: [acme-staging]\n"
+    )
+    prod = prod_like(DEV).replace("acr-pusher@", "acr-prod-pusher@") + releases
+    loaded, errors = check_stacks.load_stacks(write_stacks(tmp_path / "unsigned", staging=staging, prod=prod))
+    assert errors == []
+    (problem,) = check_stacks.unsigned_sources(loaded)
+    assert problem.startswith(
+        "stack prod signs and promotes from acme-staging, whose stack staging does not sign"
+    )
+    signed = staging + "  acr-pipeline:workflow:\n    sign: true\n"
+    loaded, _ = check_stacks.load_stacks(write_stacks(tmp_path / "signed", staging=signed, prod=prod))
+    assert check_stacks.unsigned_sources(loaded) == []

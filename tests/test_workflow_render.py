@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from ruamel.yaml import YAML
@@ -226,6 +226,15 @@ RENDERINGS["pull-requests-multi-arch"] = {
     "images": [TWO, {"name": "web", "context": "frontend"}],
     "workflow": {"pullRequests": True},
 }
+RENDERINGS["signed-promotion"] = {
+    "images": [TWO, {"name": "web", "context": "frontend"}],
+    "workflow": {
+        "tags": ["v*"],
+        "sign": True,
+        "pullRequests": True,
+        "promote": {"fromNamespaces": ["acme-staging"]},
+    },
+}
 # Renderings also linted with tag pins (actionlint checks the inputs of actions pinned by tag
 # only): between them, every action the renderer uses, with every input it sets.
 BY_TAG = (
@@ -236,6 +245,7 @@ BY_TAG = (
     "mixed-immutable-labels",
     "pull-requests-multi-arch",
     "oidc-environment",
+    "signed-promotion",
 )
 GOLDEN = (
     "one-image",
@@ -245,6 +255,7 @@ GOLDEN = (
     "promote-immutable",
     "release-only-notify-immutable",
     "oidc-environment",
+    "signed-promotion",
 )
 
 
@@ -324,11 +335,13 @@ class TestTriggersAndPrivileges:
                 expected = {"changes": read, "build": read, "builds": {}}
             else:
                 credentials = {**read, **({"id-token": "write"} if settings.auth.mode == "oidc" else {})}
+                # The builds sign with the job's token (workflow.sign); verifying needs none.
+                signs = {"id-token": "write"} if settings.workflow.sign else {}
                 history = {"actions": "read"} if settings.workflow.branch_builds else {}
                 expected = {
                     "release-tags-only": {},
                     "changes": {**read, **history},
-                    "build": credentials,
+                    "build": {**credentials, **signs},
                     "verify": credentials,
                     "notify-failure": {},
                 }
@@ -349,14 +362,15 @@ class TestTriggersAndPrivileges:
         assert tags_only["changes"]["permissions"] == {"contents": "read"}, "no history to look up"
         assert tags_only["release-tags-only"]["permissions"] == {}
 
-    def test_an_id_token_only_on_the_jobs_that_log_in_under_oidc(self) -> None:
+    def test_an_id_token_only_on_the_jobs_that_log_in_under_oidc_or_sign(self) -> None:
         seen = 0
         for name, doc in loaded_renderings().items():
             oidc = renderings()[name].settings.auth.mode == "oidc"
             for job_id, job in doc["jobs"].items():
                 trades = "aliyun/configure-aliyun-credentials-action" in uses_of(job)
+                signs = any(s.get("run") == script("sign") for s in job["steps"])
                 assert trades == (oidc and job_id in jobs_that_log_in(doc)), (name, job_id)
-                assert ("id-token" in job.get("permissions", {})) == trades, (name, job_id)
+                assert ("id-token" in job.get("permissions", {})) == (trades or signs), (name, job_id)
                 seen += trades
         assert seen >= 4, "the renderings include keyless stacks"
 
@@ -1629,6 +1643,87 @@ class TestPromote:
     def test_promotion_needs_release_tags(self) -> None:
         with pytest.raises(ConfigError, match=r"workflow.promote.*workflow.tags"):
             settings_for(workflow={"promote": {}})
+
+
+class TestSigning:
+    SIGNED: ClassVar[dict[str, Any]] = RENDERINGS["signed-promotion"]
+
+    def test_only_the_build_job_that_signs_gets_an_id_token_and_a_pull_request_never_signs(self) -> None:
+        s = settings_for(**self.SIGNED)
+        doc = load(render(s))
+        tokens = {j for j, job in doc["jobs"].items() if "id-token" in job.get("permissions", {})}
+        assert tokens == {"build"}, "a password stack: the token is for cosign alone"
+        pull_requests = render_pull_requests(s)
+        assert "cosign" not in pull_requests
+        assert "id-token" not in pull_requests
+        unsigned = render(settings_for(**{**self.SIGNED, "workflow": {"tags": ["v*"]}}))
+        assert "cosign" not in unsigned
+        assert "id-token" not in unsigned
+
+    def test_the_build_that_finished_the_image_signs_it_by_digest_never_by_a_tag(self) -> None:
+        job = build_job(wf(**self.SIGNED))
+        names = [s["name"] for s in job["steps"]]
+        install = using(job, "sigstore/cosign-installer")
+        signing = job_step(job, "sign")
+        assert names.index(job_step(job, "merge")["name"]) < names.index(install["name"])
+        assert names.index(install["name"]) + 1 == names.index(signing["name"])
+        finished = "${{ steps.merge.outputs.merged == 'true' }}"
+        assert install["if"] == signing["if"] == finished, "once per image: the build that created it"
+        assert signing["env"]["IMAGE"] == "${{ vars.ALIYUN_REGISTRY }}/${{ vars[matrix.variable] }}"
+        assert signing["env"]["DIGEST"] == "${{ steps.merge.outputs.digest }}"
+        assert '"$IMAGE@$DIGEST"' in signing["run"]
+        assert "--new-bundle-format=false --use-signing-config=false" in signing["run"], (
+            "a .sig tag ACR takes"
+        )
+        direct = build_job(wf(workflow={"sign": True}))
+        assert job_step(direct, "sign")["env"]["DIGEST"] == (
+            "${{ steps.push.outputs.digest || steps.retry.outputs.digest }}"
+        )
+
+    @pytest.mark.parametrize(
+        ("workflow", "san", "trusted"),
+        [
+            ({"sign": True}, "build-push.yml@refs/heads/main", True),
+            ({"sign": True}, "build-push.yml@refs/heads/feature", False),
+            ({"sign": True}, "build-push.yml@refs/tags/v1.2.3", False),
+            ({"sign": True, "tags": ["v*"]}, "build-push.yml@refs/tags/v1.2.3", True),
+            ({"sign": True, "tags": ["v*"], "branchBuilds": False}, "build-push.yml@refs/heads/main", False),
+            ({"sign": True}, "other.yml@refs/heads/main", False),
+            ({"sign": True}, "build-push.yml@refs/heads/main/evil", False),
+        ],
+    )
+    def test_the_identity_a_signature_must_carry_is_this_workflow_of_this_repository_on_its_refs(
+        self, workflow: dict[str, Any], san: str, trusted: bool
+    ) -> None:
+        """The keyless certificate's SAN is https://github.com/<owner>/<repo>/.github/workflows/
+        <file>@<ref> (Fulcio); the verify run checks it against this stack's workflow file on its
+        branch and its release tags, anchored on both ends."""
+        verify = wf(workflow=workflow)["jobs"]["verify"]
+        step = job_step(verify, "signatures")
+        assert step["env"]["ISSUER"] == "https://token.actions.githubusercontent.com"
+        identity = re.compile(step["env"]["IDENTITY"])
+        assert bool(identity.fullmatch(f"https://github.com/acme/shop/.github/workflows/{san}")) is trusted
+        assert not identity.fullmatch(f"https://github.com/acme/shop-fork/.github/workflows/{san}")
+        assert using(verify, "sigstore/cosign-installer")
+        assert "id-token" not in verify["permissions"], "verifying needs no token"
+
+    def test_a_promotion_checks_the_sources_signature_for_the_tagged_commit(self) -> None:
+        step = job_step(build_job(wf(**self.SIGNED)), "promote")
+        assert step["env"]["SIGNED"] == "true"
+        assert step["env"]["ISSUER"] == "https://token.actions.githubusercontent.com"
+        own, shared = re.compile(step["env"]["OWN"]), re.compile(step["env"]["SHARED"])
+        base = "https://github.com/acme/shop/.github/workflows/"
+        assert own.fullmatch(f"{base}build-push.yml@refs/heads/main")
+        assert not own.fullmatch(f"{base}build-push-staging.yml@refs/heads/main")
+        assert shared.fullmatch(f"{base}build-push-staging.yml@refs/tags/v1.0.0-rc.1")
+        assert not shared.fullmatch("https://github.com/acme/other/.github/workflows/x.yml@refs/heads/main")
+        assert '--certificate-github-workflow-sha "$commit"' in step["run"]
+        assert (
+            "SHARED"
+            not in job_step(build_job(wf(workflow={"tags": ["v*"], "sign": True, "promote": {}})), "promote")[
+                "env"
+            ]
+        )
 
 
 class TestVerifyRun:

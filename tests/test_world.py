@@ -720,3 +720,43 @@ def role_subjects(role: Any) -> list[str]:
     (statement,) = json.loads(role.plain("assumeRolePolicyDocument"))["Statement"]
     subjects: list[str] = statement["Condition"]["StringLike"]["oidc:sub"]
     return subjects
+
+
+class TestRetentionKeepsSignatures:
+    """cosign stores an image's signature as a tag of its repository, `sha256-<digest>.sig`:
+    for the retention rule, one tag like any other. A signing stack's rule keeps them all."""
+
+    @staticmethod
+    def pushed(world: World) -> tuple[list[str], list[str]]:
+        """Ten builds of api, newest first, each with its signature tag: (images, signatures)."""
+        images = [f"sha-{n:07x}" for n in range(10, 0, -1)]
+        signatures = [f"sha256-{n:064x}.sig" for n in range(10, 0, -1)]
+        world.instances["cri-abc123def456"].tags["acme-dev/api"] = [
+            tag for pair in zip(images, signatures, strict=True) for tag in pair
+        ]
+        return images, signatures
+
+    @pytest.mark.parametrize("pattern", [None, "^v[0-9]+"], ids=["no-pattern", "a-pattern-of-its-own"])
+    def test_cleaning_never_takes_the_signature_of_an_image_it_keeps(self, pattern: str | None) -> None:
+        world = fresh()
+        retention = {"keepLastTags": 4, **({"keepTagPattern": pattern} if pattern else {})}
+        assert up(world, registry={"retention": retention}, workflow={"sign": True}).errors == []
+        images, signatures = self.pushed(world)
+        world.instances["cri-abc123def456"].tags["acme-dev/api"].append("v1.0.0")
+        registry = world.instances["cri-abc123def456"]
+        deleted = registry.clean()
+        left = registry.tags["acme-dev/api"]
+        assert set(signatures) <= set(left), "every signature stays"
+        assert deleted and all(not d.endswith(".sig") for d in deleted)
+        assert ("v1.0.0" in left) is (pattern is not None), "the stack's own pattern still counts"
+
+    def test_without_signing_the_rule_is_the_stacks_own(self) -> None:
+        world = fresh()
+        assert up(world, registry={"retention": {"keepLastTags": 4}}).errors == []
+        _, signatures = self.pushed(world)
+        registry = world.instances["cri-abc123def456"]
+        registry.clean()
+        assert not set(signatures) <= set(registry.tags["acme-dev/api"]), (
+            "without the signature pattern, an unsigned stack's rule would take them: the rule of a "
+            "signing stack must differ"
+        )

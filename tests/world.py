@@ -50,6 +50,7 @@ from tools.tokens import (
     PERSONAL_REPO,
     PULL_REQUEST,
     RAM_POLICY,
+    RETENTION_RULE,
     ROLE,
     RULESET,
     SECRET,
@@ -135,6 +136,32 @@ class Registry:
     only enabled endpoints)."""
     vpc: bool = True
     """Whether a VPC is bound to it (a new instance has none until one is added)."""
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    """`namespace/repository` -> its image tags, newest first (what the builds pushed)."""
+    retention: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Rule id -> the tag retention rule (scope, namespace, repository, count, pattern)."""
+
+    def clean(self) -> list[str]:
+        """One run of the retention rules, as ACR documents them ("a tag retention policy keeps
+        image tags that match the policy and deletes all others"): in each repository a rule
+        covers, the newest `retention_tag_count` tags are kept, and every tag its `tag_regexp`
+        matches; the others are deleted (CreateArtifactLifecycleRule, EnableDeleteTag: true, as
+        resource_alicloud_cr_artifact_lifecycle_rule.go sends it). Returns the tags deleted.
+        (Whether the count includes the tags the pattern keeps is not documented: the pattern
+        keeps them either way.)"""
+        deleted = []
+        for rule in self.retention.values():
+            for path, tags in self.tags.items():
+                namespace, _, repository = path.partition("/")
+                if namespace != rule["namespace"] or rule["repository"] not in (None, repository):
+                    continue
+                pattern = re.compile(rule["pattern"]) if rule["pattern"] else None
+                kept = [
+                    t for n, t in enumerate(tags) if n < rule["count"] or (pattern and pattern.search(t))
+                ]
+                deleted += [f"{path}:{t}" for t in tags if t not in kept]
+                self.tags[path] = kept
+        return deleted
 
     @property
     def endpoints(self) -> tuple[list[str], list[str]]:
@@ -727,6 +754,35 @@ class RulesetKind(Kind):
         world.rulesets.pop(int(object_id.rpartition(":")[2]), None)
 
 
+class RetentionKind(Kind):
+    """alicloud/resource_alicloud_cr_artifact_lifecycle_rule.go: a rule of an instance, on a
+    namespace (scope NAMESPACE) or one repository (REPO); run by ACR on its schedule
+    (`Registry.clean` plays one run)."""
+
+    def create(self, world: World, inputs: dict[str, Any]) -> str:
+        registry = world.instances[inputs["instanceId"]]
+        rule_id = f"{inputs['instanceId']}:crlc-{len(registry.retention) + 1}"
+        registry.retention[rule_id] = self.rule(inputs)
+        return rule_id
+
+    @staticmethod
+    def rule(inputs: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "namespace": inputs["namespaceName"],
+            "repository": inputs.get("repoName"),
+            "count": int(inputs["retentionTagCount"]),
+            "pattern": inputs.get("tagRegexp"),
+        }
+
+    def update(
+        self, world: World, object_id: str, old: dict[str, Any], new: dict[str, Any], outputs: dict[str, Any]
+    ) -> None:
+        world.instances[new["instanceId"]].retention[object_id] = self.rule(new)
+
+    def delete(self, world: World, object_id: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        world.instances[inputs["instanceId"]].retention.pop(object_id, None)
+
+
 class FileKind(Kind):
     """github/resource_github_repository_file.go."""
 
@@ -999,6 +1055,7 @@ KINDS: dict[str, Kind] = {
     BRANCH: BranchKind(),
     PULL_REQUEST: PullKind(),
     RULESET: RulesetKind(),
+    RETENTION_RULE: RetentionKind(),
     EE_NAMESPACE: NamespaceKind(enterprise=True),
     EE_REPO: RepoKind(enterprise=True),
     PERSONAL_NAMESPACE: NamespaceKind(enterprise=False),

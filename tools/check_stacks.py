@@ -129,6 +129,29 @@ def shared_logins(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
     return found
 
 
+def unsigned_sources(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
+    """A signing stack releases only images whose signature proves who built them: one that
+    promotes from another stack's namespace, where that stack does not sign, could never
+    promote (it would build, or with promote.build: false fail, on every release)."""
+    stacks = list(stacks)
+    found = []
+    for name, s in stacks:
+        promote = s.workflow.promote
+        if not (s.workflow.sign and promote):
+            continue
+        for namespace in promote.from_namespaces:
+            for other, t in stacks:
+                same_registry = t.registry_key == s.registry_key and t.registry.namespace == namespace
+                if other != name and same_registry and not t.workflow.sign:
+                    found.append(
+                        f"stack {name} signs and promotes from {namespace}, whose stack {other} does not "
+                        f"sign: no image there carries the signature a promotion checks. Set "
+                        f"workflow.sign: true on {other}, or remove {namespace} from {name}'s "
+                        "workflow.promote.fromNamespaces"
+                    )
+    return found
+
+
 def creates_provider(s: Settings) -> bool:
     return s.auth.mode == "oidc" and s.auth.oidc_provider == "create"
 
@@ -186,7 +209,8 @@ def check(stacks_dir: Path = STACKS_DIR) -> tuple[list[str], list[str], list[str
         found, said = secure_problems(name, stacks_dir)
         problems += found
         notices += said
-    return problems + clashes(loaded) + shared_logins(loaded), notices, [name for name, _ in loaded]
+    found = clashes(loaded) + shared_logins(loaded) + unsigned_sources(loaded)
+    return problems + found, notices, [name for name, _ in loaded]
 
 
 def previews(stacks: Iterable[tuple[str, Settings]]) -> tuple[list[str], list[str]]:

@@ -28,9 +28,11 @@ from components.workflow_render.push import (
     PUSHED,
     build_push,
     holds_credentials,
+    identity,
     login,
     merge,
     metadata,
+    sign,
     summary,
 )
 from components.workflow_render.table import any_row, by_digest, filters, table
@@ -131,7 +133,7 @@ def build(settings: Settings) -> CommentedMap:
         runner="${{ matrix.runner }}",
     )
     matrix(out, include=BUILDS)
-    holds_credentials(settings, out)
+    holds_credentials(settings, out, signs=settings.workflow.sign)
     steps = [checkout(mode)]
     if settings.workflow.promote:
         # The commits a promotion compares with the tagged one, not the whole history.
@@ -153,6 +155,8 @@ def build(settings: Settings) -> CommentedMap:
         done, digest = "steps.merge.outputs.merged == 'true'", "steps.merge.outputs.digest"
     else:
         done, digest = "steps.push.outcome == 'success' || steps.retry.outcome == 'success'", PUSHED
+    if settings.workflow.sign:
+        steps += sign(settings, done, expression(digest))
     steps.append(summary(done, expression(digest), **extra))
     out["steps"] = CommentedSeq(steps)
     return out
@@ -179,6 +183,11 @@ def promote(settings: Settings, promotion: Promote) -> CommentedMap:
         "BUILD": "true" if promotion.build else "false",
         "HISTORY": str(PROMOTE_HISTORY),
     }
+    if settings.workflow.sign:
+        # A release is an image this repository's workflow signed, for that very commit.
+        env |= {"SIGNED": "true", "ISSUER": GITHUB_ISSUER, "OWN": identity(settings)}
+        if promotion.from_namespaces:
+            env["SHARED"] = identity(settings, any_workflow=True)
     condition = {"id": "promote", "if": expression("github.ref_type == 'tag'")}
     return run("Find the image built from this commit", script("promote"), condition, env)
 
@@ -207,6 +216,21 @@ def verify(settings: Settings) -> CommentedMap:
             env={"REGISTRY": var(REGISTRY_VARIABLE), "LOGIN": expression(outcome), "IMAGES": block(images)},
         )
     )
+    if settings.workflow.sign:
+        steps += [
+            step("Install cosign", "sigstore/cosign-installer", settings.workflow.pin_actions),
+            run(
+                "Check each image's signature",
+                script("signatures"),
+                {"if": expression("!cancelled() && steps.login.outcome == 'success'")},
+                {
+                    "IMAGES": block(images),
+                    "TAG": "${{ github.ref_name }}",
+                    "ISSUER": GITHUB_ISSUER,
+                    "IDENTITY": identity(settings),
+                },
+            ),
+        ]
     if settings.auth.mode == "oidc":
         failed = "!cancelled() && (steps.aliyun.outcome == 'failure' || steps.login.outcome == 'failure')"
         steps.append(

@@ -6,6 +6,8 @@ pushed published for the image's check."""
 
 from __future__ import annotations
 
+import posixpath
+import re
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
@@ -47,14 +49,41 @@ IMAGE = f"{var(REGISTRY_VARIABLE)}/${{{{ vars[matrix.variable] }}}}"
 TAGS = "${{ steps.meta.outputs.tags }}"
 
 
-def holds_credentials(settings: Settings, job: CommentedMap) -> None:
+def holds_credentials(settings: Settings, job: CommentedMap, signs: bool = False) -> None:
     """What a job that logs in has: the environment (whose secrets, protections and OIDC
-    subject it gets), and with OIDC the right to an ID token (these jobs, and only they)."""
+    subject it gets), and the right to an ID token where it needs one (with OIDC, to log in; to
+    sign, the jobs that sign): these jobs, and only they."""
     if settings.github.environment:
         job["environment"] = settings.github.environment
     job["permissions"] = CommentedMap(contents="read")
-    if settings.auth.mode == "oidc":
+    if settings.auth.mode == "oidc" or signs:
         job["permissions"]["id-token"] = "write"
+
+
+def identity(settings: Settings, any_workflow: bool = False) -> str:
+    """Whose signature an image must carry, as `cosign verify --certificate-identity-regexp`
+    reads it (anchored): the keyless certificate of a GitHub Actions run names its workflow file
+    and ref, `https://github.com/<owner>/<repo>/.github/workflows/<file>@<ref>` (Fulcio,
+    pkg/identity/github/principal.go). This stack's workflow on its branch and its release
+    tags; `any_workflow`: any workflow file of the repository (another stack's), any ref."""
+    repo = re.escape(f"https://github.com/{settings.owner}/{settings.github.repository}/.github/workflows/")
+    if any_workflow:
+        return f"^{repo}[^/@]+@refs/(heads|tags)/.+$"
+    file = re.escape(posixpath.basename(settings.workflow_path))
+    refs = [f"heads/{re.escape(settings.github.branch)}"] if settings.workflow.branch_builds else []
+    refs += ["tags/.+"] if settings.workflow.tags else []
+    return f"^{repo}{file}@refs/({'|'.join(refs)})$"
+
+
+def sign(settings: Settings, done: str, digest: str) -> list[CommentedMap]:
+    """cosign, pinned like every action, then the signature of the image the build finished, by
+    digest (scripts/sign.sh): once per image, by the build that created it."""
+    condition = {"if": expression(done)}
+    env = {"IMAGE": IMAGE, "DIGEST": digest, "RETRY_PAUSE": str(RETRY_PAUSE)}
+    return [
+        step("Install cosign", "sigstore/cosign-installer", settings.workflow.pin_actions, fields=condition),
+        run("Sign the image by its digest", script("sign"), condition, env),
+    ]
 
 
 def login(settings: Settings, fields: dict[str, Any] | None = None) -> list[CommentedMap]:

@@ -7,10 +7,14 @@
 # the merged change, never is), newest first; this stack's repository (IMAGE) first, then the
 # image NAME in each of the other NAMESPACES of REGISTRY. An image found is checked, not
 # trusted because its tag exists: its org.opencontainers.image.revision label (docker/
-# metadata-action's) must be the commit its tag names. Every build of the image looks; the
-# build that creates the image releases what any of them found (scripts/merge.sh).
-# In: IMAGE, NAME, REGISTRY, NAMESPACES, PATHSPECS (each one per line), BUILD, HISTORY.
-# Out: promoted=true|false, and when promoted, released (the image taken, by tag) and digest.
+# metadata-action's) must be the commit its tag names; with SIGNED=true its cosign signature
+# must be one this repository's workflow made for that commit (the identity: OWN for this
+# stack's repository, SHARED for the others'; --certificate-github-workflow-sha), else it is
+# not released (BUILD=true: built instead). Every build of the image looks; the build that
+# creates the image releases what any of them found (scripts/merge.sh).
+# In: IMAGE, NAME, REGISTRY, NAMESPACES, PATHSPECS (each one per line), BUILD, HISTORY, and
+#     SIGNED, ISSUER, OWN, SHARED (identities, regexps). Out: promoted=true|false, and when
+#     promoted, released (the image taken, by tag) and digest.
 set -euo pipefail
 
 mapfile -t specs < <(printf '%s' "$PATHSPECS")
@@ -27,6 +31,10 @@ while read -r namespace; do
   fi
 done <<< "$NAMESPACES"
 for source in "${sources[@]}"; do
+  identity=${SHARED:-}
+  if [[ $source == "$IMAGE" ]]; then
+    identity=${OWN:-}
+  fi
   for commit in "${commits[@]}"; do
     candidate="$source:sha-${commit::7}"
     # Not there is the one answer that means "look further"; any other failure is a failure.
@@ -41,6 +49,18 @@ for source in "${sources[@]}"; do
       jq -r '[.. | objects | .Labels? // empty | .["org.opencontainers.image.revision"] // "none"] | unique | join(" ")')
     if [[ $revisions != "$commit" ]]; then
       echo "::error::$candidate ($digest) is an image of commit ${revisions:-none}, not of $commit that its tag names: it was not built by this pipeline from that commit. Delete the tag (the next branch build of $commit pushes it anew), or release a commit whose image this pipeline built"
+      exit 1
+    fi
+    if [[ ${SIGNED:-false} == true ]] && ! proof=$(cosign verify --certificate-oidc-issuer "$ISSUER" \
+      --certificate-identity-regexp "$identity" --certificate-github-workflow-sha "$commit" \
+      "$source@$digest" 2>&1); then
+      unproven="$candidate ($digest) has no signature of $identity for commit $commit: $(tail -n 1 <<< "$proof")"
+      if [[ $BUILD == true ]]; then
+        echo "::warning::$unproven; building it instead"
+        echo "promoted=false" >> "$GITHUB_OUTPUT"
+        exit 0
+      fi
+      echo "::error::$unproven; promote.build is false"
       exit 1
     fi
     echo "::notice::releasing $candidate ($digest) as it is: no rebuild"
