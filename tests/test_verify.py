@@ -425,6 +425,25 @@ def test_ref_option_overrides_the_stacks_ref(gh: FakeGh, capsys: pytest.CaptureF
 # --- the run's outcome ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("sign", [True, False])
+def test_a_signing_stacks_verify_prints_the_check_anyone_pulling_an_image_runs(
+    gh: FakeGh, capsys: pytest.CaptureFixture[str], sign: bool
+) -> None:
+    gh.stack("dev", {**DEV, "workflow": {"sign": sign}})
+    gh.scenario(runs=[run(8)])
+    result = gh.main(capsys, "dev", *FAST)
+    assert result.code == 0, result.err
+    identity = (
+        r"'^https://github\.com/acme\-platform/shop/\.github/workflows/build\-push\.yml@refs/(heads/main)$'"
+    )
+    check = (
+        "  cosign verify --certificate-oidc-issuer https://token.actions.githubusercontent.com "
+        f"--certificate-identity-regexp {identity} acme-registry.cn-shanghai.cr.aliyuncs.com/acme-verify/api:main"
+    )
+    assert (check in result.out.splitlines()) is sign
+    assert ("cosign" in result.out) is sign
+
+
 def test_failed_run_exits_1_with_its_url(gh: FakeGh, capsys: pytest.CaptureFixture[str]) -> None:
     gh.stack("dev", DEV)
     gh.scenario(

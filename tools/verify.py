@@ -37,7 +37,9 @@ from typing import Any
 
 from components import rules
 from components.config import ConfigError, parse
+from components.contract import GITHUB_ISSUER
 from components.settings import Settings
+from components.workflow_render.push import identity
 from tools.stackfile import STACKS_DIR, StackFileError, describe, stack_config
 
 GH_TIMEOUT = 60.0
@@ -366,7 +368,23 @@ def verify(settings: Settings, ref: str | None, wait: bool, timing: Timing) -> i
     write_summary(summary_line(settings.stack, ref, done, conclusion))
     print(f"Conclusion: {conclusion}: {CONCLUSIONS.get(conclusion, 'see the run')}")
     print(f"The run's summary has the table of what was checked: {done.get('url') or url}")
+    if settings.workflow.sign:
+        print(consumer_check(settings, short_ref(ref)))
     return 0 if conclusion == "success" else 1
+
+
+def consumer_check(settings: Settings, tag: str) -> str:
+    """What anyone who pulls an image runs to check it was built by this workflow: `cosign
+    verify` with GitHub's issuer and the workflow's identity (by tag here; by digest in an
+    admission policy, docs/signing.md)."""
+    lines = ["Anyone pulling an image checks it was built by this workflow with cosign:"]
+    for image in settings.images:
+        lines.append(
+            f"  cosign verify --certificate-oidc-issuer {GITHUB_ISSUER} "
+            f"--certificate-identity-regexp {shlex.quote(identity(settings))} "
+            f"{settings.image_reference(image)}:{tag}"
+        )
+    return "\n".join(lines)
 
 
 # --- the command ------------------------------------------------------------------------------------
