@@ -438,7 +438,8 @@ def test_a_signing_stacks_verify_prints_the_check_anyone_pulling_an_image_runs(
     )
     check = (
         "  cosign verify --certificate-oidc-issuer https://token.actions.githubusercontent.com "
-        f"--certificate-identity-regexp {identity} acme-registry.cn-shanghai.cr.aliyuncs.com/acme-verify/api:main"
+        f"--certificate-identity-regexp {identity} "
+        "acme-registry.cn-shanghai.cr.aliyuncs.com/acme-verify/api:main"
     )
     assert (check in result.out.splitlines()) is sign
     assert ("cosign" in result.out) is sign
