@@ -32,6 +32,7 @@ synth: $(VENV)/.program
 
 # Dispatch the stack's committed workflow with verify=true (the login and each repository,
 # nothing pushed) through the GitHub CLI, wait for it and report: needs gh and the stack file.
+# Without STACK, as `make synth`: dev, or the one stack there is.
 verify: $(VENV)/.program
 	@$(PY) -m tools.verify $(STACK)
 

@@ -89,3 +89,32 @@ def test_every_file_make_mutate_runs_first_is_one_it_selects() -> None:
     for prefix, files in JUDGES.items():
         assert set(files) <= selected, (prefix, set(files) - selected)
         assert re.fullmatch(r"components\.([a-z_]+\.)*", prefix), prefix
+
+
+def test_every_tool_answers_help_with_its_usage_and_does_nothing_else() -> None:
+    """`python -m tools.<name> --help` prints how to use it and exits 0: never an error about a
+    stack called `--help`, never a file written (make schema's tool writes two otherwise)."""
+    import subprocess
+    import sys
+
+    tools = sorted(
+        p.stem
+        for p in (ROOT / "tools").glob("*.py")
+        if 'if __name__ == "__main__":' in p.read_text()
+    )
+    assert {"synth", "verify", "check_stacks", "schema", "stackfile"} <= set(tools)
+    before = {
+        p: p.stat().st_mtime_ns
+        for p in (ROOT / "stacks" / "stack.schema.json", ROOT / "docs" / "configuration.md")
+    }
+    for tool in tools:
+        done = subprocess.run(
+            [sys.executable, "-m", f"tools.{tool}", "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, (tool, done.stderr)
+        assert "usage" in done.stdout.lower(), (tool, done.stdout)
+    assert {p: p.stat().st_mtime_ns for p in before} == before, "--help wrote files"

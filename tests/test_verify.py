@@ -768,3 +768,21 @@ def test_in_deploy_ci_it_waits_for_a_stack_nobody_must_approve_and_links_one_som
     result = gh.main(capsys, stack, "--no-wait-for-reviewers", *FAST)
     assert bool(gh.of("run", "view")) is waits
     assert result.code == (1 if waits else 0), "waited for (and failed), or linked for a reviewer"
+
+
+def test_without_a_stack_it_verifies_dev_as_make_synth_would_or_says_what_to_name(
+    gh: FakeGh, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    gh.stack("dev", DEV)
+    gh.scenario(runs=[run(8)])
+    result = gh.main(capsys, *FAST)
+    assert result.code == 0, result.err
+    assert "Dispatched a verify run of stack 'dev'" in result.out
+    two = tmp_path / "two"
+    two.mkdir()
+    for name in ("eu", "us"):
+        (two / f"Pulumi.{name}.yaml").write_text("config: {}\n")
+    assert verify.main(["--stacks-dir", str(two)]) == 2
+    assert capsys.readouterr().err == (
+        "error: name the stack to verify: make verify STACK=<stack> (stacks: eu, us)\n"
+    )

@@ -157,7 +157,14 @@ def schema_text() -> str:
     return json.dumps(stack_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    if argv:
+        print(
+            "usage: python -m tools.schema   (make schema): writes stacks/stack.schema.json and the\n"
+            "reference in docs/configuration.md from the settings model; takes no arguments",
+            file=sys.stdout if argv[0] in ("-h", "--help") else sys.stderr,
+        )
+        return 0 if argv[0] in ("-h", "--help") else 2
     SCHEMA_PATH.write_text(schema_text())
     REFERENCE_PATH.write_text(with_reference(REFERENCE_PATH.read_text()))
     print(f"wrote {SCHEMA_PATH.relative_to(ROOT_DIR)} and {REFERENCE_PATH.relative_to(ROOT_DIR)}")
@@ -165,4 +172,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

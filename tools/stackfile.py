@@ -167,8 +167,9 @@ def main(argv: list[str]) -> int:
     """`python -m tools.stackfile target <stack>`: the repository a stack writes to, as GitHub
     step outputs (`owner=...`, `repository=...`), for a token scoped to that one repository."""
     if len(argv) != 2 or argv[0] != "target":
-        print("usage: python -m tools.stackfile target <stack>", file=sys.stderr)
-        return 2
+        helped = argv[:1] in (["-h"], ["--help"])
+        print("usage: python -m tools.stackfile target <stack>", file=sys.stdout if helped else sys.stderr)
+        return 0 if helped else 2
     from components.config import parse
 
     try:

@@ -40,7 +40,7 @@ from components.config import ConfigError, parse
 from components.contract import GITHUB_ISSUER
 from components.settings import Settings
 from components.workflow_render.push import identity
-from tools.stackfile import STACKS_DIR, StackFileError, describe, stack_config
+from tools.stackfile import STACKS_DIR, StackFileError, describe, stack_config, stack_names
 
 GH_TIMEOUT = 60.0
 """Seconds any one `gh` command may take."""
@@ -406,7 +406,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("stack", help="stack name (stacks/Pulumi.<stack>.yaml)")
+    parser.add_argument(
+        "stack",
+        nargs="?",
+        help="stack name (stacks/Pulumi.<stack>.yaml); default: dev, or the one stack there is",
+    )
     parser.add_argument(
         "--ref",
         help="the branch or tag to run on; default: github.branch, or for a stack that builds only "
@@ -455,6 +459,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where the stack files are")
     parser.epilog = "A DURATION is seconds (90), or with a unit: 90s, 30m, 1h."
     args = parser.parse_args(argv)
+    if args.stack is None:
+        # As `make synth` without STACK: dev, or the only stack; else one must be named.
+        names = stack_names(args.stacks_dir)
+        if "dev" not in names and len(names) != 1:
+            listed = ", ".join(names) or f"none in {args.stacks_dir}"
+            print(
+                f"error: name the stack to verify: make verify STACK=<stack> (stacks: {listed})",
+                file=sys.stderr,
+            )
+            return 2
+        args.stack = "dev" if "dev" in names else names[0]
     try:
         settings = parse(*stack_config(args.stack, args.stacks_dir), args.stack)
     except (ConfigError, StackFileError) as err:
