@@ -212,8 +212,6 @@ def _ruleset(s: Settings) -> int | None:
     lookup, only for a stack that protects its release tags). pulumi-github has no ruleset data
     source: GitHub's REST API through `github_rest_api` (data_source_github_rest_api.go, a GET
     whose body is kept; "List repository rulesets" answers id, name, target per ruleset)."""
-    from components.oidc import ruleset_name
-
     if not s.release_tag_ruleset:
         return None
     answer = github.get_rest_api(endpoint=f"repos/{s.owner}/{s.github.repository}/rulesets")
@@ -221,7 +219,7 @@ def _ruleset(s: Settings) -> int | None:
         listed = json.loads(answer.body or "[]")
     except json.JSONDecodeError:
         return None
-    wanted = ruleset_name(s)
+    wanted = s.release_tag_ruleset_name
     found = [r.get("id") for r in listed if isinstance(r, dict) and r.get("name") == wanted]
     return int(found[0]) if found and isinstance(found[0], int) else None
 

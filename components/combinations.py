@@ -1,18 +1,18 @@
 """The rules that span sections of the settings (images and the registry's edition, promotion and
-the images' paths, the environment and the triggers, credentials and the login mode): each
-returns its problems, naming each key, for `Settings` to raise together. Pure."""
+the images' paths, the environment and the triggers, credentials and the login mode, release
+tags and the push role): each returns its problems, naming each key; `across_sections` gives
+them all, for components/config.py to report with the rest, once the sections themselves are
+valid. Pure. (This module reads the settings; the settings model does not know of it.)"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from components import rules
 from components.contract import PROJECT, RESERVED_NAMES
 from components.fields import MISSING
-
-if TYPE_CHECKING:
-    from components.settings import Image, Settings
+from components.settings import Image, Settings
 
 Found = list[tuple[tuple[str | int, ...], Any, str]]
 
@@ -164,3 +164,15 @@ def release_tags(s: Settings) -> Found:
             )
         )
     return found
+
+
+def across_sections(s: Settings) -> Found:
+    """Every rule that spans sections, in the order a reader meets the keys."""
+    return [
+        *image_rules(s),
+        *promote_rules(s),
+        *environment_admits_builds(s),
+        *credentials(s),
+        *workflow_files(s),
+        *release_tags(s),
+    ]

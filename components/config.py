@@ -18,6 +18,7 @@ import pulumi
 from pydantic import BaseModel, ValidationError
 
 from components import rules
+from components.combinations import across_sections
 from components.contract import PROJECT
 from components.fields import MISSING, Secret
 from components.settings import Settings
@@ -71,6 +72,12 @@ def parse(values: Mapping[str, str], secret_keys: Collection[str], stack: str) -
             data[key], problem = _decoded(key, raw, secret_keys)
             found += [problem] if problem else []
     settings, model_problems = _validated(data, secret_keys)
+    if settings is not None:
+        # The rules between sections, once each section is valid on its own.
+        model_problems += [
+            _message(loc, value, rule, secret_keys) for loc, value, rule in across_sections(settings)
+        ]
+        settings = None if model_problems else settings
     # One problem per key: nothing that follows from a refusal already reported.
     found += [(key, message) for key, message in model_problems if not _under(key, [k for k, _ in found])]
     if settings is not None and not found:

@@ -24,6 +24,7 @@ import pulumi_github as github
 from components.contract import GITHUB_ISSUER, PROJECT, PROVIDER_VARIABLE, ROLE_VARIABLE, STS_AUDIENCE
 from components.github_settings import github_id
 from components.settings import Settings
+from components.stackfile import StackFileError, provider_creators
 
 
 class ProviderNotFound(pulumi.RunError):
@@ -56,10 +57,8 @@ def creator_hint(s: Settings, name: str) -> str:
     """Which stack creates the provider, as `make check-stacks` would tell (the stack files are
     beside the program), else what to do."""
     try:
-        from tools.check_stacks import provider_creators
-
         creators = provider_creators(name, s.registry.instance_id)
-    except Exception:  # a hint only: the stack files may be elsewhere, or broken
+    except (OSError, StackFileError):  # a hint only: the stack files may be elsewhere, or broken
         creators = []
     if creators:
         stack = creators[0]
@@ -145,8 +144,6 @@ ADMIN_ROLE = 5
 write 4, admin 5; terraform-provider-github v6.13, docs/resources/repository_ruleset.md)."""
 
 
-def ruleset_name(s: Settings) -> str:
-    return f"acr-pipeline release tags ({s.stack})"
 
 
 class PushRole(pulumi.ComponentResource):
@@ -250,7 +247,7 @@ class PushRole(pulumi.ComponentResource):
             ]
         return github.RepositoryRuleset(
             f"{name}-release-tags",
-            name=ruleset_name(s),
+            name=s.release_tag_ruleset_name,
             repository=s.github.repository,
             target="tag",
             enforcement="active",

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_va
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
-from components import combinations, rules
+from components import rules
 from components.contract import (
     GITHUB_FINGERPRINTS,
     INSTANCE_VARIABLE,
@@ -551,18 +551,6 @@ class Settings(Model):
             raise fail(f"is not a Container Registry region (did you mean '{hint}'?)")
         return value
 
-    @model_validator(mode="after")
-    def _across_sections(self) -> Settings:
-        problems(
-            *combinations.image_rules(self),
-            *combinations.promote_rules(self),
-            *combinations.environment_admits_builds(self),
-            *combinations.credentials(self),
-            *combinations.workflow_files(self),
-            *combinations.release_tags(self),
-        )
-        return self
-
     # --- what the program derives ------------------------------------------------------------
 
     @property
@@ -644,6 +632,11 @@ class Settings(Model):
                 if ref not in out:
                     out.append(ref)
         return tuple(out)
+
+    @property
+    def release_tag_ruleset_name(self) -> str:
+        """The name of the stack's tag ruleset, by which adoption finds one that exists."""
+        return f"acr-pipeline release tags ({self.stack})"
 
     @property
     def registry_key(self) -> str:

@@ -91,7 +91,7 @@ examples in stacks/ with a team's own never breaks the suite."""
 
 
 def fixture_settings(stack: str) -> Settings:
-    from tools.stackfile import stack_config
+    from components.stackfile import stack_config
 
     return parse(*stack_config(stack, FIXTURES), stack)
 

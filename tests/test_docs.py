@@ -251,7 +251,7 @@ def _readme_block(after: str) -> list[str]:
 def test_the_readmes_sample_plan_is_what_make_synth_prints_for_the_example_dev_stack(tmp_path: Path) -> None:
     """Every line the README shows of `make synth` (its counts of resources and of lines among
     them) and of `make synth STACK=all` is a line they print, in the same order."""
-    from tools.stackfile import STACKS_DIR, stack_names
+    from components.stackfile import STACKS_DIR, stack_names
 
     if "dev" not in stack_names(STACKS_DIR):
         pytest.skip("stacks/ holds a team's own stacks: the README's sample is of the examples")
@@ -271,3 +271,39 @@ def test_the_readmes_sample_plan_is_what_make_synth_prints_for_the_example_dev_s
         for line in _readme_block(after):
             assert line in printed[at:], f"README.md: {line!r} is not what `make synth {stack}` prints (next)"
             at = printed.index(line, at) + 1
+
+
+def test_the_architecture_pages_picture_of_who_imports_whom_is_true_and_has_no_cycle() -> None:
+    from tools.graph import import_graph, imports
+
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    drawn = import_graph(ROOT)
+    assert f"```mermaid\n{drawn}```" in page, "regenerate the picture: tools.graph.import_graph"
+    graph = imports(ROOT)
+
+    def reached(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for other in graph.get(todo.pop(), ()):
+                if other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+        return seen
+
+    assert [m for m in graph if m in reached(m)] == [], "an import cycle"
+
+
+def test_no_module_of_the_program_imports_a_tool() -> None:
+    import ast
+
+    for path in (ROOT / "components").rglob("*.py"):
+        for statement in ast.walk(ast.parse(path.read_text())):
+            modules = (
+                [statement.module or ""]
+                if isinstance(statement, ast.ImportFrom)
+                else [a.name for a in statement.names]
+                if isinstance(statement, ast.Import)
+                else []
+            )
+            assert not [m for m in modules if m == "tools" or m.startswith("tools.")], path

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from components import stackfile
 from components.workflow_render import render
 from tests import conftest
 from tests.conftest import (
@@ -27,7 +28,7 @@ from tests.conftest import (
     settings_for,
     updating_golden,
 )
-from tools import graph, stackfile, synth
+from tools import graph, synth
 from tools.mock_engine import Registered, Run
 from tools.tokens import EE_NAMESPACE, EE_REPO, FILE, SECRET, VARIABLE
 

@@ -24,12 +24,12 @@ import pytest
 from ruamel.yaml import YAML
 
 from components.settings import Image, Settings
+from components.stackfile import stack_names
 from components.workflow_render import render, render_pull_requests
 from components.workflow_render.table import rows
 from tests.conftest import FIXTURES, OIDC, fixture_settings, settings_for
 from tests.jobgraph import Case, JobGraphError, Result, WorkflowParseError, simulate, simulate_each
 from tests.test_workflow_render import RENDERINGS
-from tools.stackfile import stack_names
 
 TWO = {"name": "api", "platforms": ["linux/amd64", "linux/arm64"]}
 EXTRA: dict[str, Any] = {

@@ -370,8 +370,8 @@ class TestStacksOfOneAccount:
     def test_a_provider_named_but_missing_fails_before_anything_naming_it_and_the_stack_that_creates_it(
         self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        from components import stackfile
         from components.oidc import ProviderNotFound
-        from tools import stackfile
         from tools.mock_engine import RecordingMonitor
 
         (tmp_path / "Pulumi.keys.yaml").write_text(

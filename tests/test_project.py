@@ -63,9 +63,9 @@ def test_runtime_requirements_hold_the_providers() -> None:
 
 def test_docs_workflow_excerpt_is_what_the_dev_stack_renders() -> None:
     from components.config import parse
+    from components.stackfile import stack_config
     from components.workflow_render import render
     from tests.conftest import FIXTURES
-    from tools.stackfile import stack_config
 
     page = (ROOT / "docs" / "workflow.md").read_text()
     start = page.index("```yaml\n# Managed by acr-pipeline")
@@ -98,9 +98,7 @@ def test_every_tool_answers_help_with_its_usage_and_does_nothing_else() -> None:
     import sys
 
     tools = sorted(
-        p.stem
-        for p in (ROOT / "tools").glob("*.py")
-        if 'if __name__ == "__main__":' in p.read_text()
+        p.stem for p in (ROOT / "tools").glob("*.py") if 'if __name__ == "__main__":' in p.read_text()
     )
     assert {"synth", "verify", "check_stacks", "schema", "stackfile"} <= set(tools)
     before = {

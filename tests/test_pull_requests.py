@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from components import stackfile
 from components.config import ConfigError
 from components.settings import Image, Settings
 from components.workflow_render import render, render_pull_requests
@@ -369,7 +370,7 @@ def test_two_stacks_building_the_pull_requests_of_one_repository_clash(tmp_path:
     )
     (tmp_path / "Pulumi.dev.yaml").write_text(dev)
     (tmp_path / "Pulumi.qa.yaml").write_text(qa)
-    loaded, errors = check_stacks.load_stacks(tmp_path)
+    loaded, errors = stackfile.load_stacks(tmp_path)
     assert errors == []
     found = check_stacks.clashes(loaded)
     assert (

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from components import stackfile
 from tests.conftest import FIXTURES
 from tools import check_stacks
 from tools.mock_engine import ROOT_DIR
@@ -29,13 +30,13 @@ def write_stacks(tmp_path: Path, **files: str) -> Path:
 
 
 def problems_for(stacks_dir: Path) -> list[str]:
-    loaded, errors = check_stacks.load_stacks(stacks_dir)
+    loaded, errors = stackfile.load_stacks(stacks_dir)
     assert errors == []
     return check_stacks.clashes(loaded)
 
 
 def test_the_fixture_stacks_do_not_clash() -> None:
-    loaded, errors = check_stacks.load_stacks(FIXTURES)
+    loaded, errors = stackfile.load_stacks(FIXTURES)
     assert errors == []
     assert len(loaded) == 3
     assert check_stacks.clashes(loaded) == []
@@ -140,7 +141,7 @@ def prod_like(text: str, protection: str = PROD_ENV) -> str:
 
 
 def logins(stacks_dir: Path) -> list[str]:
-    loaded, errors = check_stacks.load_stacks(stacks_dir)
+    loaded, errors = stackfile.load_stacks(stacks_dir)
     assert errors == []
     return check_stacks.shared_logins(loaded)
 
@@ -180,9 +181,9 @@ def test_a_login_of_its_own_or_a_keyless_prod_or_another_registry_shares_nothing
 
 
 def test_the_example_stacks_keep_one_login_per_trust_level() -> None:
-    from tools.stackfile import STACKS_DIR
+    from components.stackfile import STACKS_DIR
 
-    loaded, errors = check_stacks.load_stacks(STACKS_DIR)
+    loaded, errors = stackfile.load_stacks(STACKS_DIR)
     assert errors == []
     assert check_stacks.shared_logins(loaded) == []
     assert {name: s.auth.mode for name, s in loaded if s.protected} == {"prod": "oidc"}
@@ -291,7 +292,7 @@ def test_deploy_order_puts_the_stack_that_creates_the_oidc_provider_first(tmp_pa
         **{"a-dev": keyless("acme-dev", "dev", "github-actions"), "z-keys": keyless("acme-z", "keys")},
         m=DEV.replace("namespace: acme-dev", "namespace: acme-m"),
     )
-    loaded, errors = check_stacks.load_stacks(stacks)
+    loaded, errors = stackfile.load_stacks(stacks)
     assert errors == []
     assert check_stacks.deploy_order(loaded) == (["z-keys"], ["a-dev", "m"])
     out = subprocess.run(
@@ -319,8 +320,8 @@ def test_the_stacks_that_create_a_provider_are_found_those_on_the_same_instance_
     stacks = write_stacks(
         tmp_path, a=other, b=keyless("acme-b", "b"), c=keyless("acme-c", "c", "github-actions")
     )
-    assert check_stacks.provider_creators("github-actions", "cri-8x2kd7sf1mqa3vno", stacks) == ["b", "a"]
-    assert check_stacks.provider_creators("other", "cri-8x2kd7sf1mqa3vno", stacks) == []
+    assert stackfile.provider_creators("github-actions", "cri-8x2kd7sf1mqa3vno", stacks) == ["b", "a"]
+    assert stackfile.provider_creators("other", "cri-8x2kd7sf1mqa3vno", stacks) == []
 
 
 def test_a_signing_stack_that_promotes_from_an_unsigned_stacks_namespace_is_refused(tmp_path: Path) -> None:
@@ -332,12 +333,12 @@ def test_a_signing_stack_that_promotes_from_an_unsigned_stacks_namespace_is_refu
         "    promote:\n      fromNamespaces: [acme-staging]\n"
     )
     prod = prod_like(DEV).replace("acr-pusher@", "acr-prod-pusher@") + releases
-    loaded, errors = check_stacks.load_stacks(write_stacks(tmp_path / "unsigned", staging=staging, prod=prod))
+    loaded, errors = stackfile.load_stacks(write_stacks(tmp_path / "unsigned", staging=staging, prod=prod))
     assert errors == []
     (problem,) = check_stacks.unsigned_sources(loaded)
     assert problem.startswith(
         "stack prod signs and promotes from acme-staging, whose stack staging does not sign"
     )
     signed = staging + "  acr-pipeline:workflow:\n    sign: true\n"
-    loaded, _ = check_stacks.load_stacks(write_stacks(tmp_path / "signed", staging=signed, prod=prod))
+    loaded, _ = stackfile.load_stacks(write_stacks(tmp_path / "signed", staging=signed, prod=prod))
     assert check_stacks.unsigned_sources(loaded) == []

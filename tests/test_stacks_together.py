@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from components import stackfile
+from components.stackfile import stack_config
 from tests.world import Deployment, Registry, World, handmade
 from tools import check_stacks
-from tools.stackfile import stack_config
 from tools.tokens import ROLE
 
 COMMON = """\
@@ -80,7 +81,7 @@ def deployed(
     for name, text in STACKS.items():
         (stacks_dir / f"Pulumi.{name}.yaml").write_text(text)
     world = handmade(World(instances={"cri-abc123def456": Registry()}))
-    loaded, errors = check_stacks.load_stacks(stacks_dir)
+    loaded, errors = stackfile.load_stacks(stacks_dir)
     assert errors == []
     first, then = check_stacks.deploy_order(loaded)
     order = first + then
@@ -193,7 +194,7 @@ def test_one_login_in_a_stack_any_branch_reads_and_in_a_reviewed_one_is_refused_
         stacks.mkdir()
         (stacks / "Pulumi.dev.yaml").write_text(dev + login.format(user="acr-pusher@1"))
         (stacks / "Pulumi.prod.yaml").write_text(prod + login.format(user=prod_user))
-        loaded, errors = check_stacks.load_stacks(stacks)
+        loaded, errors = stackfile.load_stacks(stacks)
         assert errors == []
         world = World(instances={"cri-abc123def456": Registry()})
         for name in ("dev", "prod"):

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from components import stackfile
 from components.config import parse
 from tests.conftest import FIXTURES, assert_matches_golden
-from tools import stackfile, synth
+from tools import synth
 from tools.mock_engine import ROOT_DIR, run_program
 from tools.tokens import FILE
 

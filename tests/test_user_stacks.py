@@ -22,9 +22,9 @@ import jsonschema
 import pytest
 
 from components.config import ConfigError
+from components.stackfile import STACKS_DIR, StackFileError, describe, read, shown, stack_names, stack_path
 from tests.conftest import lint_workflows
 from tools import check_stacks, schema, synth
-from tools.stackfile import STACKS_DIR, StackFileError, describe, read, shown, stack_names, stack_path
 
 STACKS = stack_names(STACKS_DIR)
 

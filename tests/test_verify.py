@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError, parse
+from components.stackfile import StackFileError, describe, stack_config
 from tools import verify
 from tools.mock_engine import ROOT_DIR
-from tools.stackfile import StackFileError, describe, stack_config
 
 FAKE_GH = r"""
 # A fake gh: logs its argv as a JSON line to gh.log, and answers with the files the test wrote,

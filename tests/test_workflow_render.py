@@ -31,6 +31,7 @@ from ruamel.yaml import YAML
 from components.config import ConfigError
 from components.pins import PINS, uses
 from components.settings import Settings
+from components.stackfile import stack_names
 from components.workflow_render import render, render_pull_requests, table
 from components.workflow_render.parts import SCRIPTS, script
 from tests.conftest import (
@@ -45,7 +46,6 @@ from tests.conftest import (
 )
 from tests.fakes import run_inline
 from tests.jobgraph import Case, evaluate, simulate
-from tools.stackfile import stack_names
 
 SHA_REF = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)@(?P<sha>[0-9a-f]{40})$")
 AMD64, ARM64 = "linux/amd64", "linux/arm64"

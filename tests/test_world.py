@@ -741,13 +741,14 @@ class TestRetentionKeepsSignatures:
         world = fresh()
         retention = {"keepLastTags": 4, **({"keepTagPattern": pattern} if pattern else {})}
         assert up(world, registry={"retention": retention}, workflow={"sign": True}).errors == []
-        images, signatures = self.pushed(world)
+        _, signatures = self.pushed(world)
         world.instances["cri-abc123def456"].tags["acme-dev/api"].append("v1.0.0")
         registry = world.instances["cri-abc123def456"]
         deleted = registry.clean()
         left = registry.tags["acme-dev/api"]
         assert set(signatures) <= set(left), "every signature stays"
-        assert deleted and all(not d.endswith(".sig") for d in deleted)
+        assert deleted
+        assert all(not d.endswith(".sig") for d in deleted)
         assert ("v1.0.0" in left) is (pattern is not None), "the stack's own pattern still counts"
 
     def test_without_signing_the_rule_is_the_stacks_own(self) -> None:

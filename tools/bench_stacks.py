@@ -49,9 +49,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from components.stackfile import shown, stack_names, stack_path
 from tools.check_stacks import check
 from tools.mock_engine import ROOT_DIR
-from tools.stackfile import shown, stack_names, stack_path
 
 BASELINE = 3
 PARTS = {

@@ -15,17 +15,14 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from components.config import ConfigError, parse
 from components.contract import GITHUB_ISSUER
 from components.settings import Settings
-from tools import stackfile
-from tools.stackfile import (
+from components.stackfile import (
     STACKS_DIR,
-    StackFileError,
-    describe,
+    creates_provider,
+    load_stacks,
     secure_problems,
     shown,
-    stack_config,
     stack_names,
 )
 
@@ -152,10 +149,6 @@ def unsigned_sources(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
     return found
 
 
-def creates_provider(s: Settings) -> bool:
-    return s.auth.mode == "oidc" and s.auth.oidc_provider == "create"
-
-
 def provider_notices(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
     """A stack that names an OIDC provider no stack here creates: it must exist already (made by
     hand, or by a stack kept elsewhere), or its preview fails naming it."""
@@ -175,27 +168,6 @@ def deploy_order(stacks: Iterable[tuple[str, Settings]]) -> tuple[list[str], lis
     stacks = list(stacks)
     first = [name for name, s in stacks if creates_provider(s)]
     return first, [name for name, _ in stacks if name not in first]
-
-
-def provider_creators(name: str, instance_id: str | None, stacks_dir: Path | None = None) -> list[str]:
-    """The stacks in `stacks_dir` (default: stacks/) that create an OIDC provider of this name,
-    those on the same instance (so the same account) first."""
-    loaded, _ = load_stacks(stacks_dir or stackfile.STACKS_DIR)
-    creators = [(n, s) for n, s in loaded if creates_provider(s) and s.auth.provider_name == name]
-    creators.sort(key=lambda creator: creator[1].registry.instance_id != instance_id)
-    return [n for n, _ in creators]
-
-
-def load_stacks(stacks_dir: Path = STACKS_DIR) -> tuple[list[tuple[str, Settings]], list[str]]:
-    """Every stack that validates, and a description of each that does not."""
-    loaded: list[tuple[str, Settings]] = []
-    errors: list[str] = []
-    for name in stack_names(stacks_dir):
-        try:
-            loaded.append((name, parse(*stack_config(name, stacks_dir), name)))
-        except (ConfigError, StackFileError) as err:
-            errors.append(describe(err, name, stacks_dir))
-    return loaded, errors
 
 
 def check(stacks_dir: Path = STACKS_DIR) -> tuple[list[str], list[str], list[str]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -216,4 +217,46 @@ def workflow_graph(workflow_yaml: str, title: str = "") -> str:
             raise ValueError(f"job {job_id!r} needs unknown job(s) {unknown}")
         sources = [node[n] for n in needs] or [trigger]
         lines += [f"{INDENT}{source} --> {node[job_id]}" for source in sources]
+    return "\n".join(lines) + "\n"
+
+
+def imports(root: Path) -> dict[str, set[str]]:
+    """Who imports whom in the program: `__main__` and each module of components/ (the renderer
+    as one, `workflow_render`), from their import statements, those under TYPE_CHECKING too."""
+    import ast
+
+    def node(module: str) -> str | None:
+        parts = module.split(".")
+        if parts[0] != "components" or len(parts) < 2:
+            return None
+        return parts[1]
+
+    graph: dict[str, set[str]] = {}
+    files = [root / "__main__.py", *sorted((root / "components").rglob("*.py"))]
+    for path in files:
+        if path.name == "__init__.py" and path.parent.name == "components":
+            continue
+        relative = path.relative_to(root).with_suffix("")
+        me = "__main__" if relative.parts == ("__main__",) else relative.parts[1]
+        found = graph.setdefault(me, set())
+        for statement in ast.walk(ast.parse(path.read_text())):
+            if isinstance(statement, ast.ImportFrom) and statement.module:
+                names = [statement.module] + [f"{statement.module}.{a.name}" for a in statement.names]
+            elif isinstance(statement, ast.Import):
+                names = [a.name for a in statement.names]
+            else:
+                continue
+            found.update(n for name in names if (n := node(name)) and n != me)
+    return graph
+
+
+def import_graph(root: Path) -> str:
+    """A Mermaid flowchart of `imports`: an arrow from each module to each it imports."""
+    graph = imports(root)
+    ids = NodeIds()
+    node = {name: ids.take(name) for name in sorted(graph)}
+    lines = ["%% acr-pipeline: who imports whom in the program (tools/graph.py imports)", "flowchart TD"]
+    lines += [f"{INDENT}{node[name]}[{quote(name)}]" for name in sorted(graph)]
+    for name in sorted(graph):
+        lines += [f"{INDENT}{node[name]} --> {node[other]}" for other in sorted(graph[name]) if other in node]
     return "\n".join(lines) + "\n"

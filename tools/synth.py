@@ -27,6 +27,16 @@ from components.adoption import LOGIN_SECRETS, ImportIds
 from components.config import ConfigError, parse
 from components.preflight import checks
 from components.settings import Settings
+from components.stackfile import (
+    STACKS_DIR,
+    StackFileError,
+    describe,
+    line_of,
+    shown,
+    stack_config,
+    stack_names,
+    stack_path,
+)
 from tools.graph import resource_graph, tree_order, workflow_graph
 from tools.mock_engine import (
     PROJECT,
@@ -37,16 +47,6 @@ from tools.mock_engine import (
     Run,
     fake_id,
     run_program,
-)
-from tools.stackfile import (
-    STACKS_DIR,
-    StackFileError,
-    describe,
-    line_of,
-    shown,
-    stack_config,
-    stack_names,
-    stack_path,
 )
 from tools.tokens import FILE
 

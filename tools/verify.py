@@ -39,8 +39,8 @@ from components import rules
 from components.config import ConfigError, parse
 from components.contract import GITHUB_ISSUER
 from components.settings import Settings
+from components.stackfile import STACKS_DIR, StackFileError, describe, stack_config, stack_names
 from components.workflow_render.push import identity
-from tools.stackfile import STACKS_DIR, StackFileError, describe, stack_config, stack_names
 
 GH_TIMEOUT = 60.0
 """Seconds any one `gh` command may take."""
