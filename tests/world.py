@@ -156,9 +156,7 @@ class Registry:
                 if namespace != rule["namespace"] or rule["repository"] not in (None, repository):
                     continue
                 pattern = re.compile(rule["pattern"]) if rule["pattern"] else None
-                kept = [
-                    t for n, t in enumerate(tags) if n < rule["count"] or (pattern and pattern.search(t))
-                ]
+                kept = [t for n, t in enumerate(tags) if n < rule["count"] or (pattern and pattern.search(t))]
                 deleted += [f"{path}:{t}" for t in tags if t not in kept]
                 self.tags[path] = kept
         return deleted
