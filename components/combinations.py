@@ -32,10 +32,6 @@ def image_rules(s: Settings) -> Found:
     at, found = f"{PROJECT}:images", Found()
     reserved = (*RESERVED_NAMES, *([s.workflow.notify.secret] if s.workflow.notify else []))
     for i, image in enumerate(s.images):
-        if s.registry.edition == "personal" and (
-            rule := rules.acr_name("repository", "personal")(image.name)
-        ):
-            found.append(((at, i, "name"), image.name, rule))
         if image.immutable_tags and s.registry.edition != "enterprise":
             found.append(
                 ((at, i, "immutableTags"), True, "is an Enterprise Edition setting (registry.edition)")

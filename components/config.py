@@ -114,8 +114,15 @@ def _decoded(key: str, raw: str, secret_keys: Collection[str]) -> tuple[Any, Pro
 
 
 def _validated(data: dict[str, Any], secret_keys: Collection[str]) -> tuple[Settings | None, list[Problem]]:
+    # Each rule quotes the stack's own edition (a Personal Edition repository name: 2-30
+    # characters, no tiers), so the fields that depend on it learn it first.
+    registry = data.get(f"{PROJECT}:registry")
+    edition = registry.get("edition") if isinstance(registry, dict) else None
+    context = {
+        "edition": edition if isinstance(edition, str) and edition in rules.ACR_LIMITS else "enterprise"
+    }
     try:
-        return Settings.model_validate(data), []
+        return Settings.model_validate(data, context=context), []
     except ValidationError as err:
         return None, _translate(err, secret_keys)
 

@@ -116,6 +116,8 @@ def _login_or_id(value: Any) -> int | str:
         return value
     if isinstance(value, str) and not rules.login(value):
         return int(value) if value.isdigit() else value
+    if isinstance(value, str) and (hint := rules.login_hint(value)):
+        raise fail(hint)
     raise fail("must be a GitHub login/team slug or a numeric id")
 
 

@@ -144,8 +144,6 @@ ADMIN_ROLE = 5
 write 4, admin 5; terraform-provider-github v6.13, docs/resources/repository_ruleset.md)."""
 
 
-
-
 class PushRole(pulumi.ComponentResource):
     """The OIDC provider (unless another stack owns it), the role, its policy and attachment."""
 

@@ -163,6 +163,22 @@ branch = pattern(
 login = pattern(r"[A-Za-z0-9][A-Za-z0-9._-]*", "must be a GitHub login/team slug or a numeric id")
 
 
+def login_hint(value: str) -> str | None:
+    """What a user or team written as GitHub shows it in a mention (`@octocat`,
+    `@acme/platform`) should be written as here: the login, or the team's slug alone."""
+    if not value.startswith("@"):
+        return None
+    owner, _, slug = value[1:].partition("/")
+    if slug and not login(slug):
+        return (
+            f"is a mention: write the team's slug alone, {slug!r} (drop '@{owner}/': the organization "
+            "is github:owner)"
+        )
+    if not slug and not login(owner):
+        return f"is a mention: write the login alone, {owner!r} (drop the '@')"
+    return None
+
+
 def repository(value: str) -> str | None:
     if "/" in value:
         return (

@@ -182,7 +182,7 @@ PathFilters = Annotated[
 
 
 class Image(Model):
-    name: Annotated[str, Rule(rules.acr_name("repository", "enterprise"))]
+    name: Annotated[str, Rule()]
     """The repository's name; Enterprise Edition allows tiers (`agent/client`)."""
     context: Annotated[RelPath, AfterValidator(posixpath.normpath)] = Field(
         default_factory=lambda d: d.get("name")
@@ -214,6 +214,16 @@ class Image(Model):
     docker/metadata-action sets (title, source, revision, created, version)."""
     immutable_tags: Bool = False
     """Enterprise Edition: tags never move; only `sha-` and full-version tags are pushed."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str, info: ValidationInfo) -> str:
+        """The repository name rule of the stack's own edition (components/config.py hands it
+        over as the validation context; Enterprise Edition's, the widest, without one)."""
+        edition = (info.context or {}).get("edition", "enterprise")
+        if found := rules.acr_name("repository", edition)(value):
+            raise fail(found)
+        return value
 
     @property
     def key(self) -> str:

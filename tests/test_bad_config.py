@@ -91,6 +91,41 @@ CASES = [
     Case("bad-region", {"alicloud:region": "Hangzhou"}, ['alicloud:region = "Hangzhou"', "region id"]),
     Case("missing-owner", {"github:owner": None}, ["github:owner: is required"]),
     Case("bad-owner", {"github:owner": "-acme"}, ['github:owner = "-acme"', "login"]),
+    # --- each rule in the stack's own words
+    Case(
+        "repository-name-of-a-personal-stack-quotes-the-personal-rule",
+        {"registry": {"edition": "personal", "instanceId": None}, "images": [{"name": "API"}]},
+        [],
+        exact=[
+            'acr-pipeline:images[0].name = "API": an ACR personal repository name must be 2-30 characters '
+            "of lowercase letters, digits, '_', '-' and '.', starting and ending with a letter or digit"
+        ],
+        count=1,
+    ),
+    Case(
+        "a-reviewer-team-written-as-a-mention",
+        {
+            "github": {
+                "repository": "shop",
+                "environment": "production",
+                "reviewers": {"teams": ["@acme/platform"]},
+            }
+        },
+        [],
+        exact=[
+            'acr-pipeline:github.reviewers.teams[0] = "@acme/platform": is a mention: write the team\'s slug '
+            "alone, 'platform' (drop '@acme/': the organization is github:owner)"
+        ],
+    ),
+    Case(
+        "a-reviewer-user-written-as-a-mention",
+        {"github": {"repository": "shop", "environment": "production", "reviewers": {"users": ["@octocat"]}}},
+        [],
+        exact=[
+            'acr-pipeline:github.reviewers.users[0] = "@octocat": is a mention: write the login alone, '
+            "'octocat' (drop the '@')"
+        ],
+    ),
     # --- keyless pushes
     Case(
         "release-tags-unprotected-for-a-keyless-role",
