@@ -25,7 +25,8 @@ not a test (pytest does not collect it).
    both sides of GitHub's 300-file limit are met), J adjacent ones (every merge, mass change and
    rename commit against its first parent, then random ones; default 50), a few identical ones
    and a few where A is not an ancestor of B (behind, diverged), the rendered `changes` job runs
-   as GitHub runs it on a push of B (tests.test_scripts.plan_builds: scripts/changes.sh, then
+   as GitHub runs it on a push of B (tests.test_scripts.plan_builds: scripts/head.sh, whose
+   answer must be whether B is the clone's branch tip, scripts/changes.sh, then
    scripts/plan.sh, each with its env from the rendered workflow of a stack with this history's
    images, the fake `gh` answering from the full clone, the last successful run being A); the
    per-image answer is which images have rows in the job's output `builds` (the build matrix:
@@ -590,11 +591,22 @@ def check(stack: Stack, history: History, repo: Path, tmp: Path, pair: Pair) -> 
         expected = dict.fromkeys(keys, True)
     else:
         expected = {key: any(stack.wants(key, name) for name in names) for key in keys}
+    steps = (("head.sh", planned.head), ("changes.sh", listed), ("plan.sh", planned.plan))
     errors = [
         f"{name}: exit status {result.returncode}: {result.stderr.strip()}"
-        for name, result in (("changes.sh", listed), ("plan.sh", planned.plan))
-        if result.returncode != 0
+        for name, result in steps
+        if result is not None and result.returncode != 0
     ]
+    # head.sh asked the fake gh for the branch: the clone's branch tip.
+    tip = subprocess.run(
+        [GIT, "-C", str(repo), "rev-parse", "--verify", "--quiet", f"refs/heads/{BRANCH}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    current = "true" if tip == head else "false"
+    if planned.outputs.get("current") != current:
+        errors.append(f"head.sh: current={planned.outputs.get('current')!r}, the branch's tip says {current}")
     table = stack.rendered.rows
     built = {row["key"] for row in planned.rows}
     return Outcome(
@@ -741,7 +753,11 @@ def main(argv: list[str] | None = None) -> int:
         for found in clones.values():
             out.append(f"  {found.label:<14}{found.seconds:>7.2f} s{found.objects:>11,}{mib(found.size):>13}")
         rows = [
-            ("changes", shown(clones["full"]), "no clone: 2 API calls (last successful run, compare)"),
+            (
+                "changes",
+                shown(clones["full"]),
+                "no clone: 3 API calls (the branch's head, last successful run, compare)",
+            ),
             ("promote", shown(clones["full"]), shown(clones["promote"])),
             ("each build", shown(clones["build"]), "unchanged"),
         ]
@@ -749,7 +765,8 @@ def main(argv: list[str] | None = None) -> int:
         out += [f"  {job:<11}{before:<52}{after}" for job, before, after in rows]
         out += [
             "",
-            "Changed images: the changes job's builds (changes.sh through the fake gh, plan.sh) vs "
+            "Changed images: the changes job's builds (head.sh and changes.sh through the fake gh, "
+            "plan.sh) vs "
             "git diff --name-only --no-renames A B",
             f"  pairs run: {len(outcomes)} ({by_kind['random']} random ancestor pairs, {by_kind['adjacent']} "
             f"adjacent, {by_kind['identical']} identical, {len(not_ancestor)} where A is not an ancestor)",

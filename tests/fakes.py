@@ -1,6 +1,7 @@
 """Fakes for the workflow's scripts (components/workflow_render/scripts): a `docker` that answers
-from a registry it keeps in a JSON file, a `gh` that answers GitHub's REST API from a real local
-git history (both in tests/fake_tools), a `sleep` that only says how long it would have slept,
+from a registry it keeps in a JSON file, a `cosign` that signs and verifies in that registry, a
+`gh` that answers GitHub's REST API from a real local git history (all in tests/fake_tools), a
+`sleep` that only says how long it would have slept,
 and the way GitHub runs a `run:` step (bash, its output files).
 
 Each fake is put first on PATH; each call is appended to a log as JSON (argv), so a test sees
@@ -16,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ FAKE_TOOLS = Path(__file__).resolve().parent / "fake_tools"
 
 @dataclass
 class Fakes:
-    """A bin directory with fakes of `docker` and `gh`, their shared state and their log."""
+    """A bin directory with fakes of `docker`, `cosign` and `gh`, their shared state and their log."""
 
     root: Path
     state: dict[str, Any] = field(default_factory=dict)
@@ -43,7 +45,7 @@ class Fakes:
         self.bin.mkdir(parents=True, exist_ok=True)
         self.log = self.root / "calls.log"
         self.log.touch()
-        for name in ("docker", "gh"):
+        for name in ("docker", "gh", "cosign"):
             fake = self.bin / name
             fake.write_text(
                 f'#!/bin/sh\nexec "{sys.executable}" -S "{FAKE_TOOLS / f"{name}.py"}" '
@@ -73,18 +75,45 @@ class Fakes:
 
     # The registry of the fake docker (tests/fake_tools/docker.py).
 
-    def manifest(self, repository: str, seed: str, *tags: str) -> str:
-        """A single-platform image pushed to `repository` (by digest, and under `tags`): its digest."""
-        found = digest(seed)
+    def manifest(
+        self,
+        repository: str,
+        seed: str,
+        *tags: str,
+        platform: str = "linux/amd64",
+        revision: str | None = None,
+    ) -> str:
+        """A single-platform image pushed to `repository` (by digest, and under `tags`): its digest.
+        Its config has the labels docker/metadata-action gives a build, the commit it was built
+        from (`revision`) among them; none when `revision` is None (an image pushed by hand).
+        Pushed to the registry as the scripts left it: `state` is read again first (a change to
+        it not saved is lost)."""
+        self.refresh()
+        config = image_config(platform, revision, seed)
+        found = digest(json.dumps([seed, config]))  # content-addressed: the config is in it
+        self.state.setdefault("configs", {})[found] = config
         self.state.setdefault("manifests", {})[f"{repository}@{found}"] = []
         for tag in tags:
             self.state.setdefault("images", {})[f"{repository}:{tag}"] = found
         self.save()
         return found
 
-    def index(self, repository: str, seeds: list[str], *tags: str) -> str:
-        """A multi-platform image (an index of a manifest per seed) in `repository`: its digest."""
-        children = [self.manifest(repository, seed) for seed in seeds]
+    def index(
+        self,
+        repository: str,
+        seeds: list[str],
+        *tags: str,
+        revision: str | None = None,
+        revisions: Sequence[str | None] | None = None,
+    ) -> str:
+        """A multi-platform image (an index of a manifest per seed, platforms in PLATFORMS' order)
+        in `repository`: its digest. Every platform built from `revision`, or each from its own."""
+        commits = revisions if revisions is not None else [revision] * len(seeds)
+        platforms = PLATFORMS[: len(seeds)]
+        children = [
+            self.manifest(repository, seed, platform=platform, revision=commit)
+            for seed, platform, commit in zip(seeds, platforms, commits, strict=True)
+        ]
         found = index_digest(children)
         self.state["manifests"][f"{repository}@{found}"] = children
         for tag in tags:
@@ -92,10 +121,66 @@ class Fakes:
         self.save()
         return found
 
+    def sign(self, reference: str, workflow_ref: str, sha: str) -> None:
+        """A keyless signature of `reference` (`<repository>@<digest>`) as cosign stores it (the
+        fake cosign's `signatures`), made by the workflow `workflow_ref` of a run of `sha` (or
+        whose certificate names the subject `workflow_ref`, when it is a URL)."""
+        self.refresh()
+        subject = workflow_ref if "://" in workflow_ref else f"https://github.com/{workflow_ref}"
+        signature = {"subject": subject, "issuer": "https://token.actions.githubusercontent.com", "sha": sha}
+        self.state.setdefault("signatures", {}).setdefault(reference, []).append(signature)
+        self.save()
+
     def tags(self) -> dict[str, str]:
         """The registry's tags now: reference -> digest."""
         images: dict[str, str] = self.load().get("images", {})
         return images
+
+    def revisions(self, reference: str) -> dict[str, str | None]:
+        """What a reference names (a tag, or `<repository>@<digest>`), platform by platform: the
+        commit its config's revision label says (None: no such label)."""
+        state = self.load()
+        if "@" in reference:
+            repository, found = reference.split("@")
+        else:
+            repository, found = reference.rsplit(":", 1)[0], state["images"][reference]
+        children = state["manifests"][f"{repository}@{found}"] or [found]
+        found_revisions: dict[str, str | None] = {}
+        for child in children:
+            config = state["configs"][child]
+            platform = "/".join(filter(None, (config["os"], config["architecture"], config.get("variant"))))
+            found_revisions[platform] = config["config"].get("Labels", {}).get(REVISION_LABEL)
+        return found_revisions
+
+
+PLATFORMS = ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x"]
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+
+def image_config(platform: str, revision: str | None, seed: str) -> dict[str, Any]:
+    """An OCI image config (image-spec's `Image`, fields in its JSON order) for `platform`, with
+    the labels docker/metadata-action gives a build when `revision` is a commit."""
+    os_name, architecture, *variant = platform.split("/")
+    labels = {}
+    if revision is not None:
+        labels = {
+            "org.opencontainers.image.created": "2026-01-01T00:00:00.000Z",
+            REVISION_LABEL: revision,
+            "org.opencontainers.image.source": "https://github.com/acme/shop",
+            "org.opencontainers.image.version": "main",
+        }
+    inner: dict[str, Any] = {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin"], "Cmd": ["serve"]}
+    if labels:
+        inner["Labels"] = dict(sorted(labels.items()))
+    return {
+        "created": "2026-01-01T00:00:00Z",
+        "architecture": architecture,
+        "os": os_name,
+        **({"variant": variant[0]} if variant else {}),
+        "config": inner,
+        "rootfs": {"type": "layers", "diff_ids": [digest(f"layer {seed}")]},
+        "history": [{"created": "2026-01-01T00:00:00Z", "created_by": "COPY . /app"}],
+    }
 
 
 def digest(seed: str) -> str:

@@ -5,7 +5,11 @@ variables and the outputs of the steps before it), fakes of `docker`, `gh` and `
 real git history, a real local HTTP endpoint; every branch of each script: success, retry,
 failure, fail-open, every source namespace, immutable re-runs, the exact JSON each webhook kind
 receives. Change detection runs as the `changes` job runs: its steps in order, each when its
-`if:` says, and what reaches the build matrix is the job's output `builds`."""
+`if:` says (head.sh, changes.sh, plan.sh), and what reaches the build matrix is the job's output
+`builds`, what reaches the tag rules its output `current`. A build runs as a leg of the build job
+runs, from its promotion to its summary (tests' Build), each step when its `if:` says: two legs
+of one image race, a found image against a built one, and the fake registry keeps each platform
+image's config (its revision label), as the scripts read it."""
 
 from __future__ import annotations
 
@@ -64,10 +68,14 @@ class Stack:
         (found,) = [r for r in self.rows if r["key"] == key and r.get("leg", 1) == leg]
         return found
 
-    def contexts(self, row: dict[str, Any], temp: Path, **steps: dict[str, Any]) -> dict[str, Any]:
+    def contexts(
+        self, row: dict[str, Any], temp: Path, github: dict[str, Any] | None = None, **steps: dict[str, Any]
+    ) -> dict[str, Any]:
         """What a step of the build job of `row` can read: its row, the variables, the runner's
-        temporary directory, and the steps before it (id -> outputs, outcome)."""
-        return {"matrix": row, "vars": self.variables, "runner": {"temp": str(temp)}, "steps": steps}
+        temporary directory, the steps before it (id -> outputs, outcome) and, when given, the
+        run's `github` context."""
+        found = {"matrix": row, "vars": self.variables, "runner": {"temp": str(temp)}, "steps": steps}
+        return found | ({"github": github} if github is not None else {})
 
 
 def stack(pull_requests: bool = False, **overrides: Any) -> Stack:
@@ -85,7 +93,27 @@ def rendered(pull_requests: bool = False, **overrides: Any) -> dict[str, Any]:
     return stack(pull_requests, **overrides).doc
 
 
-SEGMENT = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+def segments(text: str) -> list[tuple[int, int, str]]:
+    """Each `${{ }}` of a text as GitHub's template reader finds it (actions/runner's
+    TemplateReader, @actions/workflow-parser's template-reader.js): from `${{` to the first `}}`
+    outside a '...' literal (so `'{{is_default_branch}}'` is a string in it): (start, end, the
+    expression between)."""
+    found = []
+    start = text.find("${{")
+    while start >= 0:
+        quoted, end = False, -1
+        for i in range(start + 3, len(text)):
+            if text[i] == "'":
+                quoted = not quoted  # `''` in a literal toggles twice
+            elif not quoted and text[i] == "}" and text[i - 1] == "}":
+                end = i + 1
+                break
+        assert end > 0, f"the expression is not closed: {text}"
+        found.append((start, end, text[start + 3 : end - 2]))
+        start = text.find("${{", end)
+    return found
+
+
 # A context an expression reads: a name followed by `.` or `[` that is not itself a property.
 CONTEXT = re.compile(r"(?<![\w.'\]-])([A-Za-z_][\w-]*)(?=\s*[.\[])")
 
@@ -108,15 +136,20 @@ def fill(cases: list[tuple[str, dict[str, Any]]]) -> list[str]:
     by GitHub's evaluator (one node process for all). An expression that reads a context the test
     did not give fails the test: the test must say what GitHub would substitute."""
     found = [
-        (n, match, contexts) for n, (text, contexts) in enumerate(cases) for match in SEGMENT.finditer(text)
+        (n, inner, contexts) for n, (text, contexts) in enumerate(cases) for _, _, inner in segments(text)
     ]
-    for n, match, contexts in found:
-        missing = set(CONTEXT.findall(match[1])) - set(contexts)
-        assert not missing, (
-            f"the test must say what GitHub gives `{cases[n][0]}` ({match[0]} reads {missing})"
-        )
-    answers = iter(evaluate([(match[1].strip(), contexts) for _, match, contexts in found]) if found else [])
-    return [SEGMENT.sub(lambda _: as_text(next(answers)), text) for text, _ in cases]
+    for n, inner, contexts in found:
+        missing = set(CONTEXT.findall(inner)) - set(contexts)
+        assert not missing, f"the test must say what GitHub gives `{cases[n][0]}` (`{inner}` reads {missing})"
+    answers = iter(evaluate([(inner.strip(), contexts) for _, inner, contexts in found]) if found else [])
+    filled = []
+    for text, _ in cases:
+        parts, last = [], 0
+        for start, end, _ in segments(text):
+            parts += [text[last:start], as_text(next(answers))]
+            last = end
+        filled.append("".join([*parts, text[last:]]))
+    return filled
 
 
 def substitute(values: dict[str, str], contexts: dict[str, Any]) -> dict[str, str]:
@@ -148,8 +181,9 @@ def step_env(
 def condition(text: str | None) -> str:
     """The expression of an `if:` (GitHub reads it with or without `${{ }}`)."""
     assert text is not None
-    match = SEGMENT.fullmatch(text.strip())
-    return (match[1] if match else text).strip()
+    found = segments(text.strip())
+    whole = len(found) == 1 and found[0][:2] == (0, len(text.strip()))
+    return (found[0][2] if whole else text).strip()
 
 
 def inline_step(doc: dict[str, Any], job: str, name: str) -> dict[str, Any]:
@@ -211,8 +245,17 @@ class Planned:
 
     steps: dict[str, StepResult | None]
     """Each step by id: what it did, or None when its `if:` skipped it."""
-    builds: str
-    """The job's output `builds`: the build job's matrix."""
+    outputs: dict[str, str]
+    """The job's outputs (`builds`: the build job's matrix; `current`: whether the run's commit
+    is its branch's head)."""
+
+    @property
+    def builds(self) -> str:
+        return self.outputs["builds"]
+
+    @property
+    def head(self) -> StepResult | None:
+        return self.steps.get("head")
 
     @property
     def listed(self) -> StepResult | None:
@@ -238,7 +281,7 @@ class Planned:
 def plan_builds(doc: dict[str, Any], tmp: Path, fakes: Fakes, github: dict[str, Any]) -> Planned:
     """Run the `changes` job of `doc` as GitHub runs it for the event `github`: each step in order
     when its `if:` holds (`success()` implied, as GitHub implies it), its env from the rendered
-    workflow and the outputs of the steps before it; then the job's output `builds`."""
+    workflow and the outputs of the steps before it; then the job's outputs."""
     job = doc["jobs"]["changes"]
     done: dict[str, Any] = {}
     results: dict[str, StepResult | None] = {}
@@ -255,7 +298,9 @@ def plan_builds(doc: dict[str, Any], tmp: Path, fakes: Fakes, github: dict[str, 
             done[step["id"]] = {"outputs": {}, "outcome": "skipped", "conclusion": "skipped"}
             continue
         env = env_of(doc, "changes", step, contexts, {})
-        if step["run"] == script("changes"):
+        if step["run"] == script("head"):
+            result = run_script("head", env, tmp, fakes)
+        elif step["run"] == script("changes"):
             result = run_script("changes", env, tmp, fakes)
         elif step["run"] == script("plan"):
             result = run_script("plan", env, tmp, fakes)
@@ -266,8 +311,8 @@ def plan_builds(doc: dict[str, Any], tmp: Path, fakes: Fakes, github: dict[str, 
         failed = failed or result.returncode != 0
         results[step["id"]] = result
         done[step["id"]] = {"outputs": result.outputs, "outcome": outcome, "conclusion": outcome}
-    builds = substitute({"builds": job["outputs"]["builds"]}, {"steps": done})["builds"]
-    return Planned(results, builds)
+    outputs = substitute({k: as_text(v) for k, v in job["outputs"].items()}, {"steps": done})
+    return Planned(results, outputs)
 
 
 ANCESTOR = "{first}, the last successful run, is not an ancestor of this commit"
@@ -344,7 +389,8 @@ class TestChangeDetection:
         history = self.history(fakes, tmp_path)
         self.succeeded(fakes, history.commits["first"])
         self.detect(fakes, tmp_path, history.commit("x", "README.md"))
-        lookup, compare = fakes.calls("gh")
+        head, lookup, compare = fakes.calls("gh")
+        assert head[2] == "repos/acme/shop/branches/main", "head.sh's question first"
         assert lookup[:4] == ["gh", "api", "--method", "GET"]
         assert lookup[4] == "repos/acme/shop/actions/workflows/build-push.yml/runs"
         assert {"branch=main", "event=push", "status=success", "per_page=1"} <= set(lookup)
@@ -520,7 +566,8 @@ class TestChangeDetection:
         doc = rendered(images=images, workflow={"tags": ["v*"]})
         planned = plan_builds(doc, tmp_path, fakes, github)
         assert planned.listed is None, "the changes step does not run"
-        assert fakes.calls("gh") == []
+        asked = [call[2] for call in fakes.calls("gh")]
+        assert asked == ([] if github["ref_type"] == "tag" else ["repos/acme/shop/branches/main"])
         assert planned.rows == stack(images=images, workflow={"tags": ["v*"]}).rows
         assert planned.keys == ["api", "api", "web"]
 
@@ -545,6 +592,149 @@ class TestChangeDetection:
         planned = plan_builds(doc, tmp_path, fakes, pull_request_event(base, head))
         assert planned.keys == ["web"], "the pull request's own changes"
         assert [call[2] for call in fakes.calls("gh")] == [f"repos/acme/shop/compare/{base}...{head}"]
+
+
+# --- the branch's head: only its run moves the branch's tag and latest ---------------------------
+
+
+def metadata_tags(
+    doc: dict[str, Any], row: dict[str, Any], github: dict[str, Any], current: str
+) -> list[str]:
+    """The tags docker/metadata-action (src/meta.ts) makes of the rendered build job's rules on a
+    push of a branch, `needs.changes.outputs.current` being `current`: each rule's `${{ }}` as
+    GitHub substitutes it, then `enable` (its `{{is_default_branch}}` rendered, `true` or
+    `false`, anything else refused as the action refuses it); `type=ref,event=branch` gives the
+    branch, `type=sha` `sha-<short sha>`, `type=raw` its value; a tag's rules nothing."""
+    assert github["ref_type"] == "branch"
+    rules = [
+        rule for rule in uses(doc, "build", "docker/metadata-action")["with"]["tags"].splitlines() if rule
+    ]
+    needs = {"changes": {"outputs": {"builds": json.dumps([row]), "current": current}, "result": "success"}}
+    contexts = {"github": github, "matrix": row, "needs": needs}
+    default = "true" if github["ref_name"] == github["default_branch"] else "false"
+    tags = []
+    for rule in fill([(rule, contexts) for rule in rules]):
+        attrs = dict(part.split("=", 1) for part in rule.split(","))
+        enable = attrs.get("enable", "true").replace("{{is_default_branch}}", default)
+        assert enable in ("true", "false"), f"metadata-action: Invalid value for enable attribute: {enable}"
+        if enable == "false":
+            continue
+        if attrs["type"] == "ref" and attrs["event"] == "branch":
+            tags.append(github["ref_name"])
+        elif attrs["type"] == "sha":
+            tags.append(f"sha-{github['sha'][:7]}")
+        elif attrs["type"] == "raw":
+            tags.append(attrs["value"])
+        else:
+            assert (attrs["type"], attrs.get("event", "tag")) in {("ref", "tag"), ("semver", "tag")}, rule
+    return tags
+
+
+class TestHead:
+    """scripts/head.sh, the first step of the `changes` job: whether the run's commit is still its
+    branch's head (a re-run of an older commit, or a run a newer push overtook, is not)."""
+
+    IMAGES: ClassVar[list[dict[str, Any]]] = [{"name": "api"}]
+
+    @pytest.fixture
+    def history(self, first_commit: History, fakes: Fakes, tmp_path: Path) -> History:
+        history = first_commit.copy(tmp_path / "repo")
+        fakes.state["repo"] = str(history.path)
+        fakes.save()
+        return history
+
+    def head(self, fakes: Fakes, tmp: Path, sha: str, branch: str = "main") -> StepResult:
+        """head.sh with the env the rendered step gives it on a push of `sha` to `branch`."""
+        doc = rendered(images=self.IMAGES)
+        env = step_env(doc, "changes", "head", {"github": push_event(sha, ref=branch)})
+        return run_script("head", env, tmp, fakes)
+
+    def test_the_run_of_the_branchs_head_is_current(
+        self, fakes: Fakes, tmp_path: Path, history: History
+    ) -> None:
+        result = self.head(fakes, tmp_path, history.commits["first"])
+        assert result.returncode == 0, result.stderr
+        assert result.outputs == {"current": "true"}
+        assert result.stdout == ""
+        assert fakes.calls("gh") == [["gh", "api", "repos/acme/shop/branches/main", "--jq", ".commit.sha"]]
+
+    def test_a_run_a_newer_push_overtook_is_not_current_and_says_so(
+        self, fakes: Fakes, tmp_path: Path, history: History
+    ) -> None:
+        newer = history.commit("newer", "api/main.py")
+        result = self.head(fakes, tmp_path, history.commits["first"])
+        assert result.returncode == 0, result.stderr
+        assert result.outputs == {"current": "false"}
+        first = history.commits["first"][:7]
+        assert result.stdout == (
+            f"::notice::{first} is not the head of main ({newer}): its sha- tag is pushed; "
+            "main and latest stay where they are\n"
+        )
+
+    @pytest.mark.parametrize("failure", ["the API fails", "no such branch"])
+    def test_a_branch_that_cannot_be_looked_up_is_not_current(
+        self, fakes: Fakes, tmp_path: Path, history: History, failure: str
+    ) -> None:
+        """Nothing moves when in doubt (and the step does not fail: the sha- tag is pushed)."""
+        branch = "main"
+        if failure == "the API fails":
+            fakes.state["branches_fail"] = True
+            fakes.save()
+        else:
+            branch = "gone"  # deleted since the push
+        result = self.head(fakes, tmp_path, history.commits["first"], branch=branch)
+        assert result.returncode == 0, result.stderr
+        assert result.outputs == {"current": "false"}
+        assert result.stdout == (
+            f"::notice::{history.commits['first'][:7]} is not the head of {branch} (which could not be "
+            f"looked up): its sha- tag is pushed; {branch} and latest stay where they are\n"
+        )
+
+    @pytest.mark.parametrize(
+        ("github", "current"),
+        [
+            (push_event("", ref_type="tag", ref="v1.2.0"), ""),
+            (push_event("", event="workflow_dispatch"), "true"),
+            (push_event(""), "true"),
+        ],
+        ids=["release tag", "manual run", "push"],
+    )
+    def test_the_changes_job_asks_on_a_branchs_runs_only_and_outputs_current(
+        self, fakes: Fakes, tmp_path: Path, history: History, github: dict[str, Any], current: str
+    ) -> None:
+        """The step of the rendered `changes` job, run as GitHub runs it: skipped on a release tag
+        (nothing there follows a branch), and its answer is the job's output `current`."""
+        github = {**github, "sha": history.commits["first"]}
+        planned = plan_builds(rendered(images=self.IMAGES), tmp_path, fakes, github)
+        assert list(planned.steps) == ["head", "changes", "plan"], "asked first"
+        assert (planned.head is None) is (github["ref_type"] == "tag")
+        assert planned.outputs["current"] == current
+        assert planned.plan.returncode == 0
+
+    @pytest.mark.parametrize("current", ["", "false", "true"])
+    @pytest.mark.parametrize("branch", ["main", "develop"])
+    def test_only_the_branchs_head_moves_the_branch_tag_and_latest(self, current: str, branch: str) -> None:
+        """The rendered metadata step's rules, each `${{ }}` by GitHub's evaluator, as
+        metadata-action reads them: a run that is not the head (`false`, or `''` when the step
+        did not answer) pushes its sha- alone; `latest` only on the default branch."""
+        sha = "0123456789abcdef0123456789abcdef01234567"
+        overrides: dict[str, Any] = {"images": self.IMAGES, "github": {"branch": branch}}
+        found = stack(**overrides)
+        github = {**push_event(sha, ref=branch), "default_branch": "main"}
+        tags = metadata_tags(found.doc, found.row("api"), github, current)
+        moved = [branch, *(["latest"] if branch == "main" else [])] if current == "true" else []
+        assert tags == [*moved[:1], "sha-0123456", *moved[1:]]
+
+    @pytest.mark.parametrize("current", ["", "false", "true"])
+    def test_an_immutable_image_never_gets_the_branch_tag_nor_latest(self, current: str) -> None:
+        """A stack with both kinds of image: the rules switched off by `matrix.immutable` too."""
+        sha = "0123456789abcdef0123456789abcdef01234567"
+        found = stack(images=[{"name": "api"}, {"name": "web", "immutableTags": True}])
+        github = {**push_event(sha), "default_branch": "main"}
+        immutable = metadata_tags(found.doc, found.row("web"), github, current)
+        mutable = metadata_tags(found.doc, found.row("api"), github, current)
+        assert immutable == ["sha-0123456"]
+        assert mutable == (["main", "sha-0123456", "latest"] if current == "true" else ["sha-0123456"])
 
 
 # --- GitHub's glob, as plan.sh matches it (jq's regular expressions) -------------------------------
@@ -681,76 +871,226 @@ def minimatch(name: str, pattern: str) -> bool:
     return re.fullmatch(regex, name) is not None
 
 
+THIS = "3f5c2a9e8d7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+"""The commit of the runs below that is not a release history's."""
+OTHER = "9a8b7c6d5e4f30211f2e3d4c5b6a798877665544"
+BRANCH_RUN = push_event(THIS)
+RELEASE_RUN = push_event(THIS, ref_type="tag", ref="v1.2.0")
+SKIPPED = {"outputs": {}, "outcome": "skipped", "conclusion": "skipped"}
+
+
+def finished(result: StepResult) -> dict[str, Any]:
+    """A step's result as the steps after it read it (`steps.<id>`)."""
+    outcome = "success" if result.returncode == 0 else "failure"
+    return {"outputs": result.outputs, "outcome": outcome, "conclusion": outcome}
+
+
+def step_by_id(doc: dict[str, Any], job: str, id_: str) -> dict[str, Any]:
+    (step,) = [s for s in doc["jobs"][job]["steps"] if s.get("id") == id_]
+    return step  # type: ignore[no-any-return]
+
+
 @dataclass
 class Build:
-    """One leg of the build job (a row of the table) after its push: its steps that record and
-    publish its digest, collect its image's, and create the image (scripts/merge.sh)."""
+    """One leg of the build job (a row of the table) of a run (`github`), from its promotion on,
+    as GitHub runs it: each step when its `if:` says (by GitHub's evaluator), with the env of the
+    rendered step evaluated from the steps before it. Its push by digest pushes to the fake
+    registry an image of the run's commit (its org.opencontainers.image.revision label, as
+    docker/metadata-action labels a build); a re-run (`attempt`) builds other digests."""
 
     stack: Stack
     row: dict[str, Any]
     temp: Path
     fakes: Fakes
     artifacts: Artifacts
+    github: dict[str, Any]
+    repo: Path | None = None
+    """The checkout: the history promote.sh reads."""
+    attempt: int = 1
     done: dict[str, Any] = field(default_factory=dict)
+    digest: str = ""
+    """What its push by digest pushed (nothing when it was skipped)."""
 
     @property
-    def digest(self) -> str:
-        """What its push by digest pushed (the fake registry holds it: TestCreatingTheImage)."""
-        return digest(f"{self.row['key']} {self.row['platforms']}")
+    def doc(self) -> dict[str, Any]:
+        return self.stack.doc
 
     def contexts(self) -> dict[str, Any]:
-        return self.stack.contexts(self.row, self.temp, **self.done)
+        return self.stack.contexts(self.row, self.temp, self.github, **self.done)
+
+    def runs(self, step: dict[str, Any]) -> bool:
+        """Whether GitHub runs `step` now (the steps before it succeeded): its `if:`."""
+        self.temp.mkdir(parents=True, exist_ok=True)
+        if "if" not in step:
+            return True
+        (answer,) = evaluate([(condition(step["if"]), self.contexts())])
+        return bool(answer)
+
+    def promote(self) -> StepResult | None:
+        """`Find the image built from this commit` (scripts/promote.sh), or None when skipped."""
+        step = job_step(self.doc["jobs"]["build"], "promote")
+        if not self.runs(step):
+            self.done["promote"] = SKIPPED
+            return None
+        env = env_of(self.doc, "build", step, self.contexts(), {})
+        result = run_script("promote", env, self.temp, self.fakes, cwd=self.repo)
+        self.done["promote"] = finished(result)
+        return result
 
     def pushed(self, retried: bool = False) -> None:
-        """`Push by digest` gave its digest (or failed, and its retry gave it); `Record the digest`
-        and the upload run."""
-        self.temp.mkdir(parents=True, exist_ok=True)
-        failed = {"outputs": {}, "outcome": "failure"}
-        ok = {"outputs": {"digest": self.digest}, "outcome": "success"}
-        self.done |= {"push": failed, "retry": ok} if retried else {"push": ok}
-        step = inline_step(self.stack.doc, "build", "Record the digest")
-        env = env_of(self.stack.doc, "build", step, self.contexts(), {})
+        """`Build` and `Push by digest` (when it fails, `Push by digest (again)`), each when its
+        `if:` says; then `Record the digest` and the upload, which always run."""
+        for id_ in ("build", "push", "retry"):
+            step = step_by_id(self.doc, "build", id_)
+            if not self.runs(step):
+                self.done[id_] = SKIPPED
+            elif id_ == "build":
+                self.done[id_] = {"outputs": {}, "outcome": "success", "conclusion": "success"}
+            elif id_ == "push" and retried:
+                assert step["continue-on-error"] is True
+                self.done[id_] = {"outputs": {}, "outcome": "failure", "conclusion": "success"}
+            else:
+                seed = (
+                    f"{self.row['key']} {self.row['platforms']} {self.github['sha']} attempt {self.attempt}"
+                )
+                repository = f"{REGISTRY}/acme-dev/{self.row['image']}"
+                platform = self.row["platforms"]
+                self.digest = self.fakes.manifest(
+                    repository, seed, platform=platform, revision=self.github["sha"]
+                )
+                self.done[id_] = {
+                    "outputs": {"digest": self.digest},
+                    "outcome": "success",
+                    "conclusion": "success",
+                }
+        if all(s["name"] != "Record the digest" for s in self.doc["jobs"]["build"]["steps"]):
+            return  # pushed under its tags: nothing to collect
+        step = inline_step(self.doc, "build", "Record the digest")
+        assert self.runs(step), "a build records what it has, pushed or found"
+        env = env_of(self.doc, "build", step, self.contexts(), {})
         result = run_inline(step["run"], env, self.temp, self.fakes)
         assert result.returncode == 0, result.stderr
-        self.artifacts.upload(uses(self.stack.doc, "build", "actions/upload-artifact"), self.contexts())
+        upload = uses(self.doc, "build", "actions/upload-artifact")
+        assert self.runs(upload)
+        self.artifacts.upload(upload, self.contexts())
 
     def merge(self, tags: list[str]) -> StepResult:
         """Collect the digests published so far, and run merge.sh."""
-        self.artifacts.download(uses(self.stack.doc, "build", "actions/download-artifact"), self.contexts())
-        env = step_env(self.stack.doc, "build", "merge", self.contexts(), TAGS="\n".join(tags))
+        download = uses(self.doc, "build", "actions/download-artifact")
+        assert self.runs(download)
+        self.artifacts.download(download, self.contexts())
+        step = job_step(self.doc["jobs"]["build"], "merge")
+        assert self.runs(step)
+        env = env_of(self.doc, "build", step, self.contexts(), {"TAGS": "\n".join(tags)})
         result = run_script("merge", env, self.temp, self.fakes)
-        self.done["merge"] = {
-            "outputs": result.outputs,
-            "outcome": "success" if result.returncode == 0 else "failure",
-        }
+        self.done["merge"] = finished(result)
         return result
+
+    def sign(self) -> StepResult | None:
+        """`Install cosign` and `Sign the image by its digest` (scripts/sign.sh) when their `if:`
+        says, with what the runner gives the job (`runner_env`), or None when skipped."""
+        step = job_step(self.doc["jobs"]["build"], "sign")
+        install = uses(self.doc, "build", "sigstore/cosign-installer")
+        if not self.runs(step):
+            assert not self.runs(install), "cosign is installed where it signs, only there"
+            return None
+        assert self.runs(install)
+        env = env_of(self.doc, "build", step, self.contexts(), {}) | runner_env(
+            self.doc, "build", self.github
+        )
+        return run_script("sign", env, self.temp, self.fakes)
+
+    def summary(self, tags: list[str]) -> StepResult | None:
+        """`Summarize what was pushed`, or None when its `if:` skips it."""
+        step = job_step(self.doc["jobs"]["build"], "summary")
+        if not self.runs(step):
+            return None
+        env = env_of(self.doc, "build", step, self.contexts(), {"TAGS": "\n".join(tags)})
+        return run_script("summary", env, self.temp)
+
+
+WORKFLOW = "acme/shop/.github/workflows/build-push.yml"
+"""The stack's workflow, as GITHUB_WORKFLOW_REF names it (before `@<ref>`)."""
+
+
+def runner_env(doc: dict[str, Any], job: str, github: dict[str, Any]) -> dict[str, str]:
+    """What the runner gives every step of `job` that cosign reads: the workflow's ref and the
+    run's commit, and the ID token's request URL and token only when the job's `permissions`
+    grant `id-token: write` (without them there is no keyless certificate)."""
+    kind = "tags" if github.get("ref_type") == "tag" else "heads"
+    env = {"GITHUB_WORKFLOW_REF": f"{WORKFLOW}@refs/{kind}/{github['ref_name']}", "GITHUB_SHA": github["sha"]}
+    if (doc["jobs"][job].get("permissions") or {}).get("id-token") == "write":
+        env["ACTIONS_ID_TOKEN_REQUEST_URL"] = "https://pipelines.actions.example/idtoken"  # noqa: S105
+        env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "runtime-token"  # noqa: S105
+    return env
+
+
+def builds_of(
+    found: Stack,
+    key: str,
+    fakes: Fakes,
+    tmp: Path,
+    github: dict[str, Any],
+    repo: Path | None = None,
+    attempt: int = 1,
+) -> list[Build]:
+    """The builds of image `key` in a run, sharing the run's artifacts."""
+    artifacts = Artifacts()
+    return [
+        Build(
+            found,
+            row,
+            tmp / f"{row['key']}-{row.get('leg', 1)}-{attempt}",
+            fakes,
+            artifacts,
+            github,
+            repo,
+            attempt,
+        )
+        for row in found.rows
+        if row["key"] == key
+    ]
+
+
+def creates(fakes: Fakes) -> list[list[str]]:
+    return [c for c in fakes.calls("docker") if c[3] == "create"]
+
+
+def label_reads(fakes: Fakes) -> list[str]:
+    """The references whose image config (labels) was read."""
+    return [
+        c[4] for c in fakes.calls("docker") if c[3] == "inspect" and c[5:] == ["--format", "{{json .Image}}"]
+    ]
 
 
 class TestCreatingTheImage:
     """scripts/merge.sh in each build of a by-digest stack: the last build of an image creates it."""
 
     IMAGES: ClassVar[list[dict[str, Any]]] = [TWO, {"name": "web"}]
-    TAGS: ClassVar[list[str]] = [f"{API}:main", f"{API}:sha-abc1234"]
+    TAGS: ClassVar[list[str]] = [f"{API}:main", f"{API}:sha-{THIS[:7]}"]
+    RELEASE: ClassVar[list[str]] = [f"{API}:v1.2.0", f"{API}:1.2.0"]
 
-    def builds(self, fakes: Fakes, tmp: Path, key: str = "api", immutable: bool = False) -> list[Build]:
-        """The builds of image `key`, sharing the run's artifacts; every image's digests pushed."""
+    def builds(
+        self,
+        fakes: Fakes,
+        tmp: Path,
+        key: str = "api",
+        immutable: bool = False,
+        github: dict[str, Any] = BRANCH_RUN,
+        attempt: int = 1,
+    ) -> list[Build]:
+        """The builds of image `key` in a run; the other image's builds done first."""
         images = [{**image, "immutableTags": immutable} for image in self.IMAGES]
         found = stack(images=images)
-        artifacts = Artifacts()
-        every = [
-            Build(found, row, tmp / f"{row['key']}-{row['leg']}", fakes, artifacts) for row in found.rows
-        ]
-        for build in every:
-            pushed = fakes.manifest(
-                f"{REGISTRY}/acme-dev/{build.row['image']}", f"{build.row['key']} {build.row['platforms']}"
-            )
-            assert pushed == build.digest
-            if build.row["key"] != key:
-                build.pushed()  # another image's builds, done first
-        return [b for b in every if b.row["key"] == key]
+        for build in builds_of(found, "web" if key == "api" else "api", fakes, tmp, github, attempt=attempt):
+            build.pushed()
+        return builds_of(found, key, fakes, tmp, github, attempt=attempt)
 
-    def creates(self, fakes: Fakes) -> list[list[str]]:
-        return [c for c in fakes.calls("docker") if c[3] == "create"]
+    def immutable(self, fakes: Fakes) -> None:
+        """The repository refuses a push to a tag it has (ACR EE's immutable tags)."""
+        fakes.refresh()
+        fakes.state["immutable"] = True
+        fakes.save()
 
     def test_the_last_build_of_an_image_creates_it_from_every_digest_under_every_tag(
         self, fakes: Fakes, tmp_path: Path
@@ -762,27 +1102,32 @@ class TestCreatingTheImage:
         assert first.returncode == 0, first.stderr
         assert first.outputs == {"merged": "false"}
         assert "::notice::1 of 2 builds of the image pushed so far: the last one creates it" in first.stdout
-        assert self.creates(fakes) == []
+        assert creates(fakes) == []
         arm64.pushed()
         last = arm64.merge(self.TAGS)
         assert last.returncode == 0, last.stderr
-        sources = [f"{API}@{digest('api linux/amd64')}", f"{API}@{digest('api linux/arm64')}"]
-        assert self.creates(fakes) == [
+        sources = [f"{API}@{amd64.digest}", f"{API}@{arm64.digest}"]
+        assert creates(fakes) == [
             ["docker", "buildx", "imagetools", "create", "-t", self.TAGS[0], "-t", self.TAGS[1], *sources]
         ]
-        created = index_digest([digest("api linux/amd64"), digest("api linux/arm64")])
-        assert last.outputs == {"merged": "true", "digest": created}
+        created = index_digest([amd64.digest, arm64.digest])
+        assert last.outputs == {"merged": "true", "digest": created, "released": ""}
         assert {tag: fakes.tags()[tag] for tag in self.TAGS} == dict.fromkeys(self.TAGS, created)
+        assert fakes.revisions(self.TAGS[0]) == {"linux/amd64": THIS, "linux/arm64": THIS}
         assert sorted(p.name for p in (arm64.temp / "digests").iterdir()) == ["1", "2"], "web's is not api's"
+        assert label_reads(fakes) == [], "a mutable repository's tags are not looked at"
 
     def test_a_build_whose_push_was_retried_publishes_the_retrys_digest(
         self, fakes: Fakes, tmp_path: Path
     ) -> None:
         amd64, arm64 = self.builds(fakes, tmp_path)
         amd64.pushed(retried=True)
+        assert amd64.done["push"]["outcome"] == "failure"
+        assert amd64.done["retry"]["outputs"] == {"digest": amd64.digest}
         arm64.pushed()
+        assert arm64.done["retry"] == SKIPPED
         assert arm64.merge(self.TAGS).outputs["merged"] == "true"
-        assert f"{API}@{amd64.digest}" in self.creates(fakes)[0]
+        assert f"{API}@{amd64.digest}" in creates(fakes)[0]
 
     def test_an_image_of_one_build_is_created_from_its_one_digest_as_an_index(
         self, fakes: Fakes, tmp_path: Path
@@ -794,7 +1139,7 @@ class TestCreatingTheImage:
         web.pushed()
         result = web.merge([f"{WEB}:main"])
         assert result.returncode == 0, result.stderr
-        assert self.creates(fakes) == [
+        assert creates(fakes) == [
             ["docker", "buildx", "imagetools", "create", "-t", f"{WEB}:main", f"{WEB}@{web.digest}"]
         ]
         assert result.outputs["merged"] == "true"
@@ -809,7 +1154,7 @@ class TestCreatingTheImage:
         fakes.save()
         result = arm64.merge(self.TAGS)
         assert result.returncode == 0, result.stderr
-        assert len(self.creates(fakes)) == 2
+        assert len(creates(fakes)) == 2
         assert fakes.calls("sleep") == [["sleep", "30"]]
         assert result.outputs["merged"] == "true"
 
@@ -817,8 +1162,8 @@ class TestCreatingTheImage:
     def test_a_create_that_fails_twice_fails_the_build_saying_what(
         self, fakes: Fakes, tmp_path: Path, immutable: bool
     ) -> None:
-        """Also in an immutable repository whose tags nobody created: no notice that another build
-        did, and no digest looked up or recorded after the failure."""
+        """Also in an immutable repository whose tags nobody created: no digest looked up or
+        recorded after the failure."""
         amd64, arm64 = self.builds(fakes, tmp_path, immutable=immutable)
         assert arm64.row.get("immutable", False) is immutable
         amd64.pushed()
@@ -826,51 +1171,205 @@ class TestCreatingTheImage:
         fakes.refresh()
         fakes.state["fail_create"] = 2
         fakes.save()
-        result = arm64.merge([f"{API}:sha-abc1234"])
+        result = arm64.merge([f"{API}:sha-{THIS[:7]}"])
         assert result.returncode == 1
-        assert f"::error::could not create the image {API} from {API}@" in result.stdout
-        assert "another build of the image created it first" not in result.stdout
+        sources = f"{API}@{amd64.digest} {API}@{arm64.digest}"
+        assert f"::error::could not create the image {API} from {sources}" in result.stdout
         assert result.outputs == {}
-        assert not [c for c in fakes.calls("docker") if "--format" in c], "no digest looked up"
+        calls = fakes.calls("docker")
+        last_create = max(i for i, c in enumerate(calls) if c[3] == "create")
+        assert not calls[last_create + 1 :], "no digest looked up after the failure"
         assert fakes.calls("sleep") == [["sleep", "30"]], "one pause, before the one retry"
 
     @pytest.mark.parametrize("immutable", [False, True], ids=["mutable", "immutable"])
     def test_two_builds_finishing_together_make_one_image(
         self, fakes: Fakes, tmp_path: Path, immutable: bool
     ) -> None:
-        """Both find both digests: the first creates the image, the second creates the same image
-        again, or, in an immutable repository that refuses it, finds its tags there."""
-        amd64, arm64 = self.builds(fakes, tmp_path, immutable=immutable)
+        """Both find both digests: the first creates the image; the second creates the same image
+        again, or, in an immutable repository, finds every tag there holding this commit's image
+        and creates nothing."""
+        amd64, arm64 = self.builds(fakes, tmp_path, immutable=immutable, github=RELEASE_RUN)
         amd64.pushed()
         arm64.pushed()
-        tags = [f"{API}:sha-abc1234", f"{API}:1.2.0"]
-        first = arm64.merge(tags)
-        fakes.refresh()
-        fakes.state["immutable"] = immutable
-        fakes.save()
-        second = amd64.merge(tags)
-        assert first.returncode == second.returncode == 0, second.stderr
-        assert len(self.creates(fakes)) == 2
-        said = "::notice::another build of the image created it first" in second.stdout
-        assert said is immutable
-        assert second.outputs == first.outputs == {"merged": "true", "digest": fakes.tags()[tags[0]]}
+        if immutable:
+            self.immutable(fakes)
+        first = arm64.merge(self.RELEASE)
+        second = amd64.merge(self.RELEASE)
+        assert first.returncode == second.returncode == 0, second.stdout + second.stderr
+        assert len(creates(fakes)) == (1 if immutable else 2)
+        assert (
+            second.outputs
+            == first.outputs
+            == {"merged": "true", "digest": fakes.tags()[self.RELEASE[0]], "released": ""}
+        )
         assert fakes.calls("sleep") == []
 
-    def test_an_immutable_repository_holding_only_some_of_the_tags_fails_the_build(
+    def test_a_mutable_repositorys_tags_move_to_the_new_image_unread(
         self, fakes: Fakes, tmp_path: Path
     ) -> None:
-        """Not another build's image: one of this run's tags is missing, so nobody made it."""
-        amd64, arm64 = self.builds(fakes, tmp_path, immutable=True)
+        """`main` held another commit's image: a mutable tag moves, its image is not looked at."""
+        older = fakes.index(API, ["older amd64", "older arm64"], "main", revision=OTHER)
+        amd64, arm64 = self.builds(fakes, tmp_path)
+        amd64.pushed()
+        arm64.pushed()
+        result = arm64.merge(self.TAGS)
+        assert result.returncode == 0, result.stderr
+        assert fakes.tags()[self.TAGS[0]] == result.outputs["digest"] != older
+        assert label_reads(fakes) == []
+
+    @pytest.mark.parametrize(
+        "held",
+        [
+            [OTHER, OTHER],
+            [None, None],
+            [THIS, OTHER],
+            [THIS, None],
+        ],
+        ids=[
+            "another commit",
+            "no revision label",
+            "a platform of another commit",
+            "a platform without labels",
+        ],
+    )
+    @pytest.mark.parametrize("existing", [0, 1], ids=["first tag there", "second tag there"])
+    def test_an_immutable_tag_holding_another_commits_image_fails_the_merge_naming_the_tag_and_both_commits(
+        self, fakes: Fakes, tmp_path: Path, held: list[str | None], existing: int
+    ) -> None:
+        """An immutable tag never moves, nor is it taken for this release: the build fails and
+        nothing is created (the other tags are not made of someone else's image either)."""
+        amd64, arm64 = self.builds(fakes, tmp_path, immutable=True, github=RELEASE_RUN)
+        tag = self.RELEASE[existing]
+        older = fakes.index(API, ["older amd64", "older arm64"], tag.rsplit(":", 1)[1], revisions=held)
+        self.immutable(fakes)
+        amd64.pushed()
+        arm64.pushed()
+        result = arm64.merge(self.RELEASE)
+        assert result.returncode == 1
+        (error,) = [line for line in result.stdout.splitlines() if line.startswith("::error::")]
+        assert error.startswith(f"::error::{tag} exists and holds an image of commit ")
+        assert all(label in error for label in held if label), "the commits the image says"
+        assert f", not of {THIS} that this run releases: an immutable tag never moves" in error
+        assert result.outputs == {}
+        assert creates(fakes) == []
+        assert {t: d for t, d in fakes.tags().items() if t.startswith(f"{API}:")} == {tag: older}
+
+    def test_a_partly_pushed_immutable_release_converges_in_the_retry(
+        self, fakes: Fakes, tmp_path: Path
+    ) -> None:
+        """The registry failed after pushing one tag: the retry asks again which tags are there,
+        keeps that one (this commit's image) and creates only the missing one from that very
+        image, in the same run: no tag moves, every tag is one image, no re-run needed."""
+        amd64, arm64 = self.builds(fakes, tmp_path, immutable=True, github=RELEASE_RUN)
+        self.immutable(fakes)
         amd64.pushed()
         arm64.pushed()
         fakes.refresh()
-        fakes.state["immutable"] = True
+        fakes.state["cut_after"] = 1
         fakes.save()
-        fakes.manifest(API, "an older image", "sha-abc1234")
-        result = arm64.merge([f"{API}:sha-abc1234", f"{API}:1.2.0"])
+        result = arm64.merge(self.RELEASE)
+        assert result.returncode == 0, result.stdout + result.stderr
+        first = index_digest([amd64.digest, arm64.digest])
+        assert creates(fakes)[-1] == [
+            "docker",
+            "buildx",
+            "imagetools",
+            "create",
+            "-t",
+            self.RELEASE[1],
+            f"{API}@{first}",
+        ]
+        assert {t: fakes.tags()[t] for t in self.RELEASE} == dict.fromkeys(self.RELEASE, first)
+        assert result.outputs == {"merged": "true", "digest": first, "released": ""}
+
+    def test_a_partly_pushed_immutable_release_converges_on_a_re_run(
+        self, fakes: Fakes, tmp_path: Path
+    ) -> None:
+        """Both creates failed after the first tag was pushed: the build fails. Its re-run builds
+        other digests (a build is not reproducible), keeps the tag there and creates the missing
+        one from that very image."""
+        amd64, arm64 = self.builds(fakes, tmp_path, immutable=True, github=RELEASE_RUN)
+        self.immutable(fakes)
+        amd64.pushed()
+        arm64.pushed()
+        fakes.refresh()
+        fakes.state["cut_after"] = 1
+        fakes.state["fail_create"] = 1
+        fakes.save()
+        failed = arm64.merge(self.RELEASE)
+        assert failed.returncode == 1
+        first = index_digest([amd64.digest, arm64.digest])
+        assert {t: fakes.tags().get(t) for t in self.RELEASE} == {
+            self.RELEASE[0]: first,
+            self.RELEASE[1]: None,
+        }
+        again = self.builds(fakes, tmp_path, immutable=True, github=RELEASE_RUN, attempt=2)
+        for build in again:
+            build.pushed()
+        assert {again[0].digest, again[1].digest}.isdisjoint({amd64.digest, arm64.digest})
+        before = len(creates(fakes))
+        result = again[1].merge(self.RELEASE)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert creates(fakes)[before:] == [
+            ["docker", "buildx", "imagetools", "create", "-t", self.RELEASE[1], f"{API}@{first}"]
+        ]
+        assert {t: fakes.tags()[t] for t in self.RELEASE} == dict.fromkeys(self.RELEASE, first)
+        assert result.outputs == {"merged": "true", "digest": first, "released": ""}
+
+    def test_an_immutable_tag_the_registry_will_not_show_fails_the_merge_naming_it(
+        self, fakes: Fakes, tmp_path: Path
+    ) -> None:
+        """Only "not found" means a tag is missing: a registry that refuses to answer (401) is
+        named as such, not met by a push that would fail with a vaguer message."""
+        amd64, arm64 = self.builds(fakes, tmp_path, immutable=True, github=RELEASE_RUN)
+        self.immutable(fakes)
+        amd64.pushed()
+        arm64.pushed()
+        fakes.refresh()
+        denied = "ERROR: unexpected status from HEAD request: 401 Unauthorized"
+        fakes.state["errors"] = {self.RELEASE[0]: denied}
+        fakes.save()
+        result = arm64.merge(self.RELEASE)
         assert result.returncode == 1
-        assert "another build of the image created it first" not in result.stdout
-        assert f"{API}:1.2.0" not in fakes.tags()
+        assert f"::error::could not inspect {self.RELEASE[0]}: {denied}" in result.stdout
+        assert creates(fakes) == []
+        assert result.outputs == {}
+
+    @pytest.mark.parametrize("missing", [0, 1], ids=["first tag missing", "second tag missing"])
+    def test_the_missing_tags_are_made_of_the_image_an_immutable_tag_holds(
+        self, fakes: Fakes, tmp_path: Path, missing: int
+    ) -> None:
+        """Whichever tag is there, the one missing is created from its image, not from this
+        attempt's builds."""
+        amd64, arm64 = self.builds(fakes, tmp_path, immutable=True, github=RELEASE_RUN)
+        there = self.RELEASE[1 - missing]
+        earlier = fakes.index(API, ["earlier amd64", "earlier arm64"], there.rsplit(":", 1)[1], revision=THIS)
+        self.immutable(fakes)
+        amd64.pushed()
+        arm64.pushed()
+        result = arm64.merge(self.RELEASE)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert creates(fakes) == [
+            ["docker", "buildx", "imagetools", "create", "-t", self.RELEASE[missing], f"{API}@{earlier}"]
+        ]
+        assert {t: fakes.tags()[t] for t in self.RELEASE} == dict.fromkeys(self.RELEASE, earlier)
+        assert result.outputs == {"merged": "true", "digest": earlier, "released": ""}
+        assert label_reads(fakes) == [there]
+
+    def test_an_immutable_release_whose_tags_are_all_there_creates_nothing(
+        self, fakes: Fakes, tmp_path: Path
+    ) -> None:
+        amd64, arm64 = self.builds(fakes, tmp_path, immutable=True, github=RELEASE_RUN)
+        earlier = fakes.index(API, ["earlier amd64", "earlier arm64"], "v1.2.0", "1.2.0", revision=THIS)
+        self.immutable(fakes)
+        amd64.pushed()
+        arm64.pushed()
+        result = arm64.merge(self.RELEASE)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert creates(fakes) == []
+        assert fakes.calls("sleep") == []
+        assert result.outputs == {"merged": "true", "digest": earlier, "released": ""}
+        assert sorted(label_reads(fakes)) == sorted(self.RELEASE), "each tag checked"
 
 
 KEYED = ["api", "api-v2", "api.v2", "api_v2", "api/v2", "ap", "api2", "apiv2", "api-v2-beta", "a"]
@@ -897,11 +1396,12 @@ def test_one_images_digest_pattern_never_collects_another_images_digests() -> No
             assert minimatch(artifact, wanted) is (other == key), (wanted, artifact)
 
 
-# --- releasing: the image of the tagged commit, retagged -------------------------------------------
+# --- releasing: the image of the tagged commit, found and checked -----------------------------------
 
 
 class TestPromotion:
-    """scripts/promote.sh in each build of an image on a release tag, on a real history with a merge."""
+    """scripts/promote.sh in a build of an image on a release tag, on a real history with a merge:
+    it finds the image built from the tagged commit's files, checks it, and tags nothing."""
 
     NAMESPACES: ClassVar[list[str]] = ["acme-staging", "acme-qa"]
 
@@ -909,20 +1409,38 @@ class TestPromotion:
     def history(self, release_history: History, tmp_path: Path) -> History:
         return release_history.copy(tmp_path / "repo")
 
-    def promote(
+    def build(
         self, fakes: Fakes, tmp: Path, history: History, build: bool = False, leg: int = 1, **overrides: Any
-    ) -> StepResult:
+    ) -> Build:
+        """A build of api in a run of the release tag on `tagged`."""
         workflow = {"tags": ["v*"], "promote": {"build": build, "fromNamespaces": self.NAMESPACES}}
-        found = stack(workflow=workflow, **overrides)
-        row = found.row("api", leg)
-        env = step_env(found.doc, "build", "promote", found.contexts(row, tmp), TAGS=f"{API}:1.2.0")
-        return run_script("promote", env, tmp, fakes, cwd=history.path)
+        found = stack(workflow=workflow, **{"images": [TWO], **overrides})
+        github = push_event(history.commits["tagged"], ref_type="tag", ref="v1.2.0")
+        return Build(
+            found, found.row("api", leg), tmp / f"leg-{leg}", fakes, Artifacts(), github, history.path
+        )
+
+    def promote(self, fakes: Fakes, tmp: Path, history: History, **options: Any) -> StepResult:
+        result = self.build(fakes, tmp, history, **options).promote()
+        assert result is not None, "the step runs on a release tag"
+        return result
 
     def sha(self, history: History, commit: str) -> str:
         return f"sha-{history.commits[commit][:7]}"
 
-    def creates(self, fakes: Fakes) -> list[list[str]]:
-        return [c for c in fakes.calls("docker") if c[3] == "create"]
+    def image(
+        self,
+        fakes: Fakes,
+        history: History,
+        commit: str,
+        repository: str = API,
+        revisions: list[str | None] | None = None,
+    ) -> str:
+        """A branch run's image of `commit` under its sha- tag, two platforms, each labelled with
+        `commit` (or with `revisions`)."""
+        labels = revisions if revisions is not None else [history.commits[commit]] * 2
+        seeds = [f"{repository} {commit} amd64", f"{repository} {commit} arm64"]
+        return fakes.index(repository, seeds, self.sha(history, commit), revisions=labels)
 
     @pytest.mark.parametrize(
         ("built", "found"),
@@ -937,28 +1455,24 @@ class TestPromotion:
     def test_it_takes_only_an_image_built_from_the_tagged_commits_files(
         self, fakes: Fakes, tmp_path: Path, history: History, built: str, found: bool
     ) -> None:
-        image = fakes.index(API, ["amd64", "arm64"], self.sha(history, built))
+        image = self.image(fakes, history, built)
         result = self.promote(fakes, tmp_path, history)
+        assert creates(fakes) == [], "it finds; the build that creates the image releases"
         if not found:
             assert result.returncode == 1
-            assert "::error::no image of this commit" in result.stdout
+            assert "::error::no image of this commit's files in" in result.stdout
             assert result.outputs == {"promoted": "false"}
-            assert self.creates(fakes) == []
             return
         assert result.returncode == 0, result.stderr
         source = f"{API}:{self.sha(history, built)}"
-        assert self.creates(fakes) == [
-            ["docker", "buildx", "imagetools", "create", "-t", f"{API}:1.2.0", f"{API}@{image}"]
-        ], "retagged by digest: the very image looked at"
         assert result.outputs == {"promoted": "true", "released": source, "digest": image}
-        assert fakes.tags()[f"{API}:1.2.0"] == image, "an index is copied as it is"
-        assert f"::notice::released {source} ({image}) as it is: no rebuild" in result.stdout
+        assert f"::notice::releasing {source} ({image}) as it is: no rebuild" in result.stdout
 
     def test_the_newest_commit_with_the_same_files_is_taken(
         self, fakes: Fakes, tmp_path: Path, history: History
     ) -> None:
         for commit in ("api-change", "merge", "tagged"):
-            fakes.index(API, [commit], self.sha(history, commit))
+            self.image(fakes, history, commit)
         result = self.promote(fakes, tmp_path, history)
         assert result.outputs["released"] == f"{API}:{self.sha(history, 'tagged')}"
 
@@ -966,7 +1480,7 @@ class TestPromotion:
         self, fakes: Fakes, tmp_path: Path, history: History
     ) -> None:
         """Every candidate, newest first, in each source: the image's repository, then the same
-        name in each namespace listed."""
+        name in each namespace listed; by digest only (nothing found, no labels read)."""
         result = self.promote(fakes, tmp_path, history)
         candidates = [self.sha(history, c) for c in ("tagged", "merge", "api-change")]
         sources = [API, *(f"{REGISTRY}/{namespace}/api" for namespace in self.NAMESPACES)]
@@ -974,56 +1488,138 @@ class TestPromotion:
         assert asked == [f"{source}:{candidate}" for source in sources for candidate in candidates]
         assert all(c[5:] == ["--format", "{{.Manifest.Digest}}"] for c in fakes.calls("docker"))
         assert result.returncode == 1
-        assert (
-            f"::error::no image of this commit ({' '.join(candidates)}) in {' '.join(sources)}; "
-            "promote.build is false"
-        ) in result.stdout
+        assert result.stdout == (
+            f"::error::no image of this commit's files in {' '.join(sources)} (tags sha-<commit> of the "
+            "last 50 commits whose files are this commit's); promote.build is false\n"
+        )
+        assert result.outputs == {"promoted": "false"}
 
     def test_another_namespace_is_taken_only_when_this_stacks_repository_has_none(
         self, fakes: Fakes, tmp_path: Path, history: History
     ) -> None:
         qa = f"{REGISTRY}/acme-qa/api"
         staging = f"{REGISTRY}/acme-staging/api"
-        fakes.index(qa, ["qa"], self.sha(history, "tagged"))
-        image = fakes.index(staging, ["staging"], self.sha(history, "merge"))
+        self.image(fakes, history, "tagged", repository=qa)
+        image = self.image(fakes, history, "merge", repository=staging)
         result = self.promote(fakes, tmp_path, history)
         assert result.returncode == 0, result.stderr
-        assert result.outputs["released"] == f"{staging}:{self.sha(history, 'merge')}", "the first listed"
-        assert self.creates(fakes)[0][-1] == f"{staging}@{image}"
-        fakes.index(API, ["own"], self.sha(history, "api-change"))
-        assert (
-            self.promote(fakes, tmp_path, history).outputs["released"]
-            == f"{API}:{self.sha(history, 'api-change')}"
+        released = f"{staging}:{self.sha(history, 'merge')}"
+        assert result.outputs == {"promoted": "true", "released": released, "digest": image}, (
+            "the first listed"
         )
+        self.image(fakes, history, "api-change")
+        again = self.promote(fakes, tmp_path, history)
+        assert again.outputs["released"] == f"{API}:{self.sha(history, 'api-change')}"
 
-    def test_an_image_from_another_namespace_can_be_pulled_by_the_digest_reported(
+    def test_the_labels_checked_are_the_found_images_read_by_its_digest(
         self, fakes: Fakes, tmp_path: Path, history: History
     ) -> None:
-        """A single-platform image (a stack pushing its tags directly): the release is an index
-        wrapping it, and the digest reported, the source's, names it in this repository too."""
+        """Not the tag again (it could move in between): the digest found, in the source found."""
         staging = f"{REGISTRY}/acme-staging/api"
-        image = fakes.manifest(staging, "staging", self.sha(history, "tagged"))
-        result = self.promote(fakes, tmp_path, history)
-        assert result.outputs["digest"] == image
-        assert fakes.tags()[f"{API}:1.2.0"] != image
-        fakes.refresh()
-        assert f"{API}@{image}" in fakes.state["manifests"], "docker pull IMAGE@digest finds it"
+        image = self.image(fakes, history, "merge", repository=staging)
+        self.promote(fakes, tmp_path, history)
+        assert label_reads(fakes) == [f"{staging}@{image}"]
 
-    def test_the_other_builds_of_the_image_find_it_and_retag_nothing(
+    @pytest.mark.parametrize(
+        "labels",
+        [
+            ["docs", "docs"],  # another commit's image under this sha-
+            [None, None],  # no revision label: not built by this pipeline
+            ["merge", None],  # this commit\'s platform beside an unlabelled one
+            ["merge", "docs"],  # platforms of two commits
+            ["merge:7", "merge:7"],  # the commit's short sha: not the full commit
+        ],
+        ids=["another commit", "no label", "a platform without", "two commits", "a short sha"],
+    )
+    def test_a_sha_tag_holding_an_image_of_another_commit_is_never_released(
+        self, fakes: Fakes, tmp_path: Path, history: History, labels: list[str | None]
+    ) -> None:
+        """The run fails naming the tag, its digest, the commits the image says (jq's `unique`:
+        sorted; `none` for a platform without the label) and the commit the tag names, and what to
+        do; it looks no further (an image found is never passed over)."""
+        commits = history.commits
+
+        def revision(label: str | None) -> str | None:
+            """A commit's sha, or its first N hex digits for `<commit>:N`; None: no label."""
+            if label is None:
+                return None
+            name, _, length = label.partition(":")
+            return commits[name][: int(length)] if length else commits[name]
+
+        revisions = [revision(label) for label in labels]
+        said = " ".join(sorted({r or "none" for r in revisions})) if any(revisions) else "none"
+        image = self.image(fakes, history, "merge", revisions=revisions)
+        self.image(fakes, history, "api-change", repository=f"{REGISTRY}/acme-staging/api")
+        result = self.promote(fakes, tmp_path, history, build=True)
+        assert result.returncode == 1
+        candidate = f"{API}:{self.sha(history, 'merge')}"
+        assert result.stdout == (
+            f"::error::{candidate} ({image}) is an image of commit {said}, not of "
+            f"{commits['merge']} that its tag names: it was not built by this pipeline from that commit. "
+            f"Delete the tag (the next branch build of {commits['merge']} pushes it anew), or release a "
+            "commit whose image this pipeline built\n"
+        )
+        assert result.outputs == {}, "neither promoted nor built"
+        assert label_reads(fakes) == [f"{API}@{image}"]
+        assert fakes.calls("docker")[-1][4] == f"{API}@{image}", "nothing asked after"
+
+    @pytest.mark.parametrize(
+        "answer",
+        [
+            "ERROR: {ref}: not found",
+            "ERROR: manifest unknown: manifest unknown",
+            "ERROR: unexpected status code: MANIFEST_UNKNOWN",
+            "ERROR: name unknown: repository name not known to registry",
+            "ERROR: unexpected status code: NAME_UNKNOWN",
+        ],
+        ids=["buildx's 404", "manifest unknown", "MANIFEST_UNKNOWN", "name unknown", "NAME_UNKNOWN"],
+    )
+    def test_only_not_there_means_look_further(
+        self, fakes: Fakes, tmp_path: Path, history: History, answer: str
+    ) -> None:
+        own = f"{API}:{self.sha(history, 'tagged')}"
+        fakes.state["errors"] = {f"{API}:": answer.format(ref=own)}
+        fakes.save()
+        image = self.image(fakes, history, "tagged", repository=f"{REGISTRY}/acme-staging/api")
+        result = self.promote(fakes, tmp_path, history)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.outputs["digest"] == image
+
+    @pytest.mark.parametrize(
+        "answer",
+        [
+            "ERROR: unauthorized: authentication required",
+            "ERROR: denied: requested access to the resource is denied",
+            "ERROR: failed to do request: Head https://acme-registry/v2/: dial tcp: i/o timeout",
+            "ERROR: unexpected status from HEAD request: 500 Internal Server Error",
+            "ERROR: toomanyrequests: rate limit exceeded",
+        ],
+    )
+    def test_a_failed_inspect_that_is_not_not_found_fails_the_step_saying_what(
+        self, fakes: Fakes, tmp_path: Path, history: History, answer: str
+    ) -> None:
+        """Never an empty digest, never a rebuild of what may be there: the step fails naming the
+        reference and what docker said, and asks nothing more."""
+        self.image(fakes, history, "merge")
+        candidate = f"{API}:{self.sha(history, 'tagged')}"
+        fakes.state["errors"] = {candidate: answer}
+        fakes.save()
+        result = self.promote(fakes, tmp_path, history, build=True)
+        assert result.returncode == 1
+        assert result.stdout == f"::error::could not inspect {candidate}: {answer}\n"
+        assert result.outputs == {}
+        assert [c[4] for c in fakes.calls("docker")] == [candidate]
+
+    def test_a_failed_read_of_the_labels_fails_the_step(
         self, fakes: Fakes, tmp_path: Path, history: History
     ) -> None:
-        """A multi-arch image's second build: promoted (so it builds nothing), the same release
-        said, and only the first build creates the tag."""
-        image = fakes.index(API, ["amd64", "arm64"], self.sha(history, "merge"))
-        result = self.promote(fakes, tmp_path, history, leg=2, images=[TWO])
-        assert result.returncode == 0, result.stderr
-        released = f"{API}:{self.sha(history, 'merge')}"
-        assert result.outputs == {"promoted": "true", "released": released, "digest": image}
-        assert self.creates(fakes) == []
-        assert "::notice::released" not in result.stdout
-        first = self.promote(fakes, tmp_path, history, leg=1, images=[TWO])
-        assert first.outputs == result.outputs
-        assert len(self.creates(fakes)) == 1
+        image = self.image(fakes, history, "merge")
+        fakes.state["errors"] = {f"@{image}": "ERROR: unexpected status: 502 Bad Gateway"}
+        fakes.save()
+        result = self.promote(fakes, tmp_path, history, build=True)
+        assert result.returncode != 0
+        assert result.outputs == {}
+        assert "502 Bad Gateway" in result.stderr
 
     def test_with_building_allowed_no_image_means_build_it(
         self, fakes: Fakes, tmp_path: Path, history: History
@@ -1031,39 +1627,463 @@ class TestPromotion:
         result = self.promote(fakes, tmp_path, history, build=True)
         assert result.returncode == 0
         assert result.outputs == {"promoted": "false"}
-        assert "::notice::no image of this commit yet: building it" in result.stdout
-        assert self.creates(fakes) == []
+        assert result.stdout.endswith("::notice::no image of this commit's files yet: building it\n")
 
     def test_every_path_of_the_image_is_compared(
         self, fakes: Fakes, tmp_path: Path, history: History
     ) -> None:
         """An image whose Dockerfile is outside its context: a change there is a change of it."""
-        fakes.index(API, ["merge"], self.sha(history, "merge"))
+        self.image(fakes, history, "merge")
         history.commit("dockerfile", "docker/api.Dockerfile")
         images = [{"name": "api", "dockerfile": "docker/api.Dockerfile"}]
         assert self.promote(fakes, tmp_path, history, images=images).returncode == 1
         assert self.promote(fakes, tmp_path, history).returncode == 0, "api/** only: the same image"
 
-    def test_a_failed_retag_is_retried_once_after_the_pause_then_fails(
+    def test_every_build_of_the_image_finds_the_same_image_and_none_tags_it(
         self, fakes: Fakes, tmp_path: Path, history: History
     ) -> None:
-        image = fakes.index(API, ["tagged"], self.sha(history, "tagged"))
-        fakes.state["fail_create"] = 1
-        fakes.save()
-        assert self.promote(fakes, tmp_path, history).returncode == 0
-        assert fakes.calls("sleep") == [["sleep", "30"]]
+        image = self.image(fakes, history, "merge")
+        first = self.promote(fakes, tmp_path, history, leg=1, images=[TWO])
+        second = self.promote(fakes, tmp_path, history, leg=2, images=[TWO])
+        released = f"{API}:{self.sha(history, 'merge')}"
+        assert first.outputs == second.outputs == {"promoted": "true", "released": released, "digest": image}
+        assert creates(fakes) == []
+
+    @pytest.mark.parametrize("build", [False, True], ids=["promote only", "else build"])
+    @pytest.mark.parametrize("leg", [1, 2])
+    def test_an_image_of_fewer_platforms_than_this_stack_builds_is_never_released(
+        self, fakes: Fakes, tmp_path: Path, history: History, build: bool, leg: int
+    ) -> None:
+        """Staging builds linux/amd64 only; this stack amd64 and arm64: its image from staging
+        would leave arm64 nodes without one. Every build of the image says so."""
+        staging = f"{REGISTRY}/acme-staging/api"
+        merge = history.commits["merge"]
+        image = fakes.manifest(staging, "staging amd64", self.sha(history, "merge"), revision=merge)
+        result = self.promote(fakes, tmp_path, history, build=build, leg=leg)
+        said = (
+            f"{staging}:{self.sha(history, 'merge')} ({image}) is an image for linux/amd64, not for "
+            "linux/amd64, linux/arm64 that this stack builds"
+        )
+        assert result.returncode == (0 if build else 1)
+        assert ("::warning::" if build else "::error::") + said in result.stdout
+        assert result.outputs.get("promoted") == ("false" if build else None)
+
+    def test_a_branch_run_looks_for_nothing(self, fakes: Fakes, tmp_path: Path, history: History) -> None:
+        build = self.build(fakes, tmp_path, history, build=True)
+        build.github = push_event(history.commits["tagged"])
+        assert build.promote() is None
+        assert fakes.calls("docker") == []
+
+
+class TestReleasing:
+    """A two-platform image on a release tag, its two builds run as GitHub runs them from the
+    promotion on (tests' Build): whatever any build found is what the image's creating build
+    releases, whichever build finishes last; a build that found it builds and pushes nothing."""
+
+    TAGS: ClassVar[list[str]] = [f"{API}:v1.2.0", f"{API}:1.2.0"]
+
+    @pytest.fixture
+    def history(self, release_history: History, tmp_path: Path) -> History:
+        return release_history.copy(tmp_path / "repo")
+
+    def builds(
+        self, fakes: Fakes, tmp: Path, history: History, images: list[dict[str, Any]] | None = None
+    ) -> list[Build]:
+        promotion = {"build": True, "fromNamespaces": ["acme-staging"]}
+        found = stack(images=images or [TWO], workflow={"tags": ["v*"], "promote": promotion})
+        github = push_event(history.commits["tagged"], ref_type="tag", ref="v1.2.0")
+        return builds_of(found, "api", fakes, tmp, github, history.path)
+
+    def branch_run(self, fakes: Fakes, history: History, commit: str = "merge", repository: str = API) -> str:
+        """A branch run of `commit` pushed its image under sha-<commit>: its digest."""
+        sha = history.commits[commit]
+        seeds = [f"branch {commit} amd64", f"branch {commit} arm64"]
+        return fakes.index(repository, seeds, f"sha-{sha[:7]}", revision=sha)
+
+    def promoted(self, build: Build) -> bool:
+        result = build.promote()
+        assert result is not None
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.outputs["promoted"] == "true"
+
+    @pytest.mark.parametrize("last", ["the build that built", "the build that found"])
+    def test_a_build_that_found_the_image_while_the_other_built_releases_the_found_image(
+        self, fakes: Fakes, tmp_path: Path, history: History, last: str
+    ) -> None:
+        """Build 1 found nothing and built; meanwhile a branch run pushed the commit's image and
+        build 2 found it: the image's creating build, whichever, releases the found image (not a
+        mix of a build and a found platform), and every tag points at it."""
+        builder, finder = self.builds(fakes, tmp_path, history)
+        assert not self.promoted(builder)
+        if last == "the build that found":
+            builder.pushed()
+            assert builder.digest, "it built and pushed"
+            assert builder.merge(self.TAGS).outputs == {"merged": "false"}
+        found = self.branch_run(fakes, history)
+        assert self.promoted(finder)
+        finder.pushed()
+        assert finder.done["build"] == finder.done["push"] == finder.done["retry"] == SKIPPED
+        assert finder.digest == ""
+        released = f"{API}:sha-{history.commits['merge'][:7]}"
+        recorded = (finder.temp / "digest" / "2").read_text()
+        assert recorded == f"{found} {released}\n", "its digest and the image's tag"
+        if last == "the build that found":
+            creator, other = finder, builder
+        else:
+            assert finder.merge(self.TAGS).outputs == {"merged": "false"}
+            builder.pushed()
+            assert builder.digest, "it built and pushed"
+            creator, other = builder, finder
+        result = creator.merge(self.TAGS)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.outputs == {"merged": "true", "digest": found, "released": released}
+        assert creates(fakes) == [
+            [
+                "docker",
+                "buildx",
+                "imagetools",
+                "create",
+                "-t",
+                self.TAGS[0],
+                "-t",
+                self.TAGS[1],
+                f"{API}@{found}",
+            ]
+        ]
+        assert {tag: fakes.tags()[tag] for tag in self.TAGS} == dict.fromkeys(self.TAGS, found)
+        merge = history.commits["merge"]
+        assert fakes.revisions(self.TAGS[0]) == {"linux/amd64": merge, "linux/arm64": merge}
+        said = creator.summary(self.TAGS)
+        assert said is not None
+        assert f"Released `{released}` as it is, no rebuild." in said.summary
+        assert f"docker pull {API}@{found}" in said.summary
+        assert other.summary(self.TAGS) is None, "the other build says nothing"
+
+    def test_when_both_builds_built_it_their_digests_make_the_image(
+        self, fakes: Fakes, tmp_path: Path, history: History
+    ) -> None:
+        amd64, arm64 = self.builds(fakes, tmp_path, history)
+        for build in (amd64, arm64):
+            assert not self.promoted(build)
+        amd64.pushed()
+        assert amd64.merge(self.TAGS).outputs == {"merged": "false"}
+        arm64.pushed()
+        result = arm64.merge(self.TAGS)
+        assert result.returncode == 0, result.stdout + result.stderr
+        sources = [f"{API}@{amd64.digest}", f"{API}@{arm64.digest}"]
+        assert creates(fakes)[0][-2:] == sources
+        created = index_digest([amd64.digest, arm64.digest])
+        assert result.outputs == {"merged": "true", "digest": created, "released": ""}
+        tagged = history.commits["tagged"]
+        assert fakes.revisions(self.TAGS[1]) == {"linux/amd64": tagged, "linux/arm64": tagged}
+        said = arm64.summary(self.TAGS)
+        assert said is not None
+        assert "Released" not in said.summary
+
+    def test_when_both_builds_found_it_nothing_is_built_and_it_is_released(
+        self, fakes: Fakes, tmp_path: Path, history: History
+    ) -> None:
+        found = self.branch_run(fakes, history, commit="tagged")
+        amd64, arm64 = self.builds(fakes, tmp_path, history)
+        for build in (amd64, arm64):
+            assert self.promoted(build)
+        amd64.pushed()
+        assert amd64.merge(self.TAGS).outputs == {"merged": "false"}
+        arm64.pushed()
+        result = arm64.merge(self.TAGS)
+        assert amd64.digest == arm64.digest == "", "neither built"
+        assert result.outputs["digest"] == found
+        assert creates(fakes)[0][-1] == f"{API}@{found}"
+
+    def test_a_single_platform_image_found_in_another_namespace_is_released_into_this_repository(
+        self, fakes: Fakes, tmp_path: Path, history: History
+    ) -> None:
+        """From another stack's repository, pushed under its tags directly (one manifest): the
+        release is an index wrapping it, made in this repository, and the digest said is the
+        release's (what `docker pull IMAGE@digest` pulls)."""
+        staging = f"{REGISTRY}/acme-staging/api"
+        merge = history.commits["merge"]
+        found = fakes.manifest(staging, "staging api", f"sha-{merge[:7]}", revision=merge)
+        (build,) = self.builds(fakes, tmp_path, history, images=[{"name": "api"}])
+        assert self.promoted(build)
+        build.pushed()
+        result = build.merge(self.TAGS)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert creates(fakes)[0][-1] == f"{staging}@{found}"
+        assert result.outputs["digest"] == fakes.tags()[self.TAGS[0]] == index_digest([found])
+        assert result.outputs["released"] == f"{staging}:sha-{merge[:7]}"
         fakes.refresh()
-        fakes.state["fail_create"] = 2
+        assert f"{API}@{found}" in fakes.state["manifests"], "its platform image is in this repository too"
+        assert fakes.revisions(self.TAGS[0]) == {"linux/amd64": merge}
+
+    @pytest.mark.parametrize("earlier", ["released the found image", "built the tagged commit"])
+    def test_an_immutable_release_of_a_found_image_expects_that_images_commit(
+        self, fakes: Fakes, tmp_path: Path, history: History, earlier: str
+    ) -> None:
+        """A re-run whose builds found the merge's image: a tag an earlier attempt left holding that
+        image is kept (the missing tag made of it); one holding an image built from the tagged
+        commit is another image than this release's: the build fails naming both commits."""
+        merge, tagged = history.commits["merge"], history.commits["tagged"]
+        found = self.branch_run(fakes, history)
+        if earlier == "released the found image":
+            fakes.state["images"][self.TAGS[0]] = found
+            held = found
+        else:
+            held = fakes.index(API, ["earlier amd64", "earlier arm64"], "v1.2.0", revision=tagged)
+        fakes.state["immutable"] = True
         fakes.save()
-        failed = self.promote(fakes, tmp_path, history)
-        assert failed.returncode == 1
-        source = f"{API}:{self.sha(history, 'tagged')}"
-        assert f"::error::could not retag {source} ({image}) as the release" in failed.stdout
-        assert "promoted" not in failed.outputs
-        assert len(self.creates(fakes)) == 4
+        amd64, arm64 = self.builds(fakes, tmp_path, history, images=[{**TWO, "immutableTags": True}])
+        for build in (amd64, arm64):
+            assert self.promoted(build)
+            build.pushed()
+        amd64.merge(self.TAGS)
+        result = arm64.merge(self.TAGS)
+        if earlier == "released the found image":
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert creates(fakes) == [
+                ["docker", "buildx", "imagetools", "create", "-t", self.TAGS[1], f"{API}@{found}"]
+            ]
+            assert {tag: fakes.tags()[tag] for tag in self.TAGS} == dict.fromkeys(self.TAGS, found)
+            return
+        assert result.returncode == 1
+        assert (
+            f"::error::{self.TAGS[0]} exists and holds an image of commit {tagged}, not of {merge} that "
+            "this run releases"
+        ) in result.stdout
+        assert creates(fakes) == []
+        assert fakes.tags()[self.TAGS[0]] == held
+
+    def test_a_promoting_stacks_branch_run_pushes_by_digest_and_creates_the_image_from_its_builds(
+        self, fakes: Fakes, tmp_path: Path, history: History
+    ) -> None:
+        amd64, arm64 = self.builds(fakes, tmp_path, history)
+        tags = [f"{API}:main", f"{API}:sha-{history.commits['tagged'][:7]}"]
+        for build in (amd64, arm64):
+            build.github = push_event(history.commits["tagged"])
+            assert build.promote() is None
+            build.pushed()
+        assert (amd64.temp / "digest" / "1").read_text() == f"{amd64.digest} \n", "no image found"
+        amd64.merge(tags)
+        result = arm64.merge(tags)
+        assert result.outputs == {
+            "merged": "true",
+            "digest": index_digest([amd64.digest, arm64.digest]),
+            "released": "",
+        }
 
 
 # --- what a run says -------------------------------------------------------------------------------
+
+
+class TestSigning:
+    """scripts/sign.sh in the build that created an image, scripts/signatures.sh in a verify run
+    and promote.sh's proof, with a fake cosign that signs only with the job's ID token, stores
+    the signature as the tag ACR takes and verifies as cosign does (unanchored regexp: the
+    identity anchors itself)."""
+
+    TAGS: ClassVar[list[str]] = [f"{API}:main", f"{API}:sha-{THIS[:7]}"]
+
+    def stack(self, *images: dict[str, Any], **workflow: Any) -> Stack:
+        return stack(images=list(images) or [TWO, {"name": "web"}], workflow={"sign": True, **workflow})
+
+    def signatures(self, fakes: Fakes, tmp: Path, found: Stack, tag: str = "main") -> StepResult:
+        """A manual verify run on `tag`: each image's signature."""
+        tmp.mkdir(exist_ok=True)
+        images = f"api\t{API}\nweb\t{WEB}\n"
+        env = step_env(found.doc, "verify", "signatures", IMAGES=images, TAG=tag)
+        return run_script("signatures", env, tmp, fakes)
+
+    def test_the_build_that_created_the_image_signs_it_once_by_digest_and_verify_finds_the_signature(
+        self, fakes: Fakes, tmp_path: Path
+    ) -> None:
+        found = self.stack()
+        amd64, arm64 = builds_of(found, "api", fakes, tmp_path, BRANCH_RUN)
+        amd64.pushed()
+        assert amd64.merge(self.TAGS).outputs == {"merged": "false"}
+        assert amd64.sign() is None, "the build that did not create the image signs nothing"
+        arm64.pushed()
+        merged = arm64.merge(self.TAGS).outputs["digest"]
+        signed = arm64.sign()
+        assert signed is not None
+        assert signed.returncode == 0, signed.stderr
+        assert f"::notice::signed {API}@{merged}" in signed.stdout
+        sign = ["cosign", "sign", "--yes", "--new-bundle-format=false", "--use-signing-config=false"]
+        assert fakes.calls("cosign") == [[*sign, f"{API}@{merged}"]], "once, by digest"
+        assert f"{API}:{merged.replace(':', '-')}.sig" in fakes.tags(), "the tag form ACR takes"
+        result = self.signatures(fakes, tmp_path / "verify", found)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.summary == (
+            "### Verify: signatures\n\n| image | tag | digest | signed |\n|---|---|---|---|\n"
+            f"| `api` | `main` | `{merged}` | yes |\n"
+            "| `web` | `main` | `none` | not checked: no image tagged main |\n"
+        )
+
+    def test_an_image_pushed_by_tag_is_signed_by_the_digest_its_push_gave(
+        self, fakes: Fakes, tmp_path: Path
+    ) -> None:
+        found = self.stack({"name": "api"})
+        (build,) = builds_of(found, "api", fakes, tmp_path, BRANCH_RUN)
+        build.pushed()
+        signed = build.sign()
+        assert signed is not None
+        assert signed.returncode == 0, signed.stderr
+        assert fakes.calls("cosign")[0][-1] == f"{API}@{build.digest}"
+
+    @pytest.mark.parametrize("failures", [1, 2])
+    def test_signing_is_tried_once_more_then_fails_the_build_naming_the_image(
+        self, fakes: Fakes, tmp_path: Path, failures: int
+    ) -> None:
+        found = self.stack({"name": "api"})
+        (build,) = builds_of(found, "api", fakes, tmp_path, BRANCH_RUN)
+        build.pushed()
+        fakes.refresh()
+        fakes.state["fail_sign"] = failures
+        fakes.save()
+        signed = build.sign()
+        assert signed is not None
+        assert len(fakes.calls("cosign")) == 2
+        assert fakes.calls("sleep") == [["sleep", "30"]]
+        if failures == 1:
+            assert signed.returncode == 0, signed.stderr
+        else:
+            assert signed.returncode == 1
+            assert f"::error::could not sign {API}@{build.digest}" in signed.stdout
+
+    @pytest.mark.parametrize(
+        ("signer", "why"),
+        [
+            (None, "no signatures found"),
+            (f"{WORKFLOW}@refs/heads/feature", "none of the expected identities matched"),
+            ("acme/shop/.github/workflows/other.yml@refs/heads/main", "none of the expected identities"),
+            ("acme/shop-fork/.github/workflows/build-push.yml@refs/heads/main", "none of the expected"),
+            (f"{WORKFLOW}@refs/heads/main-evil", "none of the expected identities matched"),
+            (f"https://git.example/x/https://github.com/{WORKFLOW}@refs/heads/main", "none of the"),
+        ],
+        ids=[
+            "unsigned",
+            "another branch",
+            "another workflow",
+            "another repository",
+            "a longer ref",
+            "a subject that ends with it",
+        ],
+    )
+    def test_an_image_without_this_workflows_signature_fails_the_verify_run_saying_whose_it_wanted(
+        self, fakes: Fakes, tmp_path: Path, signer: str | None, why: str
+    ) -> None:
+        """A signature is this stack's workflow file of this repository on its branch, the whole
+        identity (cosign matches a regexp anywhere in it: a ref that only begins with `main`, or a
+        fork's name, must not pass)."""
+        found = self.stack()
+        image = fakes.manifest(API, "api", "main", revision=THIS)
+        if signer:
+            fakes.sign(f"{API}@{image}", signer, THIS)
+        result = self.signatures(fakes, tmp_path, found)
+        assert result.returncode == 1
+        identity = step_env(found.doc, "verify", "signatures", IMAGES="", TAG="")["IDENTITY"]
+        assert f"::error::api ({API}@{image}) has no signature made by {identity}" in result.stdout
+        assert f"| `api` | `main` | `{image}` | no: " in result.summary
+        assert why in result.summary
+
+    def test_a_registry_that_will_not_answer_fails_the_verify_run_saying_what_it_said(
+        self, fakes: Fakes, tmp_path: Path
+    ) -> None:
+        fakes.state["errors"] = {"/web:": "ERROR: unauthorized: authentication required"}
+        fakes.save()
+        result = self.signatures(fakes, tmp_path, self.stack())
+        assert result.returncode == 1
+        assert (
+            "| `web` | `main` | `none` | no: ERROR: unauthorized: authentication required |" in result.summary
+        )
+        assert fakes.calls("cosign") == []
+
+
+class TestSignedPromotion:
+    """promote.sh of a signing stack: an image found is released only with a signature this
+    repository's workflow made for the very commit its tag names."""
+
+    @pytest.fixture
+    def history(self, release_history: History, tmp_path: Path) -> History:
+        return release_history.copy(tmp_path / "repo")
+
+    def stack(self, build: bool) -> Stack:
+        """A signing stack of a two-platform api that promotes from acme-staging."""
+        promotion = {"build": build, "fromNamespaces": ["acme-staging"]}
+        return stack(images=[TWO], workflow={"tags": ["v*"], "sign": True, "promote": promotion})
+
+    def promote(self, fakes: Fakes, tmp: Path, history: History, build: bool = False) -> StepResult:
+        found = self.stack(build)
+        github = push_event(history.commits["tagged"], ref_type="tag", ref="v1.2.0")
+        result = Build(
+            found, found.row("api"), tmp / "leg", fakes, Artifacts(), github, history.path
+        ).promote()
+        assert result is not None
+        return result
+
+    def image(self, fakes: Fakes, history: History, repository: str = API) -> str:
+        """The branch run's image of the merge (this release's files), under its sha- tag."""
+        commit = history.commits["merge"]
+        seeds = [f"{repository} amd64", f"{repository} arm64"]
+        return fakes.index(repository, seeds, f"sha-{commit[:7]}", revision=commit)
+
+    def test_an_image_this_workflow_signed_for_its_commit_is_released(
+        self, fakes: Fakes, tmp_path: Path, history: History
+    ) -> None:
+        image = self.image(fakes, history)
+        fakes.sign(f"{API}@{image}", f"{WORKFLOW}@refs/heads/main", history.commits["merge"])
+        result = self.promote(fakes, tmp_path, history)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.outputs["digest"] == image
+        (verify,) = fakes.calls("cosign")
+        assert verify[verify.index("--certificate-github-workflow-sha") + 1] == history.commits["merge"]
+
+    def test_an_image_another_stacks_workflow_of_this_repository_signed_is_released_from_its_namespace(
+        self, fakes: Fakes, tmp_path: Path, history: History
+    ) -> None:
+        staging = f"{REGISTRY}/acme-staging/api"
+        image = self.image(fakes, history, staging)
+        workflow = "acme/shop/.github/workflows/build-push-staging.yml@refs/heads/main"
+        fakes.sign(f"{staging}@{image}", workflow, history.commits["merge"])
+        result = self.promote(fakes, tmp_path, history)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.outputs["released"] == f"{staging}:sha-{history.commits['merge'][:7]}"
+
+    @pytest.mark.parametrize(
+        ("signer", "commit", "why"),
+        [
+            (None, "merge", "no signatures found"),
+            (f"{WORKFLOW}@refs/heads/main", "docs", "expected GitHub Workflow SHA not found"),
+            ("acme/shop-fork/.github/workflows/build-push.yml@refs/heads/main", "merge", "none of the"),
+            ("acme/shop/.github/workflows/other.yml@refs/heads/main", "merge", "none of the expected"),
+        ],
+        ids=["unsigned", "signed for another commit", "another repository", "another workflow"],
+    )
+    @pytest.mark.parametrize("build", [False, True], ids=["promote only", "else build"])
+    def test_an_image_without_that_proof_is_never_released(
+        self,
+        fakes: Fakes,
+        tmp_path: Path,
+        history: History,
+        signer: str | None,
+        commit: str,
+        why: str,
+        build: bool,
+    ) -> None:
+        """Refused naming the tag, its digest, the identity and the commit, and what cosign said;
+        with promote.build the image is built afresh instead (and signed by that build)."""
+        image = self.image(fakes, history)
+        if signer:
+            fakes.sign(f"{API}@{image}", signer, history.commits[commit])
+        result = self.promote(fakes, tmp_path, history, build=build)
+        tag = f"{API}:sha-{history.commits['merge'][:7]}"
+        own = job_step(self.stack(build).doc["jobs"]["build"], "promote")["env"]["OWN"]
+        said = f"{tag} ({image}) has no signature of {own}"
+        assert said in result.stdout
+        assert f"for commit {history.commits['merge']}: " in result.stdout
+        assert why in result.stdout
+        assert result.outputs.get("promoted") == ("false" if build else None)
+        assert result.returncode == (0 if build else 1)
+        assert ("::warning::" if build else "::error::") + said in result.stdout
 
 
 class TestSummaries:
@@ -1114,16 +2134,21 @@ class TestSummaries:
         assert "Released" not in result.summary
 
     def test_a_promotion_says_which_image_it_released_once_per_image(self, tmp_path: Path) -> None:
+        """What merge.sh says it released (whichever build found it), by the build that created
+        the image; the image's other build says nothing."""
         found = stack(images=[TWO], workflow={"tags": ["v*"], "promote": {}})
         source = f"{REGISTRY}/acme-staging/api:sha-abc1234"
-        promoted = {"promote": {"outputs": {"promoted": "true", "released": source, "digest": "sha256:1"}}}
-        result, runs = self.summary(tmp_path, found, found.row("api", 1), [f"{API}:1.2.0"], **promoted)
+        merged = {"merge": {"outputs": {"merged": "true", "digest": "sha256:1", "released": source}}}
+        promoted = {"promote": {"outputs": {"promoted": "false"}}}
+        steps = {**merged, **promoted}
+        result, runs = self.summary(tmp_path, found, found.row("api", 1), [f"{API}:1.2.0"], **steps)
         assert runs
         assert result.summary.startswith(
             f"### `{API}`\n\nReleased `{source}` as it is, no rebuild.\n\n| | |\n"
         )
         assert f"docker pull {API}@sha256:1" in result.summary
-        _, second = self.summary(tmp_path, found, found.row("api", 2), [f"{API}:1.2.0"], **promoted)
+        waiting = {"merge": {"outputs": {"merged": "false"}}, "promote": {"outputs": {"promoted": "true"}}}
+        _, second = self.summary(tmp_path, found, found.row("api", 2), [f"{API}:1.2.0"], **waiting)
         assert not second, "the image's other build says nothing"
 
 
@@ -1131,8 +2156,9 @@ def test_the_fake_registry_refuses_what_buildx_refuses_and_creates_as_buildx_doe
     """The tests above lean on tests/fake_tools/docker.py: a malformed reference, a source the
     registry does not hold, a create without a tag or a source, an unknown `--format` fail; one
     index is copied as it is, one manifest wrapped in a new index, several make an index."""
-    amd64, arm64 = fakes.manifest(API, "amd64"), fakes.manifest(API, "arm64")
-    index = fakes.index(API, ["x", "y"], "multi")
+    amd64 = fakes.manifest(API, "amd64", revision=THIS)
+    arm64 = fakes.manifest(API, "arm64", platform="linux/arm64", revision=THIS)
+    index = fakes.index(API, ["x", "y"], "multi", revision=OTHER)
 
     def docker(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -1164,6 +2190,43 @@ def test_the_fake_registry_refuses_what_buildx_refuses_and_creates_as_buildx_doe
     assert tags[f"{API}:both"] == index_digest([amd64, arm64])
     shown = docker("inspect", f"{API}:both", "--format", "{{.Manifest.Digest}}")
     assert shown.stdout == f"{tags[f'{API}:both']}\n"
+
+
+@pytest.mark.parametrize(
+    ("reference", "platforms"),
+    [("one", None), ("wrapped", None), ("two", ["linux/amd64", "linux/arm64"])],
+)
+def test_the_fake_registry_prints_the_image_config_as_buildx_does(
+    fakes: Fakes, reference: str, platforms: list[str] | None
+) -> None:
+    """`--format '{{json .Image}}'` (buildx's printers.go): an image of one platform (a manifest, or
+    an index of one) is its config, as image-spec's JSON writes it, `config.Labels` holding the
+    revision (no `Labels` when it has none: omitempty); an image of several a map platform ->
+    config, keys sorted, indented as Go's MarshalIndent; a create keeps the platform images'
+    configs."""
+    one = fakes.manifest(API, "one", "one", revision=THIS)
+    arm = fakes.manifest(API, "arm", platform="linux/arm64", revision=OTHER)
+    fakes.manifest(API, "unlabelled", "unlabelled")
+
+    def imagetools(*args: str) -> str:
+        command = [str(fakes.bin / "docker"), "buildx", "imagetools", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    imagetools("create", "-t", f"{API}:wrapped", f"{API}@{one}")
+    imagetools("create", "-t", f"{API}:two", f"{API}@{arm}", f"{API}:one")
+    shown = imagetools("inspect", f"{API}:{reference}", "--format", "{{json .Image}}")
+    printed = json.loads(shown)
+    assert shown.startswith('{\n  "'), "MarshalIndent's two spaces"
+    if platforms is None:
+        assert list(printed)[:3] == ["created", "architecture", "os"], "image-spec's field order"
+        assert (printed["os"], printed["architecture"]) == ("linux", "amd64")
+        assert printed["config"]["Labels"]["org.opencontainers.image.revision"] == THIS
+    else:
+        assert list(printed) == platforms, "a map, its keys sorted"
+        revisions = [printed[p]["config"]["Labels"]["org.opencontainers.image.revision"] for p in platforms]
+        assert revisions == [THIS, OTHER]
+    unlabelled = json.loads(imagetools("inspect", f"{API}:unlabelled", "--format", "{{json .Image}}"))
+    assert "Labels" not in unlabelled["config"]
 
 
 def test_the_temporary_credentials_are_blanked_for_the_steps_that_follow(tmp_path: Path) -> None:
@@ -1298,9 +2361,13 @@ class TestVerify:
         fakes.save()
         result = self.verify(fakes, tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "| registry | image | login | reachable |" in result.summary
-        assert f"| `{REGISTRY}` | `acme-dev/api` | success | yes |" in result.summary
-        assert f"| `{REGISTRY}` | `acme-dev/web` | success | yes |" in result.summary
+        assert result.summary == (
+            "### Verify: login and repositories\n\n"
+            "| registry | image | login | reachable |\n"
+            "|---|---|---|---|\n"
+            f"| `{REGISTRY}` | `acme-dev/api` | success | yes |\n"
+            f"| `{REGISTRY}` | `acme-dev/web` | success | yes |\n"
+        ), "the header once, then a row per image"
         assert all(call[3] == "inspect" for call in fakes.calls("docker"))
         assert {call[4] for call in fakes.calls("docker")} == {
             f"{API}:acr-pipeline-verify",
@@ -1497,6 +2564,38 @@ class TestInlineSteps:
         assert run_inline(step["run"], env, tmp_path).returncode == 0
         assert [p.name for p in (tmp_path / "digest").iterdir()] == ["2"]
         assert (tmp_path / "digest" / "2").read_text() == "sha256:abc\n"
+
+    @pytest.mark.parametrize(
+        ("promote", "push", "retry", "recorded"),
+        [
+            (
+                {"promoted": "true", "digest": "sha256:f0", "released": f"{API}:sha-abc1234"},
+                {},
+                {},
+                "sha256:f0 {API}:sha-abc1234",
+            ),
+            ({"promoted": "false"}, {"digest": "sha256:b1"}, {}, "sha256:b1 "),
+            ({"promoted": "false"}, {}, {"digest": "sha256:r2"}, "sha256:r2 "),
+            ({}, {"digest": "sha256:b1"}, {}, "sha256:b1 "),  # a branch run: no promotion step
+        ],
+        ids=["found", "pushed", "pushed again", "branch run"],
+    )
+    def test_a_promoting_build_records_the_image_it_found_or_the_digest_it_pushed(
+        self,
+        tmp_path: Path,
+        promote: dict[str, str],
+        push: dict[str, str],
+        retry: dict[str, str],
+        recorded: str,
+    ) -> None:
+        """The line merge.sh reads: a digest, and the image found (its tag) when one was."""
+        found = stack(images=[TWO], workflow={"tags": ["v*"], "promote": {}})
+        step = inline_step(found.doc, "build", "Record the digest")
+        assert "if" not in step, "it runs whether the build was skipped or not"
+        steps = {"promote": {"outputs": promote}, "push": {"outputs": push}, "retry": {"outputs": retry}}
+        env = env_of(found.doc, "build", step, found.contexts(found.row("api", 1), tmp_path, **steps), {})
+        assert run_inline(step["run"], env, tmp_path).returncode == 0
+        assert (tmp_path / "digest" / "1").read_text() == recorded.format(API=API) + "\n"
 
     def test_a_tags_only_stacks_branch_run_fails_saying_how_to_run_it(self, tmp_path: Path) -> None:
         doc = rendered(workflow={"tags": ["v[0-9]+.[0-9]+.[0-9]+", "release-*"], "branchBuilds": False})

@@ -1573,6 +1573,7 @@ class TestPromote:
             "REGISTRY": "${{ vars.ALIYUN_REGISTRY }}",
             "NAMESPACES": "acme-staging\n",
             "PATHSPECS": "${{ matrix.pathspecs }}",
+            "PLATFORMS": "${{ matrix.all || matrix.platforms }}",
             "BUILD": "true",
             "HISTORY": "50",
         }

@@ -180,6 +180,7 @@ def promote(settings: Settings, promotion: Promote) -> CommentedMap:
         "REGISTRY": var(REGISTRY_VARIABLE),
         "NAMESPACES": block(promotion.from_namespaces) if promotion.from_namespaces else "",
         "PATHSPECS": "${{ matrix.pathspecs }}",
+        "PLATFORMS": "${{ matrix.all || matrix.platforms }}",
         "BUILD": "true" if promotion.build else "false",
         "HISTORY": str(PROMOTE_HISTORY),
     }

@@ -1,12 +1,23 @@
 """A fake `docker` for the workflow's scripts: `buildx imagetools inspect` and `create` against a
 registry kept in a JSON state file (tests/fakes.py). Usage: docker.py STATE LOG ARGS...
 
-The registry: `images` (a tag reference -> its digest) and `manifests` (`<repository>@<digest>` ->
+The registry: `images` (a tag reference -> its digest), `manifests` (`<repository>@<digest>` ->
 the digests of the platform images it holds: [] for a single-platform manifest, the children of
-an index). It refuses what buildx refuses that the scripts rely on: a malformed reference (a
-digest is `sha256:` and 64 hex digits), a source that the registry does not hold, a create
-without a tag or without a source, an unknown option or `--format` template, and, in an
-immutable repository (ACR EE's "immutable tags"), a tag that exists.
+an index) and `configs` (a platform image's digest -> its image config, the OCI image-spec's
+`Image`: platform, `config.Labels`, ...; content-addressed, so the same in every repository).
+It refuses what buildx refuses that the scripts rely on: a malformed reference (a digest is
+`sha256:` and 64 hex digits), a source that the registry does not hold, a create without a tag
+or without a source, an unknown option or `--format` template, and, in an immutable repository
+(ACR EE's "immutable tags"), a tag that exists. `errors` (a text -> buildx's message) fails any
+inspect of a reference containing that text, as a registry that answers otherwise would;
+`fail_create` fails that many creates; `cut_after` fails one create after that many of its tags
+are pushed (buildx pushes tag by tag: a release can be left partly pushed).
+
+`inspect --format '{{.Manifest.Digest}}'` prints the digest; `--format '{{json .Image}}'` the
+image config as buildx prints it (util/imagetools/printers.go, loader.go): the platform images
+are keyed by platform (`linux/arm64`); an image of more than one platform gets a map platform ->
+config (Go's encoding/json: keys sorted, indented by two spaces), one of at most one platform
+that one config (`null` when it has none).
 
 `imagetools create` as buildx makes it (util/imagetools/create.go, `Combine`): one source that
 is an index is copied as it is (the same digest); one single-platform manifest is wrapped in a
@@ -31,6 +42,7 @@ REFERENCE = re.compile(
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
 )
 DIGEST_FORMAT = "{{.Manifest.Digest}}"
+IMAGE_FORMAT = "{{json .Image}}"
 
 
 def index_digest(children: list[str]) -> str:
@@ -91,21 +103,49 @@ def inspect(state: dict[str, Any], args: list[str]) -> str:
             f'ERROR: "docker buildx imagetools inspect" requires exactly 1 argument, got {refs}'
         )
     formats = found["--format"]
-    if formats not in ([], [DIGEST_FORMAT]):
+    if formats not in ([], [DIGEST_FORMAT], [IMAGE_FORMAT]):
         raise RefusedError(f"fake docker: unsupported --format {formats}")
     (ref,) = refs
     for pattern, message in state.get("errors", {}).items():
         if pattern in ref:
             raise RefusedError(message)
     _, digest, children = resolve(state, ref)
-    if formats:
+    if formats == [DIGEST_FORMAT]:
         return digest
+    if formats == [IMAGE_FORMAT]:
+        return go_json(image_configs(state, children or [digest]))
     kind = (
         "application/vnd.oci.image.index.v1+json"
         if children
         else "application/vnd.oci.image.manifest.v1+json"
     )
     return f"Name:      {ref}\nMediaType: {kind}\nDigest:    {digest}"
+
+
+def image_configs(state: dict[str, Any], platform_images: list[str]) -> Any:
+    """`.Image`: the configs of the platform images by platform (a later image of a platform
+    replaces an earlier one, as in buildx's map); one config when there is at most one platform."""
+    by_platform: dict[str, Any] = {}
+    for child in platform_images:
+        config = state.get("configs", {}).get(child)
+        if config is None:
+            raise RefusedError(f"ERROR: {child}: config not found")
+        platform = "/".join(
+            part for part in (config["os"], config["architecture"], config.get("variant")) if part
+        )
+        by_platform[platform] = config
+    if len(by_platform) > 1:
+        return dict(sorted(by_platform.items()))
+    return next(iter(by_platform.values()), None)
+
+
+def go_json(value: Any) -> str:
+    """json.MarshalIndent(value, "", "  ") as Go writes it (map keys sorted by the caller; `<`,
+    `>` and `&` escaped)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escaped)
+    return text
 
 
 def create(state: dict[str, Any], args: list[str]) -> None:
@@ -132,7 +172,12 @@ def create(state: dict[str, Any], args: list[str]) -> None:
         # is let through is not documented: the stricter answer).
         if state.get("immutable") and f"{repository}:{tag}" in state["images"]:
             raise RefusedError(f"ERROR: {ref}: tag already exists (immutable)")
-    for repository, tag, _ in targets:
+    # `cut_after`: the registry fails once after that many tags are pushed (buildx pushes
+    # tag by tag: a failure can leave some of them there).
+    cut = state.pop("cut_after", None)
+    for n, (repository, tag, _) in enumerate(targets):
+        if n == cut:
+            raise RefusedError("ERROR: failed to push: 502 Bad Gateway")
         for child in children:
             state["manifests"][f"{repository}@{child}"] = []
         state["manifests"][f"{repository}@{digest}"] = children

@@ -1,5 +1,6 @@
-"""A fake `gh` for the workflow's scripts: the REST calls they make, answered from a real local git
-history and the runs a test lists (tests/fakes.py), `--jq` applied by the real jq and printed as
+"""A fake `gh` for the workflow's scripts: the REST calls they make (a workflow's runs, a comparison
+of two commits, a branch), answered from a real local git history and the runs a test lists
+(tests/fakes.py), `--jq` applied by the real jq and printed as
 gh prints it (pkg/jq in cli/cli): each result on a line, a string as it is, null as an empty
 line, a number or boolean as JSON, anything else as compact JSON the way Go's encoding/json writes
 it (keys sorted, `<`, `>` and `&` escaped as \\u003c, \\u003e and \\u0026). gh evaluates with gojq,
@@ -69,6 +70,18 @@ def main(state_path: Path, log: Path, args: list[str]) -> int:
             if all(r.get(field, "") == params[key] for key, field in fields.items() if key in params)
         ]
         data: dict[str, Any] = {"total_count": len(runs), "workflow_runs": runs[:1]}
+    elif "/branches/" in path:
+        # "Get a branch": the branch and its head commit; 404 for a branch the repository lacks.
+        if state.get("branches_fail"):
+            sys.stderr.write("gh: Bad Gateway (HTTP 502)\n")
+            return 1
+        name = path.split("/branches/", 1)[1]
+        tip = ["git", "-C", state.get("repo", "."), "rev-parse", "--verify", "--quiet", f"refs/heads/{name}"]
+        sha = subprocess.run(tip, capture_output=True, text=True).stdout.strip() if "repo" in state else ""
+        if not sha:
+            sys.stderr.write("gh: Branch not found (HTTP 404)\n")
+            return 1
+        data = {"name": name, "commit": {"sha": sha, "url": f"https://api.github.com/{path}"}}
     elif "/compare/" in path:
         if state.get("compare_fails"):
             sys.stderr.write("HTTP 404: No common ancestor between the commits\n")

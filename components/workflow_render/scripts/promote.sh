@@ -7,15 +7,28 @@
 # the merged change, never is), newest first; this stack's repository (IMAGE) first, then the
 # image NAME in each of the other NAMESPACES of REGISTRY. An image found is checked, not
 # trusted because its tag exists: its org.opencontainers.image.revision label (docker/
-# metadata-action's) must be the commit its tag names; with SIGNED=true its cosign signature
-# must be one this repository's workflow made for that commit (the identity: OWN for this
-# stack's repository, SHARED for the others'; --certificate-github-workflow-sha), else it is
-# not released (BUILD=true: built instead). Every build of the image looks; the build that
-# creates the image releases what any of them found (scripts/merge.sh).
-# In: IMAGE, NAME, REGISTRY, NAMESPACES, PATHSPECS (each one per line), BUILD, HISTORY, and
-#     SIGNED, ISSUER, OWN, SHARED (identities, regexps). Out: promoted=true|false, and when
-#     promoted, released (the image taken, by tag) and digest.
+# metadata-action's) must be the commit its tag names, its platforms this stack's (PLATFORMS:
+# another stack may build fewer), and with SIGNED=true its cosign signature one this
+# repository's workflow made for that commit (the identity: OWN for this stack's repository,
+# SHARED for the others'; --certificate-github-workflow-sha). An image of another commit fails
+# the run; one of other platforms or unproven is not released (BUILD=true: built instead).
+# Every build of the image looks; the build that creates the image releases what any of them
+# found (scripts/merge.sh).
+# In: IMAGE, NAME, REGISTRY, NAMESPACES, PATHSPECS (each one per line), PLATFORMS (", "), BUILD,
+#     HISTORY, and SIGNED, ISSUER, OWN, SHARED (identities, regexps). Out: promoted=true|false,
+#     and when promoted, released (the image taken, by tag) and digest.
 set -euo pipefail
+
+# A found image that is not this release's: built instead (BUILD=true), else the run fails.
+not_released() {
+  if [[ $BUILD == true ]]; then
+    echo "::warning::$1; building it instead"
+    echo "promoted=false" >> "$GITHUB_OUTPUT"
+    exit 0
+  fi
+  echo "::error::$1; promote.build is false"
+  exit 1
+}
 
 mapfile -t specs < <(printf '%s' "$PATHSPECS")
 commits=()
@@ -45,23 +58,21 @@ for source in "${sources[@]}"; do
       echo "::error::could not inspect $candidate: $digest"
       exit 1
     fi
-    revisions=$(docker buildx imagetools inspect "$source@$digest" --format '{{json .Image}}' |
-      jq -r '[.. | objects | .Labels? // empty | .["org.opencontainers.image.revision"] // "none"] | unique | join(" ")')
+    config=$(docker buildx imagetools inspect "$source@$digest" --format '{{json .Image}}')
+    revisions=$(jq -r '[objects | if has("os") then . else .[] end | .config.Labels["org.opencontainers.image.revision"] // "none"] | unique | join(" ")' <<< "$config")
     if [[ $revisions != "$commit" ]]; then
       echo "::error::$candidate ($digest) is an image of commit ${revisions:-none}, not of $commit that its tag names: it was not built by this pipeline from that commit. Delete the tag (the next branch build of $commit pushes it anew), or release a commit whose image this pipeline built"
       exit 1
     fi
+    held=$(jq -r '[objects | if has("os") then . else .[] end | [.os, .architecture, .variant // empty] | join("/")] | sort | join(", ")' <<< "$config")
+    wanted=$(jq -rn --arg platforms "$PLATFORMS" '$platforms | split(", ") | sort | join(", ")')
+    if [[ $held != "$wanted" ]]; then
+      not_released "$candidate ($digest) is an image for ${held:-no platform}, not for $wanted that this stack builds"
+    fi
     if [[ ${SIGNED:-false} == true ]] && ! proof=$(cosign verify --certificate-oidc-issuer "$ISSUER" \
       --certificate-identity-regexp "$identity" --certificate-github-workflow-sha "$commit" \
       "$source@$digest" 2>&1); then
-      unproven="$candidate ($digest) has no signature of $identity for commit $commit: $(tail -n 1 <<< "$proof")"
-      if [[ $BUILD == true ]]; then
-        echo "::warning::$unproven; building it instead"
-        echo "promoted=false" >> "$GITHUB_OUTPUT"
-        exit 0
-      fi
-      echo "::error::$unproven; promote.build is false"
-      exit 1
+      not_released "$candidate ($digest) has no signature of $identity for commit $commit: $(tail -n 1 <<< "$proof")"
     fi
     echo "::notice::releasing $candidate ($digest) as it is: no rebuild"
     {
