@@ -324,7 +324,9 @@ def test_the_stacks_that_create_a_provider_are_found_those_on_the_same_instance_
     assert stackfile.provider_creators("other", "cri-8x2kd7sf1mqa3vno", stacks) == []
 
 
-def test_a_signing_stack_that_promotes_from_an_unsigned_stacks_namespace_is_refused(tmp_path: Path) -> None:
+def test_a_signing_stack_that_promotes_from_an_unsigned_or_another_repositorys_namespace_is_refused(
+    tmp_path: Path,
+) -> None:
     staging = DEV.replace("namespace: acme-dev", "namespace: acme-staging").replace(
         "branch: main", "branch: main\n    environment: staging"
     )
@@ -335,10 +337,18 @@ def test_a_signing_stack_that_promotes_from_an_unsigned_stacks_namespace_is_refu
     prod = prod_like(DEV).replace("acr-pusher@", "acr-prod-pusher@") + releases
     loaded, errors = stackfile.load_stacks(write_stacks(tmp_path / "unsigned", staging=staging, prod=prod))
     assert errors == []
-    (problem,) = check_stacks.unsigned_sources(loaded)
+    (problem,) = check_stacks.unprovable_sources(loaded)
     assert problem.startswith(
         "stack prod signs and promotes from acme-staging, whose stack staging does not sign"
     )
     signed = staging + "  acr-pipeline:workflow:\n    sign: true\n"
     loaded, _ = stackfile.load_stacks(write_stacks(tmp_path / "signed", staging=signed, prod=prod))
-    assert check_stacks.unsigned_sources(loaded) == []
+    assert check_stacks.unprovable_sources(loaded) == []
+    elsewhere = signed.replace("repository: shop", "repository: shop-staging")
+    assert elsewhere != signed
+    loaded, _ = stackfile.load_stacks(write_stacks(tmp_path / "elsewhere", staging=elsewhere, prod=prod))
+    (problem,) = check_stacks.unprovable_sources(loaded)
+    assert problem.startswith(
+        "stack prod promotes from acme-staging, whose stack staging signs from acme-platform/shop-staging, "
+        "not acme-platform/shop: a promotion takes only this repository's signatures"
+    )

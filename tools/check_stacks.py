@@ -126,10 +126,11 @@ def shared_logins(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
     return found
 
 
-def unsigned_sources(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
-    """A signing stack releases only images whose signature proves who built them: one that
-    promotes from another stack's namespace, where that stack does not sign, could never
-    promote (it would build, or with promote.build: false fail, on every release)."""
+def unprovable_sources(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
+    """A signing stack releases only images whose signature proves who built them: one of this
+    repository's workflows (the renderer's push.identity). A stack that promotes from another
+    stack's namespace could never promote (it would build, or with promote.build: false fail, on
+    every release) when that stack does not sign, or signs from another repository."""
     stacks = list(stacks)
     found = []
     for name, s in stacks:
@@ -138,13 +139,21 @@ def unsigned_sources(stacks: Iterable[tuple[str, Settings]]) -> list[str]:
             continue
         for namespace in promote.from_namespaces:
             for other, t in stacks:
-                same_registry = t.registry_key == s.registry_key and t.registry.namespace == namespace
-                if other != name and same_registry and not t.workflow.sign:
+                if other == name or (t.registry_key, t.registry.namespace) != (s.registry_key, namespace):
+                    continue
+                fix = f"or remove {namespace} from {name}'s workflow.promote.fromNamespaces"
+                if not t.workflow.sign:
                     found.append(
                         f"stack {name} signs and promotes from {namespace}, whose stack {other} does not "
-                        f"sign: no image there carries the signature a promotion checks. Set "
-                        f"workflow.sign: true on {other}, or remove {namespace} from {name}'s "
-                        "workflow.promote.fromNamespaces"
+                        "sign: no image there carries the signature a promotion checks. Set "
+                        f"workflow.sign: true on {other}, {fix}"
+                    )
+                elif (t.owner, t.github.repository) != (s.owner, s.github.repository):
+                    found.append(
+                        f"stack {name} promotes from {namespace}, whose stack {other} signs from "
+                        f"{t.owner}/{t.github.repository}, not {s.owner}/{s.github.repository}: a "
+                        f"promotion takes only this repository's signatures. Build both from one "
+                        f"repository, {fix}"
                     )
     return found
 
@@ -181,7 +190,7 @@ def check(stacks_dir: Path = STACKS_DIR) -> tuple[list[str], list[str], list[str
         found, said = secure_problems(name, stacks_dir)
         problems += found
         notices += said
-    found = clashes(loaded) + shared_logins(loaded) + unsigned_sources(loaded)
+    found = clashes(loaded) + shared_logins(loaded) + unprovable_sources(loaded)
     return problems + found, notices, [name for name, _ in loaded]
 
 
