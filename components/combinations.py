@@ -82,6 +82,18 @@ def environment_admits_builds(s: Settings) -> Found:
             "tag: add github.deploymentTags (e.g. the patterns of workflow.tags)"
         )
         found.append(((f"{PROJECT}:github", "deploymentTags"), [], rule))
+    for tag in (p for p in s.workflow.tags if gh.deployment_tags and not p.startswith("!")):
+        # GitHub's filter (`+` repeats) against the deployment rule's glob (`+` is itself).
+        if all(
+            rules.common_name(rules.filter_regex(tag), rules.github_glob(g)) is None
+            for g in gh.deployment_tags
+        ):
+            rule = (
+                f"admits no tag that workflow.tags '{tag}' builds, so environment '{gh.environment}' "
+                f"would refuse every such release run: add '{rules.filter_string_like(tag)}' (deployment "
+                "rules are globs, where `+` is itself), or the pattern of the tags you release"
+            )
+            found.append(((f"{PROJECT}:github", "deploymentTags"), list(gh.deployment_tags), rule))
     if s.workflow.branch_builds and not any(
         rules.github_glob(p).match(gh.branch) for p in gh.deployment_branches
     ):

@@ -134,7 +134,6 @@ def _bool_word(value: Any) -> Any:
 
 Text = Annotated[str, Rule()]
 Bool = Annotated[bool, BeforeValidator(_bool_word), Strict()]
-Strings = Annotated[tuple[Text, ...], AfterValidator(distinct)]
 RelPath = Annotated[str, Rule(rules.relative_path)]
 Regex = Annotated[str, Rule(rules.regex)]
 LoginOrId = Annotated[

@@ -154,12 +154,6 @@ def taken(value: str, names: Iterable[str]) -> str | None:
 
 
 github_owner = pattern(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", "must be a GitHub user or organization login")
-# git check-ref-format, simplified: no spaces, control characters or ~^:?*[\ , no "..",
-# no leading "-" or "/", no trailing "/", ".lock" or ".".
-branch = pattern(
-    r"(?!-|/)(?!.*(?:\.\.|//|@\{))[^\s~^:?*\[\\\x00-\x1f\x7f]+(?<![/.])(?<!\.lock)",
-    "must be a valid git branch name",
-)
 login = pattern(r"[A-Za-z0-9][A-Za-z0-9._-]*", "must be a GitHub login/team slug or a numeric id")
 
 
@@ -377,3 +371,167 @@ def suggest(word: str, choices: Iterable[str], limit: int | None = None) -> str 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     hint = suggest(word, choices)
     return f" (did you mean '{hint}'?)" if hint else ""
+
+
+# --- patterns written as regular expressions, names git refuses ---------------------------------
+
+_REGEX_CLASS = {"d": "[0-9]", "w": "[a-zA-Z0-9_]", "s": " "}
+
+
+def regex_hint(value: str, paths: bool = False) -> str | None:
+    """A filter pattern written as a regular expression (GitHub's filter patterns are globs:
+    `^` and `$`, `\\d`, groups and alternatives mean nothing there), with the pattern meant as
+    GitHub's filter syntax where one can be said (`^v\\d+\\.\\d+\\.\\d+$` -> `v[0-9]+.[0-9]+.[0-9]+`).
+    `paths`: a file path may hold parentheses (`app/(shop)/page.tsx`), so groups are not signs."""
+    body = value[1:] if value.startswith("!") else value
+    signs = []
+    if body.startswith("^") or (body.endswith("$") and not body.endswith("\\$")):
+        signs.append("anchors (^, $)")
+    if re.search(r"\\[dDwWsSbB]", body):
+        signs.append("classes such as \\d")
+    if not paths and re.search(r"(?<!\\)[(|)]", body):
+        signs.append("groups or alternatives ((a|b))")
+    if re.search(r"(?<!\\)\{[0-9,]+\}", body):
+        signs.append("counts ({2})")
+    if not signs:
+        return None
+    meant = body.removeprefix("^")
+    meant = meant[:-1] if meant.endswith("$") and not meant.endswith("\\$") else meant
+    meant = re.sub(r"\\([dws])", lambda m: _REGEX_CLASS[m[1]], meant)
+    meant = re.sub(r"\\\.", ".", meant)
+    meant = re.sub(r"\.\*", "**" if paths else "*", meant)
+    suggestion = ""
+    if not re.search(r"(?<!\\)[(|){}\\]", meant):
+        suggestion = f": {('!' if value.startswith('!') else '') + meant!r}"
+    elif "|" in meant:
+        suggestion = ": one pattern per alternative"
+    syntax = "`*`, `**`, `?`, `[0-9]`" if paths else "`*`, `**`, `?`, `+` after a character or set, `[0-9]`"
+    return (
+        f"is a regular expression ({', '.join(signs)}), and GitHub reads these patterns as globs "
+        f"({syntax}): write the pattern meant{suggestion}"
+    )
+
+
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:]|\.\.|@\{|//")
+
+
+def branch(value: str) -> str | None:
+    """A branch name git accepts (git check-ref-format --branch): no space or control character,
+    no `~ ^ :`, no `..`, `@{` or `//`; not starting with `-` or `/`, not ending with `/`, `.` or
+    `.lock`; and none of a filter's wildcards (`* ? [ \\`): one branch, not a pattern."""
+    if re.search(r"[*?\[\\]", value):
+        return "must be one branch, not a pattern (no * ? [ \\)"
+    if _REF_FORBIDDEN.search(value):
+        return "is not a branch name git accepts (no spaces, ~ ^ :, '..', '//' or '@{')"
+    if value.startswith(("-", "/")) or value.endswith(("/", ".", ".lock")):
+        return "is not a branch name git accepts (no '-' or '/' first, no '/', '.' or '.lock' last)"
+    return None
+
+
+def ref_pattern(value: str) -> str | None:
+    """A branch or tag pattern (workflow.tags, deployment rules): a glob, not a regular
+    expression, and nothing git refuses in a ref name but the patterns' own wildcards."""
+    if hint := regex_hint(value):
+        return hint
+    if _REF_FORBIDDEN.search((value[1:] if value.startswith("!") else value).replace("**", "*")):
+        return "holds what git refuses in a branch or tag name (spaces, ~ ^ :, '..', '//' or '@{')"
+    return None
+
+
+def paths_pattern(value: str) -> str | None:
+    """An image's path filter: GitHub's glob, which has no braces and is not a regex."""
+    return path_pattern(value) or regex_hint(value, paths=True)
+
+
+# --- does a release tag reach the environment? -----------------------------------------------------
+# A workflow filter (`filter_regex`) and a deployment rule (`github_glob`) are both regexes of a
+# small kind: characters, sets, `.`, each at most once (`?`), any number of times (`*`) or at
+# least once (`+`), and the glob's `(?:.*/)?`. Each is an automaton; a tag both admit is a path
+# through both at once, found by a breadth-first search of their pairs of states. Characters
+# that neither regex names behave alike in both, so one of them (`_OTHER`) stands for all; a
+# set's range is met by another's at an end of one of them, which the regexes name.
+
+_Edges = list[list[tuple[Callable[[str], object] | None, int]]]
+_OTHER = "\ue000"
+
+
+def _automaton(regex: str) -> tuple[_Edges, int]:
+    """The states of `regex` (from `filter_regex` or `github_glob`) and their moves (None: a move
+    that takes no character), and the state that accepts; state 0 starts."""
+    edges: _Edges = [[]]
+
+    def state() -> int:
+        edges.append([])
+        return len(edges) - 1
+
+    here, i, body = 0, 0, regex.removesuffix("\\Z")
+    while i < len(body):
+        if body.startswith("(?:.*/)?", i):
+            loop, end = state(), state()
+            edges[here] += [(None, end), (None, loop)]
+            edges[loop] += [(lambda c: True, loop), ("/".__eq__, end)]
+            here, i = end, i + len("(?:.*/)?")
+            continue
+        if body[i] == "[":
+            end = i + 1
+            while body[end] != "]":
+                end += 2 if body[end] == "\\" else 1
+            accepts: Callable[[str], object] = re.compile(body[i : end + 1]).fullmatch
+            i = end + 1
+        elif body[i] == "\\":
+            accepts, i = body[i + 1].__eq__, i + 2
+        elif body[i] == ".":
+            accepts, i = (lambda c: True), i + 1
+        else:
+            accepts, i = body[i].__eq__, i + 1
+        times = body[i] if i < len(body) and body[i] in "?*+" else ""
+        i += len(times)
+        after = state()
+        if times in ("", "?"):
+            edges[here].append((accepts, after))
+            if times == "?":
+                edges[here].append((None, after))
+        else:
+            loop = state()
+            edges[here].append((accepts if times == "+" else None, loop))
+            edges[loop] += [(accepts, loop), (None, after)]
+        here = after
+    return edges, here
+
+
+def common_name(one: re.Pattern[str], other: re.Pattern[str]) -> str | None:
+    """A shortest name both `one` and `other` admit (each from `filter_regex` or `github_glob`),
+    or None when there is none: the pairs of states reached by names of each length in turn."""
+    (a, a_end), (b, b_end) = _automaton(one.pattern), _automaton(other.pattern)
+    alphabet = sorted(set(one.pattern + other.pattern + "/" + _OTHER))
+    seen: set[tuple[int, int]] = set()
+
+    def closure(level: dict[tuple[int, int], str]) -> dict[tuple[int, int], str]:
+        """`level` and every pair its moves that take no character reach, with the same name."""
+        stack = list(level)
+        while stack:
+            x, y = stack.pop()
+            for pair in [(to, y) for move, to in a[x] if move is None] + [
+                (x, to) for move, to in b[y] if move is None
+            ]:
+                if pair not in level and pair not in seen:
+                    level[pair] = level[(x, y)]
+                    stack.append(pair)
+        return level
+
+    level = closure({(0, 0): ""})
+    while level:
+        if (a_end, b_end) in level:
+            return level[(a_end, b_end)]
+        seen.update(level)
+        step: dict[tuple[int, int], str] = {}
+        for (x, y), name in level.items():
+            for char in alphabet:
+                for ax, tx in a[x]:
+                    if ax is None or not ax(char):
+                        continue
+                    for ay, ty in b[y]:
+                        if ay is not None and ay(char) and (tx, ty) not in seen:
+                            step.setdefault((tx, ty), name + char)
+        level = closure(step)
+    return None

@@ -47,7 +47,6 @@ from components.fields import (
     RelPath,
     Rule,
     Secret,
-    Strings,
     Text,
     Whole,
     distinct,
@@ -176,7 +175,7 @@ def _dockerfile(data: dict[str, Any]) -> str:
 
 
 PathFilters = Annotated[
-    tuple[Annotated[RelPath, Rule(rules.path_pattern)], ...], NonEmpty("path"), AfterValidator(distinct)
+    tuple[Annotated[RelPath, Rule(rules.paths_pattern)], ...], NonEmpty("path"), AfterValidator(distinct)
 ]
 """An image's path filters: GitHub's glob patterns, at least one, each once."""
 
@@ -271,9 +270,11 @@ class Releasers(Model):
         return self
 
 
+# Branch or tag patterns (GitHub's globs, never regexes).
+RefPattern = Annotated[str, Rule(rules.ref_pattern)]
 # A list of patterns that restricts something: written empty, it would restrict nothing.
 Patterns = Annotated[
-    tuple[Text, ...],
+    tuple[RefPattern, ...],
     NonEmpty("pattern", ": an empty list would restrict nothing; list the patterns, or remove the key"),
     AfterValidator(distinct),
 ]
@@ -378,7 +379,9 @@ class Workflow(Model):
     path: Annotated[str, Rule(rules.workflow_path)] | None = None
     """Where the workflow is committed. Default: `.github/workflows/build-push.yml`, or
     `build-push-<environment>.yml` with an environment."""
-    tags: Annotated[Strings, Empty("`[]`: as unset, no tag builds")] = ()
+    tags: Annotated[
+        tuple[RefPattern, ...], AfterValidator(distinct), Empty("`[]`: as unset, no tag builds")
+    ] = ()
     """Tag patterns whose pushes also build, e.g. `["v*"]` (GitHub's filter pattern syntax)."""
     branch_builds: Bool = True
     """`false`: pushes to `github.branch` do not build, only `workflow.tags` and manual runs do

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from components.config import ConfigError
 from components.rules import ACR_LIMITS, acr_name, github_name, repository, workflow_path
-from tests.conftest import KNOWN_PASSWORD, SECRET_KEYS, config, encode
+from tests.conftest import KNOWN_PASSWORD, SECRET_KEYS, config, encode, settings_for
 from tools.mock_engine import RecordingMonitor, run_program
 
 USERNAME = "acr-pipeline:registryUsername"
@@ -702,6 +702,78 @@ CASES = [
         ],
     ),
     Case(
+        "release-tags-the-environment-would-refuse",
+        {
+            "github": {
+                "environment": "prod",
+                "deploymentBranches": ["main"],
+                "deploymentTags": ["release-*"],
+            },
+            "workflow": {"tags": ["v[0-9]+.[0-9]+.[0-9]+"]},
+        },
+        [],
+        count=1,
+        exact=[
+            'acr-pipeline:github.deploymentTags = ["release-*"]: admits no tag that workflow.tags '
+            "'v[0-9]+.[0-9]+.[0-9]+' builds, so environment 'prod' would refuse every such release run: "
+            "add 'v*.*.*' (deployment rules are globs, where `+` is itself), or the pattern of the tags "
+            "you release"
+        ],
+    ),
+    Case(
+        "release-tags-whose-plus-the-deployment-rule-reads-as-itself",
+        {
+            "github": {"environment": "prod", "deploymentBranches": ["main"], "deploymentTags": ["v+.*"]},
+            "workflow": {"tags": ["v[0-9]+.[0-9]+"]},
+        },
+        ["github.deploymentTags", "admits no tag that workflow.tags 'v[0-9]+.[0-9]+' builds", "add 'v*.*'"],
+        count=1,
+    ),
+    Case(
+        "a-release-tag-written-as-a-regex",
+        {"workflow": {"tags": [r"^v\d+\.\d+\.\d+$"]}},
+        [],
+        count=1,
+        exact=[
+            r'acr-pipeline:workflow.tags[0] = "^v\\d+\\.\\d+\\.\\d+$": is a regular expression (anchors '
+            r"(^, $), classes such as \d), and GitHub reads these patterns as globs (`*`, `**`, `?`, `+` "
+            "after a character or set, `[0-9]`): write the pattern meant: 'v[0-9]+.[0-9]+.[0-9]+'"
+        ],
+    ),
+    Case(
+        "release-tags-as-alternatives",
+        {"workflow": {"tags": ["(v|release-)*"]}},
+        ["workflow.tags[0]", "groups or alternatives", "one pattern per alternative"],
+        count=1,
+    ),
+    Case(
+        "a-deployment-rule-written-as-a-regex",
+        {"github": {"environment": "prod", "deploymentBranches": ["^main$"]}},
+        [
+            'github.deploymentBranches[0] = "^main$"',
+            "is a regular expression",
+            "write the pattern meant: 'main'",
+        ],
+        count=1,
+    ),
+    Case(
+        "a-deployment-branch-with-a-space",
+        {"github": {"environment": "prod", "deploymentBranches": ["release 1"]}},
+        ['github.deploymentBranches[0] = "release 1"', "what git refuses in a branch or tag name"],
+    ),
+    Case(
+        "a-branch-that-is-a-pattern",
+        {"github": {"repository": "shop", "branch": "release/*"}},
+        ['github.branch = "release/*"', "must be one branch, not a pattern"],
+        count=1,
+    ),
+    Case(
+        "a-path-filter-written-as-a-regex",
+        {"images": [{"name": "api", "paths": ["^api/.*$"]}]},
+        ['images[0].paths[0] = "^api/.*$"', "is a regular expression", "write the pattern meant: 'api/**'"],
+        count=1,
+    ),
+    Case(
         "promote-from-a-malformed-namespace",
         {"workflow": {"tags": ["v*"], "promote": {"fromNamespaces": ["Acme_Staging"]}}},
         ['workflow.promote.fromNamespaces[0] = "Acme_Staging"'],
@@ -1011,3 +1083,19 @@ def test_github_patterns_star_stops_at_a_slash_and_double_star_crosses_it(first:
     assert github_glob("v[!0-9]*").match(f"vx{first}")
     assert not github_glob("v[!0-9]*").match(f"v1{first}")
     assert github_glob("v[a!]").match("v!")
+
+
+@pytest.mark.parametrize(
+    ("tags", "deployment"),
+    [
+        (["*"], ["*"]),
+        (["v[0-9]+.[0-9]+.[0-9]+"], ["v*"]),
+        (["v*", "!v*-rc*"], ["v[0-9]*"]),
+        (["v*"], ["x", "v1*"]),
+    ],
+)
+def test_release_tags_the_environment_lets_in_are_accepted(tags: list[str], deployment: list[str]) -> None:
+    """Some tag each pattern builds passes some deployment rule (the empty name counts)."""
+    github = {"repository": "shop", "environment": "prod", "deploymentBranches": ["main"]}
+    s = settings_for(github={**github, "deploymentTags": deployment}, workflow={"tags": tags})
+    assert s.workflow.tags == tuple(tags)

@@ -9,8 +9,11 @@ Many cases were found by `make mutate`: a change to rules.py that every other te
 from __future__ import annotations
 
 import fnmatch
+import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from components import rules
 
@@ -183,6 +186,58 @@ def test_filter_pattern_matches_as_github_does(pattern: str, name: str, matches:
 )
 def test_later_filter_patterns_override_earlier_ones(patterns: list[str], name: str, matches: bool) -> None:
     assert rules.filter_matches(patterns, name) is matches
+
+
+# --- a release tag the environment lets in ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tags", "deployment", "common"),
+    [
+        ("v*", "v*", "v"),
+        ("v*", "release-*", None),
+        ("v[0-9]+.[0-9]+.[0-9]+", "v*", "v0.0.0"),
+        ("v[0-9]+.[0-9]+.[0-9]+", "v*.*.*", "v0.0.0"),
+        ("v[0-9]+.[0-9]+.[0-9]+", "v+.*", None),  # `+` is itself in a deployment rule
+        ("v1+", "v111", "v111"),
+        ("release-*", "*-2026*", "release-2026"),
+        ("v[0-9]+.[0-9]+", "*.*-rc", None),
+        ("v*", "v[0-9]*.[0-9]*", "v0.0"),
+        ("v*", "v/*", None),  # the filter's `*` stops at `/`
+        ("v**", "v/*", "v/"),
+        ("x", "**/x", "x"),  # `**/` may be nothing
+        ("v?1", "v1", "v1"),
+    ],
+)
+def test_a_release_filter_and_a_deployment_rule_share_a_tag_exactly_when_one_exists(
+    tags: str, deployment: str, common: str | None
+) -> None:
+    assert rules.common_name(rules.filter_regex(tags), rules.github_glob(deployment)) == common
+
+
+FILTER_ATOMS = ["v", "1", ".", "-", "/", "*", "**", "?", "+", "[0-9]", "[a-c]", "\\*"]
+GLOB_ATOMS = ["v", "1", ".", "-", "/", "*", "**", "**/", "?", "+", "[0-9]", "[!v]"]
+NAMES = ["".join(chars) for n in range(5) for chars in itertools.product("v1.-/a0*x", repeat=n)]
+
+
+@given(
+    st.lists(st.sampled_from(FILTER_ATOMS), max_size=4).map("".join),
+    st.lists(st.sampled_from(GLOB_ATOMS), max_size=4).map("".join),
+)
+def test_the_common_tag_found_is_admitted_by_both_and_no_shorter_one_exists(
+    tags: str, deployment: str
+) -> None:
+    """Against every name of up to four of the characters the patterns use (and one they don't):
+    the name found passes both, and is never longer than the shortest such name."""
+    one, other = rules.filter_regex(tags), rules.github_glob(deployment)
+    found = rules.common_name(one, other)
+    shortest = next((n for n in NAMES if one.match(n) and other.match(n)), None)
+    if found is not None:
+        assert one.match(found), found
+        assert other.match(found), found
+    if shortest is not None:
+        assert found is not None, shortest
+        assert len(found) <= len(shortest), (found, shortest)
 
 
 # --- did-you-mean ---------------------------------------------------------------------------------

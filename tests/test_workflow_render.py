@@ -942,7 +942,7 @@ def same_shape(values: str, branch_builds: bool = True) -> dict[str, Any]:
         "workflow": {
             "name": "build" if values == "plain" else "zq workflow $ {{ x }}",
             "path": ".github/workflows/build.yml" if values == "plain" else ".github/workflows/zq.yml",
-            "tags": ["v*"] if values == "plain" else ["zq-v*", "zq$"],
+            "tags": ["v*"] if values == "plain" else ["zq-v*", "zq$x"],
             "promote": {"fromNamespaces": ["acme-staging" if values == "plain" else "zq-staging"]},
             "notify": {"kind": "slack"},
             "branchBuilds": branch_builds,
