@@ -54,13 +54,17 @@ def stack_path(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
 
 
 def read(path: Path) -> CommentedMap:
-    """The file's YAML, keeping line numbers; a syntax error is one `path:LINE:COL:` line."""
+    """The file's YAML, keeping line numbers. A file that does not parse, or parses into what
+    was not meant (`repository:shop`, a list item one space off), is one `path:LINE:COL:` error
+    in words, with the line shown (`slips`); the parser's own words follow where it failed."""
+    text = path.read_text()
+    found = slips(text)
     try:
-        data = YAML(typ="rt").load(path.read_text())
+        data = YAML(typ="rt").load(text)
     except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise StackFileError(f"{shown(path)}{where}: {err.problem or err.context}") from None
+        raise StackFileError(_parse_error(path, text, err, found)) from None
+    if found:
+        raise StackFileError(_slip_error(path, text, found[0]))
     if data is None:
         return CommentedMap()
     if not isinstance(data, CommentedMap) or not isinstance(
@@ -70,6 +74,102 @@ def read(path: Path) -> CommentedMap:
             f"{shown(path)}:1:1: a stack file is a map with a `config:` map of keys to values"
         )
     return data
+
+
+Slip = tuple[int, int, str]
+"""A mistake in a stack file's text: its line and column (from 1) and what is wrong, in words."""
+
+_KEY_SLIP = re.compile(r"((?:[A-Za-z0-9_-]+:)?[A-Za-z_][A-Za-z0-9_.-]*):(?=[^\s:/])")
+_BLOCK_SCALAR = re.compile(r":\s*[|>][-+0-9]*\s*(#.*)?$")
+
+
+def slips(text: str) -> list[Slip]:
+    """The slips YAML lets through or reports only in its own terms: a tab that indents, a key
+    and its value with no space after the colon (`repository:shop`, read as one string), a
+    list item not lined up with the items above it (read as part of the item above, or an
+    error about "block ends"). Lines of a block scalar (`|`, `>`) are text and not looked at."""
+    found: list[Slip] = []
+    lines = text.splitlines()
+    items: list[tuple[int, int, bool]] = []  # content lines before: (line, indent, a list item)
+    block = -1  # the indentation a block scalar's lines exceed, while in one
+    for number, line in enumerate(lines, start=1):
+        content = line.lstrip(" \t")
+        if not content or content.startswith("#"):
+            continue
+        indent = len(line) - len(content)
+        if block >= 0 and indent > block:
+            continue
+        block = indent if _BLOCK_SCALAR.search(line) else -1
+        if "\t" in line[:indent]:
+            found.append(
+                (number, line.index("\t") + 1, "a tab indents this line, and YAML indents with spaces only")
+            )
+            continue
+        item = content.startswith("- ") or content == "-"
+        body = content[2:].lstrip() if item else content
+        code = body.split(" #")[0].rstrip()
+        if (slip := _KEY_SLIP.match(code)) and ": " not in code and not code.endswith(":"):
+            key, column = slip[1], indent + (len(content) - len(body)) + len(slip[1]) + 1
+            rest = code[len(key) + 1 :]
+            found.append((number, column, f"no space after the colon of `{key}`: write `{key}: {rest}`"))
+        if item and items and items[-1][2] and items[-1][1] != indent:
+            # The item above is of another list only if a line before it at this indentation is
+            # an item too (an outer list, resumed).
+            above = next((i for i in reversed(items) if i[1] <= indent), None)
+            if above is None or not (above[2] and above[1] == indent):
+                line_above, indent_above, _ = items[-1]
+                found.append(
+                    (
+                        number,
+                        indent + 1,
+                        f"this list item is indented {indent} spaces and the one above it (line "
+                        f"{line_above}) {indent_above}: the items of one list start in one column",
+                    )
+                )
+        items.append((number, indent, item))
+    return found
+
+
+def _shown_line(text: str, line: int, column: int) -> str:
+    """The line, numbered, and a caret under the column."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return ""
+    gutter = f"{line:>5} | "
+    return f"\n{gutter}{lines[line - 1]}\n{' ' * (len(gutter) - 2)}| {' ' * (column - 1)}^"
+
+
+def _slip_error(path: Path, text: str, slip: Slip) -> str:
+    line, column, words = slip
+    return f"{shown(path)}:{line}:{column}: {words}{_shown_line(text, line, column)}"
+
+
+def _parse_error(path: Path, text: str, err: MarkedYAMLError, found: list[Slip]) -> str:
+    """A parse error in words: the slip on or before the line the parser stopped at; else an
+    unclosed bracket or quote, at where it opened; else where the parser stopped. Then the
+    parser's own words."""
+    mark = err.problem_mark or err.context_mark
+    said = "; ".join(str(part) for part in (err.context, err.problem) if part)
+    stop = mark.line + 1 if mark else len(text.splitlines())
+    near = [slip for slip in found if slip[0] <= stop]
+    if near:
+        return f"{_slip_error(path, text, near[-1])}\n(the YAML parser: {said})"
+    opened = err.context_mark
+    if opened and err.context in ("while parsing a flow sequence", "while parsing a flow mapping"):
+        bracket = "]" if "sequence" in err.context else "}"
+        line, column = opened.line + 1, opened.column + 1
+        words = f"this `{'[' if bracket == ']' else '{'}` is never closed: a `{bracket}` is missing"
+    elif opened and err.context == "while scanning a quoted scalar":
+        line, column = opened.line + 1, opened.column + 1
+        quote = text.splitlines()[opened.line][opened.column]
+        words = f"this {quote} is never closed: the string runs on to the end of the file"
+    elif mark is None:
+        return f"{shown(path)}: {said}"
+    else:
+        line, column, words = mark.line + 1, mark.column + 1, str(err.problem or err.context)
+        said = ""
+    where = f"{shown(path)}:{line}:{column}: {words}{_shown_line(text, line, column)}"
+    return where + (f"\n(the YAML parser: {said})" if said else "")
 
 
 def stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[str, str], set[str]]:

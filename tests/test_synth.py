@@ -100,7 +100,7 @@ def test_bad_stack_exits_nonzero_with_the_problem_and_no_traceback(tmp_path: Pat
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_a_stack_file_that_does_not_parse_is_one_line_with_its_line_and_column(tmp_path: Path) -> None:
+def test_a_stack_file_that_does_not_parse_says_where_and_what_in_words(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.broken.yaml").write_text("config:\n  acr-pipeline:images: [a, b\n  github:owner: x\n")
     for cmd in (["-m", "tools.synth", "broken"], ["-m", "tools.check_stacks"]):
         env = {**os.environ, "ACR_PIPELINE_STACKS": str(tmp_path)}
@@ -109,7 +109,9 @@ def test_a_stack_file_that_does_not_parse_is_one_line_with_its_line_and_column(t
         )
         assert result.returncode != 0, cmd
         (line,) = [e for e in result.stderr.splitlines() if "Pulumi.broken.yaml" in e]
-        assert line == f"error: {tmp_path}/Pulumi.broken.yaml:3:15: expected ',' or ']', but got ':'", cmd
+        where = f"{tmp_path}/Pulumi.broken.yaml:2:24"
+        assert line == f"error: {where}: this `[` is never closed: a `]` is missing", cmd
+        assert "    2 |   acr-pipeline:images: [a, b" in result.stderr, "the line shown"
         assert "Traceback" not in result.stderr
 
 
