@@ -50,7 +50,7 @@ pending() {
       if held_digest=$(docker buildx imagetools inspect "$tag" --format '{{.Manifest.Digest}}' 2>&1); then
         held=$(revision "$tag")
         if [[ $held != "$expected" ]]; then
-          echo "::error::$tag exists and holds an image of commit $held, not of $expected that this run releases: an immutable tag never moves. Release this commit under another tag, or delete $tag in the registry if it was pushed by mistake"
+          echo "::error::$tag exists and holds an image of commit ${held:-none}, not of $expected that this run releases: an immutable tag never moves. Release this commit under another tag, or delete $tag in the registry if it was pushed by mistake"
           exit 1
         fi
         sources=("$IMAGE@$held_digest")
