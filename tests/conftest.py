@@ -6,9 +6,6 @@ import copy
 import difflib
 import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,8 @@ from hypothesis import settings as hypothesis_settings
 from components.config import parse
 from components.settings import Settings
 from components.workflow_render.parts import script
+from tools.lint_workflows import lint_workflows as lint_workflows
+from tools.lint_workflows import tool as tool
 from tools.mock_engine import Run, run_program
 
 PROJECT = "acr-pipeline"
@@ -104,132 +103,9 @@ def default_run() -> Run:
 
 # --- the workflow checkers ---------------------------------------------------------------------
 
-BIN = Path(sys.executable).parent
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name, path=str(BIN)) or shutil.which(name)
-    assert path, f"{name} is not installed (make install)"
-    return path
-
-
-def lint_workflows(*targets: Path, shellcheck: bool = True) -> list[str]:
-    """actionlint (with shellcheck on every `run:` script, unless `shellcheck` is false), zizmor
-    and GitHub's workflow schema, each run once over every file of the targets (files, or
-    directories: every file in the tree): the findings, [] when all is clean.
-
-    A finding about one file starts with that file's path as given (for a file found in a given
-    directory, `directory/its/path`) and a colon: `path:LINE:COL: actionlint: ...`, `...: zizmor:
-    ...`, `path: check-jsonschema: $.jobs...: ...`; so a caller linting many files at once can tell
-    which file each finding is about. One that starts with a checker's name instead
-    (`zizmor: exit status 1: ...`) is about no one file: the checker failed."""
-    import re
-    from concurrent.futures import ThreadPoolExecutor
-
-    assert targets, "lint_workflows needs a file or a directory"
-    files = sorted({str(p) for t in targets for p in ([t] if t.is_file() else t.rglob("*")) if p.is_file()})
-    cwd = Path(os.path.commonpath([t if t.is_dir() else t.parent for t in targets]))
-    by_path = {Path(f).resolve(): f for f in files}
-
-    def given(reported: str) -> str:
-        """A file as the caller named it (actionlint shows it relative to the working directory)."""
-        return by_path.get((cwd / reported).resolve(), reported)
-
-    def actionlint(result: subprocess.CompletedProcess[str]) -> list[str]:
-        return [
-            f"{given(e['filepath'])}:{e['line']}:{e['column']}: actionlint: {e['message']} [{e['kind']}]\n"
-            + e.get("snippet", "")
-            for e in json.loads(result.stdout)
-        ]
-
-    def zizmor(result: subprocess.CompletedProcess[str]) -> list[str]:
-        out = []
-        for finding in json.loads(result.stdout or "[]"):
-            if finding.get("ignored"):
-                continue
-            said = f"{finding['determinations']['severity'].lower()}[{finding['ident']}]: {finding['desc']}"
-            places = finding["locations"]
-            primary = [w for w in places if w["symbolic"].get("kind") == "Primary"] or places[:1]
-            out += [f"zizmor: {said}\n    {finding['url']}"] if not primary else []
-            for where in primary:
-                symbolic, concrete = where["symbolic"], where["concrete"]
-                path = given(next(iter(symbolic["key"].get("Local", {}).values()), "?"))
-                start = concrete["location"]["start_point"]
-                at = f"{path}:{start['row'] + 1}:{start['column'] + 1}"
-                detail = f"{symbolic['annotation']}\n    {concrete['feature']}\n    {finding['url']}"
-                out.append(f"{at}: zizmor: {said}: {detail}")
-        # A file it cannot read as a workflow zizmor skips with a warning naming it (and fails only
-        # when it skipped every file): say which, as linting that file alone would have failed.
-        lines = result.stderr.splitlines()
-        skipped = {given(name): name for name in re.findall(r"file://(\S+)", result.stderr)}
-        return out + [
-            f"{path}: zizmor: not audited:\n"
-            + "\n".join(line.strip() for line in lines if f"file://{name}" in line)
-            for path, name in skipped.items()
-        ]
-
-    def schema(result: subprocess.CompletedProcess[str]) -> list[str]:
-        report = json.loads(result.stdout)
-        out = []
-        for e in report["errors"]:
-            best = [
-                f"\n    {key}: {match['path']}: {match['message']}"
-                for key in ("best_match", "best_deep_match")
-                if (match := e.get(key))
-            ]
-            out.append(
-                f"{given(e['filename'])}: check-jsonschema: {e['path']}: {e['message']}{''.join(best)}"
-            )
-        return out + [
-            f"{given(e.get('filename', '?'))}: check-jsonschema: {e.get('message', e)}"
-            for e in report["parse_errors"]
-        ]
-
-    # Each checker: its command (a JSON report), the exit statuses of a run that checked, its reader.
-    checkers = {
-        # With shellcheck named: without it on PATH, actionlint skips every `run:` script silently.
-        "actionlint": (
-            [
-                tool("actionlint"),
-                f"-shellcheck={tool('shellcheck') if shellcheck else ''}",
-                "-no-color",
-                "-format",
-                "{{json .}}",
-                *files,
-            ],
-            (0, 1),
-            actionlint,
-        ),
-        # Directories as such: zizmor collects their workflows as it does a repository's.
-        "zizmor": (
-            [tool("zizmor"), "--offline", "--no-progress", "--format", "json", *map(str, targets)],
-            (0, 3, *range(10, 15)),  # 3: it could read no file as a workflow; 10-14: findings
-            zizmor,
-        ),
-        "check-jsonschema": (
-            [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", "-o", "json", *files],
-            (0, 1),
-            schema,
-        ),
-    }
-
-    def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, timeout=300)
-
-    with ThreadPoolExecutor(len(checkers)) as pool:  # side by side: check-jsonschema takes longest
-        results = list(pool.map(run, (cmd for cmd, _, _ in checkers.values())))
-    found: list[str] = []
-    for (name, (_, checked, read)), result in zip(checkers.items(), results, strict=True):
-        try:
-            said = read(result) if result.returncode in checked else []
-        except (ValueError, LookupError, TypeError, AttributeError):  # a report we cannot read
-            said = []
-        found += said
-        if result.returncode != 0 and not said:
-            # Failed without a finding it could say: a crash, a bad argument, output we cannot read.
-            found.append(f"{name}: exit status {result.returncode}:\n{result.stdout}{result.stderr}")
-    return found
-
+# actionlint (with shellcheck), zizmor and GitHub's workflow schema, as `make check` runs them:
+# `lint_workflows(*targets, shellcheck=True)` gives their findings, `tool(name)` a command's path
+# (tools/lint_workflows.py).
 
 # --- golden files ----------------------------------------------------------------------------
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +17,13 @@ import pytest
 from ruamel.yaml import YAML
 
 from components.pins import PINS
+from tools.lint_workflows import tool
 
 ROOT = Path(__file__).resolve().parent.parent
 GITHUB = ROOT / ".github"
 WORKFLOWS = GITHUB / "workflows"
 DEPENDABOT = GITHUB / "dependabot.yml"
 STACKS = ROOT / "stacks"
-BIN = Path(sys.executable).parent
 
 # The workflows that run Pulumi against every stack.
 STACK_WORKFLOWS = ("preview", "deploy", "drift")
@@ -41,12 +39,6 @@ ALLOWED_WRITES = {
     ("drift", "drift"): {"id-token"},
 }
 APP_TOKEN = "actions/create-github-app-token"  # noqa: S105 - an action, not a token
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name, path=str(BIN)) or shutil.which(name)
-    assert path, f"{name} is not installed (make install)"
-    return path
 
 
 def check(cmd: list[str]) -> subprocess.CompletedProcess[str]:
