@@ -1,12 +1,13 @@
-# acr-pipeline: `make synth [STACK=dev]` (offline plan) and `make test` (everything).
+# acr-pipeline: `make synth [STACK=dev]` (offline plan), `make check [STACK=dev]` (one stack's config
+# and workflows under the checkers, in seconds) and `make test` (everything).
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  ?=
 
-.PHONY: install program synth check-stacks schema verify test lint typecheck clean mutate
+.PHONY: install program synth check check-stacks schema verify test lint typecheck clean mutate
 
 # A fresh clone gets its .venv here: first what the program needs (synth, verify, check-stacks,
-# schema), then the test tools (make test); each again when its pinned requirements change.
+# schema), then the test tools (make check, make test); each again when its pinned requirements change.
 $(VENV)/.program: requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
@@ -29,6 +30,12 @@ install: $(VENV)/.installed node_modules/.installed
 
 synth: $(VENV)/.program
 	@$(PY) -m tools.synth $(STACK)
+
+# One stack in seconds: its config, then the files it commits under actionlint (with shellcheck),
+# zizmor and GitHub's workflow schema, each finding at the stack file's line that caused it.
+# Without STACK, as `make synth`: dev, or the one stack there is. Needs the checkers (make install).
+check: $(VENV)/.installed
+	@$(PY) -m tools.check $(STACK)
 
 # Dispatch the stack's committed workflow with verify=true (the login and each repository,
 # nothing pushed) through the GitHub CLI, wait for it and report: needs gh and the stack file.

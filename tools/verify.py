@@ -41,6 +41,7 @@ from components.contract import GITHUB_ISSUER
 from components.settings import Settings
 from components.stackfile import STACKS_DIR, StackFileError, describe, stack_config, stack_names
 from components.workflow_render.push import identity
+from tools.check import default_stack
 
 GH_TIMEOUT = 60.0
 """Seconds any one `gh` command may take."""
@@ -461,15 +462,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.stack is None:
         # As `make synth` without STACK: dev, or the only stack; else one must be named.
-        names = stack_names(args.stacks_dir)
-        if "dev" not in names and len(names) != 1:
-            listed = ", ".join(names) or f"none in {args.stacks_dir}"
+        args.stack = default_stack(args.stacks_dir)
+        if args.stack is None:
+            listed = ", ".join(stack_names(args.stacks_dir)) or f"none in {args.stacks_dir}"
             print(
                 f"error: name the stack to verify: make verify STACK=<stack> (stacks: {listed})",
                 file=sys.stderr,
             )
             return 2
-        args.stack = "dev" if "dev" in names else names[0]
     try:
         settings = parse(*stack_config(args.stack, args.stacks_dir), args.stack)
     except (ConfigError, StackFileError) as err:
