@@ -240,3 +240,52 @@ def evaluate(expressions: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Any]:
     if not isinstance(values, list) or len(values) != len(expressions):
         raise JobGraphError(f"node answered {len(expressions)} expressions with {answer!r}")
     return values
+
+
+# --- `${{ }}` in a text, as GitHub fills it in -------------------------------------------------
+
+
+def spans(text: str) -> list[tuple[int, int, str]]:
+    """Where each `${{ ... }}` expression of a string starts and ends, and its text, as GitHub finds
+    them: a `}}` inside a quoted string ('{{is_default_branch}}') does not end one."""
+    found = []
+    start = text.find("${{")
+    while start != -1:
+        at, quoted = start + 3, False
+        while at < len(text) - 1 and (quoted or text[at : at + 2] != "}}"):
+            quoted ^= text[at] == "'"
+            at += 1
+        assert at < len(text) - 1, f"an expression is not closed: {text!r}"
+        found.append((start, at + 2, text[start + 3 : at].strip()))
+        start = text.find("${{", at + 2)
+    return found
+
+
+def expressions(text: str) -> list[str]:
+    return [expression for _, _, expression in spans(text)]
+
+
+def as_text(value: Any) -> str:
+    """A value as GitHub writes it into a string: `true`, `50`, '' for null."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def substitute(texts: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Each text with its expressions replaced by their values in its contexts, as GitHub hands
+    the text to a step (one node process for all of them)."""
+    pending = [(expression, contexts) for text, contexts in texts for expression in expressions(text)]
+    values = iter(evaluate(pending) if pending else [])
+    out = []
+    for text, _ in texts:
+        result, done = "", 0
+        for start, end, _ in spans(text):
+            result += text[done:start] + as_text(next(values))
+            done = end
+        out.append(result + text[done:])
+    return out

@@ -41,7 +41,8 @@ from components.workflow_render.parts import SCRIPTS, script
 from tests.conftest import OIDC, job_step, settings_for
 from tests.fake_tools.docker import index_digest
 from tests.fakes import BASH, Fakes, History, StepResult, digest, run_inline, run_script
-from tests.jobgraph import evaluate
+from tests.jobgraph import as_text, evaluate, expressions, spans
+from tests.jobgraph import substitute as fill_in
 
 REGISTRY = "acme-registry.cn-hangzhou.cr.aliyuncs.com"
 API = f"{REGISTRY}/acme-dev/api"
@@ -93,63 +94,19 @@ def rendered(pull_requests: bool = False, **overrides: Any) -> dict[str, Any]:
     return stack(pull_requests, **overrides).doc
 
 
-def segments(text: str) -> list[tuple[int, int, str]]:
-    """Each `${{ }}` of a text as GitHub's template reader finds it (actions/runner's
-    TemplateReader, @actions/workflow-parser's template-reader.js): from `${{` to the first `}}`
-    outside a '...' literal (so `'{{is_default_branch}}'` is a string in it): (start, end, the
-    expression between)."""
-    found = []
-    start = text.find("${{")
-    while start >= 0:
-        quoted, end = False, -1
-        for i in range(start + 3, len(text)):
-            if text[i] == "'":
-                quoted = not quoted  # `''` in a literal toggles twice
-            elif not quoted and text[i] == "}" and text[i - 1] == "}":
-                end = i + 1
-                break
-        assert end > 0, f"the expression is not closed: {text}"
-        found.append((start, end, text[start + 3 : end - 2]))
-        start = text.find("${{", end)
-    return found
-
-
 # A context an expression reads: a name followed by `.` or `[` that is not itself a property.
 CONTEXT = re.compile(r"(?<![\w.'\]-])([A-Za-z_][\w-]*)(?=\s*[.\[])")
-
-
-def as_text(value: Any) -> str:
-    """An expression's value where GitHub puts it in a string (an env value, an input)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, int | float | str):
-        return str(value)
-    return json.dumps(value)
 
 
 def fill(cases: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """Each text with every `${{ }}` in it replaced as GitHub replaces it, under its own contexts,
     by GitHub's evaluator (one node process for all). An expression that reads a context the test
     did not give fails the test: the test must say what GitHub would substitute."""
-    found = [
-        (n, inner, contexts) for n, (text, contexts) in enumerate(cases) for _, _, inner in segments(text)
-    ]
-    for n, inner, contexts in found:
-        missing = set(CONTEXT.findall(inner)) - set(contexts)
-        assert not missing, f"the test must say what GitHub gives `{cases[n][0]}` (`{inner}` reads {missing})"
-    answers = iter(evaluate([(inner.strip(), contexts) for _, inner, contexts in found]) if found else [])
-    filled = []
-    for text, _ in cases:
-        parts, last = [], 0
-        for start, end, _ in segments(text):
-            parts += [text[last:start], as_text(next(answers))]
-            last = end
-        filled.append("".join([*parts, text[last:]]))
-    return filled
+    for text, contexts in cases:
+        for inner in expressions(text):
+            missing = set(CONTEXT.findall(inner)) - set(contexts)
+            assert not missing, f"the test must say what GitHub gives `{text}` (`{inner}` reads {missing})"
+    return fill_in(cases)
 
 
 def substitute(values: dict[str, str], contexts: dict[str, Any]) -> dict[str, str]:
@@ -181,7 +138,7 @@ def step_env(
 def condition(text: str | None) -> str:
     """The expression of an `if:` (GitHub reads it with or without `${{ }}`)."""
     assert text is not None
-    found = segments(text.strip())
+    found = spans(text.strip())
     whole = len(found) == 1 and found[0][:2] == (0, len(text.strip()))
     return (found[0][2] if whole else text).strip()
 

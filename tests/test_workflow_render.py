@@ -20,7 +20,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,7 +45,7 @@ from tests.conftest import (
     tool,
 )
 from tests.fakes import run_inline
-from tests.jobgraph import Case, evaluate, simulate
+from tests.jobgraph import Case, evaluate, expressions, simulate, substitute
 
 SHA_REF = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)@(?P<sha>[0-9a-f]{40})$")
 AMD64, ARM64 = "linux/amd64", "linux/arm64"
@@ -105,52 +105,6 @@ def step_named(job: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 # --- GitHub's expressions, evaluated by GitHub's evaluator ----------------------------------------
-
-
-def spans(text: str) -> list[tuple[int, int, str]]:
-    """Where each `${{ ... }}` expression of a string starts and ends, and its text, as GitHub finds
-    them: a `}}` inside a quoted string ('{{is_default_branch}}') does not end one."""
-    found = []
-    start = text.find("${{")
-    while start != -1:
-        at, quoted = start + 3, False
-        while at < len(text) - 1 and (quoted or text[at : at + 2] != "}}"):
-            quoted ^= text[at] == "'"
-            at += 1
-        assert at < len(text) - 1, f"an expression is not closed: {text!r}"
-        found.append((start, at + 2, text[start + 3 : at].strip()))
-        start = text.find("${{", at + 2)
-    return found
-
-
-def expressions(text: str) -> list[str]:
-    return [expression for _, _, expression in spans(text)]
-
-
-def as_text(value: Any) -> str:
-    """A value as GitHub writes it into a string: `true`, `50`, '' for null."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def substitute(texts: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
-    """Each text with its expressions replaced by their values in its contexts, as GitHub hands
-    the text to a step (one node process for all of them)."""
-    pending = [(expression, contexts) for text, contexts in texts for expression in expressions(text)]
-    values = iter(evaluate(pending) if pending else [])
-    out = []
-    for text, _ in texts:
-        result, done = "", 0
-        for start, end, _ in spans(text):
-            result += text[done:start] + as_text(next(values))
-            done = end
-        out.append(result + text[done:])
-    return out
 
 
 # --- the representative renderings -----------------------------------------------------------
