@@ -202,6 +202,16 @@ def previews(stacks: Iterable[tuple[str, Settings]]) -> tuple[list[str], list[st
     return [n for n, s in stacks if not s.protected], [n for n, s in stacks if s.protected]
 
 
+def _loaded(argv: list[str]) -> list[tuple[str, Settings]] | None:
+    """The stacks of the directory argv names (default: stacks/), or None once their errors are
+    printed."""
+    loaded, errors = load_stacks(Path(argv[0]) if argv else STACKS_DIR)
+    if errors:
+        print("\n".join(f"error: {e}" for e in errors), file=sys.stderr)
+        return None
+    return loaded
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     if argv[:1] in (["--help"], ["-h"]):
@@ -210,9 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["previews"]:
         # For preview CI, step outputs: `stacks=[...]` previewed with their secrets in environment
         # preview-<stack>, `offline=[...]` (protected stacks) planned offline, without any.
-        loaded, errors = load_stacks(Path(argv[1]) if len(argv) > 1 else STACKS_DIR)
-        if errors:
-            print("\n".join(f"error: {e}" for e in errors), file=sys.stderr)
+        loaded = _loaded(argv[1:])
+        if loaded is None:
             return 1
         online, offline = previews(loaded)
         print(f"stacks={json.dumps(online, separators=(',', ':'))}")
@@ -220,9 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[:1] == ["order"]:
         # For deploy CI, a step output: `stacks=["prod","dev",...]`, the stacks in deploy order.
-        loaded, errors = load_stacks(Path(argv[1]) if len(argv) > 1 else STACKS_DIR)
-        if errors:
-            print("\n".join(f"error: {e}" for e in errors), file=sys.stderr)
+        loaded = _loaded(argv[1:])
+        if loaded is None:
             return 1
         first, then = deploy_order(loaded)
         print(f"stacks={json.dumps(first + then, separators=(',', ':'))}")
