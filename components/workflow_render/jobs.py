@@ -123,16 +123,7 @@ def build(settings: Settings) -> CommentedMap:
     `workflow.promote`, on a release tag, a build that finds the image already built from the
     commit (scripts/promote.sh) builds nothing, and that image is released (scripts/merge.sh)."""
     mode = settings.workflow.pin_actions
-    # Not the implicit success(): a failed detection still plans every build (it fails open).
-    out = job(
-        settings,
-        "${{ matrix.key }}-build-and-push (${{ matrix.platforms }})",
-        settings.workflow.timeout_minutes.build,
-        needs=["changes"],
-        condition=f"!cancelled() && {some(BUILDS)}",
-        runner="${{ matrix.runner }}",
-    )
-    matrix(out, include=BUILDS)
+    out = build_matrix(settings, "${{ matrix.key }}-build-and-push (${{ matrix.platforms }})")
     holds_credentials(settings, out, signs=settings.workflow.sign)
     steps = [checkout(mode)]
     if settings.workflow.promote:
@@ -162,12 +153,23 @@ def build(settings: Settings) -> CommentedMap:
     return out
 
 
-def matrix(job_: CommentedMap, include: str) -> None:
-    """A job per entry of the output `include` (a JSON list), none cancelled when another fails."""
-    strategy = CommentedMap(
-        [("fail-fast", False), ("matrix", CommentedMap(include=expression(f"fromJSON({include})")))]
+def build_matrix(settings: Settings, name: str) -> CommentedMap:
+    """The build job of either workflow: one job per row of the table the `changes` job plans
+    (its output `builds`), on the row's runner, none cancelled when another fails. Not the
+    implicit success(): a failed detection still plans every build (it fails open)."""
+    out = job(
+        settings,
+        name,
+        settings.workflow.timeout_minutes.build,
+        needs=["changes"],
+        condition=f"!cancelled() && {some(BUILDS)}",
+        runner="${{ matrix.runner }}",
     )
-    job_.insert(list(job_).index("runs-on"), "strategy", strategy)
+    strategy = CommentedMap(
+        [("fail-fast", False), ("matrix", CommentedMap(include=expression(f"fromJSON({BUILDS})")))]
+    )
+    out.insert(list(out).index("runs-on"), "strategy", strategy)
+    return out
 
 
 def promote(settings: Settings, promotion: Promote) -> CommentedMap:

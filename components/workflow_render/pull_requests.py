@@ -13,7 +13,7 @@ from __future__ import annotations
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from components.settings import Settings
-from components.workflow_render.jobs import BUILDS, changes, matrix, some
+from components.workflow_render.jobs import build_matrix, changes
 from components.workflow_render.parts import checkout, expression, job, run, step
 from components.workflow_render.push import build_options
 from components.workflow_render.table import any_row
@@ -31,16 +31,7 @@ def build(settings: Settings) -> CommentedMap:
     """One job per build of a changed image, as its push would build it (the same rows): natively
     on the platform's runner, or under QEMU; nothing pushed, the cache read and never written."""
     mode = settings.workflow.pin_actions
-    out = job(
-        settings,
-        "Build ${{ matrix.image }} (${{ matrix.platforms }})",
-        settings.workflow.timeout_minutes.build,
-        needs=["changes"],
-        # A failed detection builds (fails open), as on pushes.
-        condition=f"!cancelled() && {some(BUILDS)}",
-        runner="${{ matrix.runner }}",
-    )
-    matrix(out, include=BUILDS)
+    out = build_matrix(settings, "Build ${{ matrix.image }} (${{ matrix.platforms }})")
     steps = [checkout(mode)]
     if any_row(settings, "qemu"):
         steps.append(
