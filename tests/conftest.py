@@ -148,3 +148,17 @@ hypothesis_settings.register_profile("thorough", max_examples=3000)
 hypothesis_settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default")
 )
+
+
+INLINE_RUNS = frozenset(
+    {
+        "Build every image",
+        "Pause before pushing again",
+        "Record the digest",
+        "Say how to run it",
+        "Summarize what was built",
+        "Check every build",
+    }
+)
+"""The steps whose `run:` is not one of components/workflow_render/scripts, by name: a line or
+two each, each run by tests/test_scripts.py (TestInlineSteps)."""

@@ -38,7 +38,7 @@ from components.rules import github_glob
 from components.settings import image_key
 from components.workflow_render import render, render_pull_requests
 from components.workflow_render.parts import SCRIPTS, script
-from tests.conftest import OIDC, job_step, settings_for
+from tests.conftest import INLINE_RUNS, OIDC, job_step, settings_for
 from tests.fake_tools.docker import index_digest
 from tests.fakes import BASH, Fakes, History, StepResult, digest, run_inline, run_script
 from tests.jobgraph import as_text, evaluate, expressions, spans
@@ -2478,16 +2478,6 @@ def test_every_script_is_valid_bash_and_run_by_a_test_here() -> None:
 
 # --- the few lines of shell that are not scripts ---------------------------------------------------
 
-INLINE = {
-    "Build every image",
-    "Pause before pushing again",
-    "Record the digest",
-    "Say how to run it",
-    "Summarize what was built",
-    "Check every build",
-}
-"""Every `run:` that is not one of the scripts, by step name; each run by a test below."""
-
 
 def test_every_other_run_step_is_one_of_the_few_lines_tested_here() -> None:
     docs = [
@@ -2506,9 +2496,9 @@ def test_every_other_run_step_is_one_of_the_few_lines_tested_here() -> None:
         for step in job["steps"]
         if "run" in step and step["run"] not in placed
     }
-    assert found == INLINE
+    assert found == INLINE_RUNS
     source = Path(__file__).read_text()
-    for name in INLINE:
+    for name in INLINE_RUNS:
         assert f'"{name}")' in source.split("\nclass TestInlineSteps")[1], f"no test runs `{name}`"
 
 

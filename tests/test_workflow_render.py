@@ -36,6 +36,7 @@ from components.workflow_render import render, render_pull_requests, table
 from components.workflow_render.parts import SCRIPTS, script
 from tests.conftest import (
     FIXTURES,
+    INLINE_RUNS,
     OIDC,
     assert_matches_golden,
     fixture_settings,
@@ -1034,14 +1035,7 @@ class TestPinsAndText:
         tests/test_scripts.py read it as files); a `run:` of more than one line is one of them."""
         placed = {script(p.stem) for p in SCRIPTS.glob("*.sh")}
         # The only other shell, a line or two, each run by tests/test_scripts.py (TestInlineSteps).
-        inline = {
-            "Build every image",
-            "Pause before pushing again",
-            "Record the digest",
-            "Say how to run it",
-            "Summarize what was built",
-            "Check every build",
-        }
+        inline = INLINE_RUNS
         seen = set()
         for name, doc in loaded_renderings().items():
             for job in doc["jobs"].values():
