@@ -16,9 +16,6 @@ from components import rules
 from components.settings import Image, Settings
 from components.workflow_render.parts import block
 
-MAX_LEGS = 256
-"""GitHub: "A job matrix can generate a maximum of 256 jobs per workflow run"."""
-
 
 def legs(settings: Settings, image: Image) -> list[tuple[str, ...]]:
     """The image's builds, each the platforms it builds: one per platform on a runner of that
@@ -66,8 +63,7 @@ def rows(settings: Settings) -> list[dict[str, Any]]:
             }
             if digest:
                 # Its digest's artifact is `digest.<key>.<leg>`: a key holds no `.`, so one image's
-                # pattern never matches another's (`digest.api.*` is not `digest.api-v2.1`). A
-                # promotion retags from the image's first build.
+                # pattern never matches another's (`digest.api.*` is not `digest.api-v2.1`).
                 row |= {"leg": number, "legs": len(builds)}
             if len(builds) > 1:
                 row["all"] = ", ".join(image.platforms)
