@@ -22,13 +22,12 @@ import pytest
 
 from components.settings import Settings
 from components.stackfile import STACKS_DIR, shown, stack_names
+from components.workflow_render import committed_files
 from tests.conftest import FIXTURES, fixture_settings
 from tools import check
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = FIXTURES / "Pulumi.dev.yaml"
-COMMITTED = check.committed
-"""What the stack commits, kept before `injected` puts `broken` in its place."""
 CLEAN = [(STACKS_DIR, name) for name in stack_names(STACKS_DIR)] + [
     (FIXTURES, name) for name in stack_names(FIXTURES)
 ]
@@ -42,7 +41,7 @@ def line_in(path: Path, text: str) -> int:
 
 def broken(settings: Settings) -> dict[str, str]:
     """The dev fixture's files, each broken once (see the module's docstring)."""
-    files = COMMITTED(settings)
+    files = committed_files(settings)
     push, pulls = files[settings.workflow_path], files[settings.workflow.pull_request_path]
     # `changes` runs on a label named after the namespace: a line actionlint refuses.
     push = push.replace("    runs-on: ubuntu-24.04\n", "    runs-on: acme-dev\n", 1)
@@ -72,7 +71,7 @@ def injected() -> tuple[int, list[str]]:
     """`make check` of the dev fixture with `broken` files: the exit code and each block printed
     (a finding and its indented detail; the summary last)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(check, "committed", broken)
+        patch.setattr(check, "committed_files", broken)
         code, out = run(["dev", "--stacks-dir", str(FIXTURES)])
     return code, re.split(r"\n(?=\S)", out.rstrip("\n"))
 

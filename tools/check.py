@@ -48,7 +48,7 @@ from components.stackfile import (
     stack_names,
     stack_path,
 )
-from components.workflow_render import render, render_pull_requests
+from components.workflow_render import committed_files
 from tools.lint_workflows import Finding, MissingToolError, findings
 
 CHECKED = "actionlint+shellcheck, zizmor, schema"
@@ -68,15 +68,6 @@ def default_stack(stacks_dir: Path = STACKS_DIR) -> str | None:
     None when that names none."""
     names = stack_names(stacks_dir)
     return "dev" if "dev" in names else names[0] if len(names) == 1 else None
-
-
-def committed(settings: Settings) -> dict[str, str]:
-    """The files the stack commits, by their path in the repository: the build-push workflow, and
-    with `workflow.pullRequests` the pull-request one (as components/workflow.py commits them)."""
-    files = {settings.workflow_path: render(settings)}
-    if settings.workflow.pull_requests:
-        files[settings.workflow.pull_request_path] = render_pull_requests(settings)
-    return files
 
 
 # --- the values a stack file holds ------------------------------------------------------------
@@ -243,7 +234,7 @@ def check(stack: str, stacks_dir: Path = STACKS_DIR, files: Render | None = None
     start = time.monotonic()
     settings = parse(*stack_config(stack, stacks_dir), stack)
     path = stack_path(stack, stacks_dir)
-    texts = dict((files or committed)(settings))
+    texts = dict((files or committed_files)(settings))
     with tempfile.TemporaryDirectory(prefix="acr-pipeline-check-") as tmp:
         root = Path(tmp)
         for name, text in texts.items():

@@ -17,7 +17,7 @@ from components.workflow_render import jobs
 from components.workflow_render.parts import dump
 from components.workflow_render.pull_requests import pull_request_workflow
 
-__all__ = ["render", "render_pull_requests", "workflow"]
+__all__ = ["committed_files", "render", "render_pull_requests", "workflow"]
 
 
 def workflow(settings: Settings, adopted_name: str | None = None) -> CommentedMap:
@@ -69,3 +69,12 @@ def render(settings: Settings, adopted_name: str | None = None) -> str:
 def render_pull_requests(settings: Settings, adopted_name: str | None = None) -> str:
     """The pull-request workflow file's exact text (`workflow.pullRequests`)."""
     return dump(pull_request_workflow(settings, adopted_name))
+
+
+def committed_files(settings: Settings) -> dict[str, str]:
+    """Every file the stack commits, by its path in the repository: the build-push workflow and,
+    with `workflow.pullRequests`, the pull-request one (as rendered without adoption)."""
+    files = {settings.workflow_path: render(settings)}
+    if settings.workflow.pull_requests:
+        files[settings.workflow.pull_request_path] = render_pull_requests(settings)
+    return files

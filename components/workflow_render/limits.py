@@ -78,11 +78,9 @@ def limit_problems(settings: Settings, rendered: dict[str, str] | None = None) -
                 )
             )
     if rendered is None and table_size + filter_size + PER_IMAGE * len(settings.images) + FIXED > MAX_FILE:
-        from components.workflow_render import render, render_pull_requests
+        from components.workflow_render import committed_files
 
-        rendered = {settings.workflow_path: render(settings)}
-        if settings.workflow.pull_requests:
-            rendered[settings.workflow.pull_request_path] = render_pull_requests(settings)
+        rendered = committed_files(settings)
     for path, text in (rendered or {}).items():
         if (size := len(text.encode())) > MAX_FILE:
             found.append(
