@@ -233,9 +233,14 @@ def secure_problems(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[list[str
 
 def line_of(path: Path, key: str) -> int | None:
     """The line of the deepest part of `acr-pipeline:images[1].name` that the file holds."""
+    return line_in(read(path).get("config"), key)
+
+
+def line_in(config: Any, key: str) -> int | None:
+    """`line_of` in a stack file's `config:` as `read` gives it (read once for many keys)."""
     top, rest = re.match(r"([^.\[]+)(.*)", key).groups()  # type: ignore[union-attr]
     parts = [(None, top), *re.findall(r"\[(\d+)\]|\.([^.\[]+)", rest)]
-    node: Any = read(path).get("config")
+    node = config
     line = None
     for index, name in parts:
         if isinstance(node, CommentedMap) and name in node:
@@ -250,8 +255,9 @@ def line_of(path: Path, key: str) -> int | None:
 def located(path: Path, keys: list[str], problems: list[str]) -> list[str]:
     """Each problem prefixed with `path:LINE:` where its key is written (or just `path:`)."""
     out = []
+    config = read(path).get("config")
     for key, problem in zip(keys, problems, strict=True):
-        line = line_of(path, key)
+        line = line_in(config, key)
         out.append(f"{shown(path)}:{line}: {problem}" if line else f"{shown(path)}: {problem}")
     return out
 

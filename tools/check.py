@@ -41,7 +41,7 @@ from components.stackfile import (
     STACKS_DIR,
     StackFileError,
     describe,
-    line_of,
+    line_in,
     read,
     shown,
     stack_config,
@@ -242,6 +242,7 @@ def check(stack: str, stacks_dir: Path = STACKS_DIR, files: Render | None = None
             (root / name).write_text(text)
         found = findings(root)
         values = written(path)
+        config = read(path).get("config")
         reported = []
         for finding in found:
             file = _in_repository(finding.path, root)
@@ -250,7 +251,7 @@ def check(stack: str, stacks_dir: Path = STACKS_DIR, files: Render | None = None
                 line = _line_at(texts[file], finding.pointer)
             lines = texts[file].splitlines() if file in texts else []
             why = cause(lines[line - 1], values) if line and 0 < line <= len(lines) else None
-            at = line_of(path, why.key) if why else None
+            at = line_in(config, why.key) if why else None
             # A checker that names the file by its temporary path (zizmor's warnings) names it as here.
             text = finding.text.replace(f"{root.resolve()}/", "").replace(f"{root}/", "")
             reported.append(Reported(replace(finding, text=text), file, line, why, at))
