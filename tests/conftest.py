@@ -162,3 +162,16 @@ INLINE_RUNS = frozenset(
 )
 """The steps whose `run:` is not one of components/workflow_render/scripts, by name: a line or
 two each, each run by tests/test_scripts.py (TestInlineSteps)."""
+
+
+EXAMPLE_REPOSITORY = ("acme-platform", "shop")
+"""The repository our example stacks in stacks/ build (owner, name)."""
+
+
+def stacks_are_the_examples() -> bool:
+    """Whether stacks/ holds our examples, not a team's own stacks (which name their own
+    repository): the tests of what the examples teach and show run only on them."""
+    from components.stackfile import STACKS_DIR, load_stacks
+
+    loaded, _ = load_stacks(STACKS_DIR)
+    return bool(loaded) and all((s.owner, s.github.repository) == EXAMPLE_REPOSITORY for _, s in loaded)

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from tests.conftest import stacks_are_the_examples
 from tools.schema import SCHEMA_COMMENT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,9 +252,7 @@ def _readme_block(after: str) -> list[str]:
 def test_the_readmes_sample_plan_is_what_make_synth_prints_for_the_example_dev_stack(tmp_path: Path) -> None:
     """Every line the README shows of `make synth` (its counts of resources and of lines among
     them) and of `make synth STACK=all` is a line they print, in the same order."""
-    from components.stackfile import STACKS_DIR, stack_names
-
-    if "dev" not in stack_names(STACKS_DIR):
+    if not stacks_are_the_examples():
         pytest.skip("stacks/ holds a team's own stacks: the README's sample is of the examples")
     for after, stack in (
         ("Sample (`make synth`, abridged)", "dev"),
