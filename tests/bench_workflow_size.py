@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.config import ConfigError
-from components.workflow_render import render, render_pull_requests
+from components.workflow_render import committed_files
 from tests.conftest import settings_for
 
 MULTI_ARCH = {"platforms": ["linux/amd64", "linux/arm64"], "immutableTags": True}
@@ -54,9 +54,7 @@ def committed(shape: str, count: int) -> tuple[int, int] | str:
         settings = settings_for(**overrides)
     except ConfigError as error:
         return "refused: " + error.problems[0].partition(": ")[2]
-    texts = [render(settings)]
-    if settings.workflow.pull_requests:
-        texts.append(render_pull_requests(settings))
+    texts = committed_files(settings).values()
     return sum(t.count("\n") for t in texts), sum(len(t.encode()) for t in texts)
 
 

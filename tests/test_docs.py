@@ -306,3 +306,16 @@ def test_no_module_of_the_program_imports_a_tool() -> None:
                 else []
             )
             assert not [m for m in modules if m == "tools" or m.startswith("tools.")], path
+
+
+def test_the_workflow_pages_size_table_is_what_the_benchmark_measures() -> None:
+    """docs/workflow.md's lines and KB per shape and number of images (tests/bench_workflow_size)."""
+    from tests.bench_workflow_size import committed
+
+    page = (ROOT / "docs" / "workflow.md").read_text()
+    rows = re.findall(r"^\| (prod|dev)\b[^|]* \| (\d+) \| ([\d,]+) \| ([\d.]+ KB) \|", page, re.MULTILINE)
+    assert len(rows) >= 6, "the table is where the test looks"
+    for shape, count, lines, size in rows:
+        measured = committed(shape, int(count))
+        assert not isinstance(measured, str), measured
+        assert (lines, size) == (f"{measured[0]:,}", f"{measured[1] / 1024:,.1f} KB"), (shape, count)
